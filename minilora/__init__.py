@@ -1,0 +1,28 @@
+"""minilora: LoRA from scratch — a NumPy/CuPy autograd engine, a tiny GPT, full fine-tuning and LoRA side by side."""
+
+from minilora import functional
+from minilora.backend import cuda_available, default_device, set_default_device
+from minilora.gradcheck import gradcheck
+from minilora.tensor import (
+    Function,
+    Tensor,
+    arange,
+    as_tensor,
+    enable_grad,
+    full,
+    is_grad_enabled,
+    no_grad,
+    ones,
+    rand,
+    randn,
+    tensor,
+    zeros,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "Function", "tensor", "as_tensor", "zeros", "ones", "full", "arange", "randn", "rand",
+    "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "functional",
+    "cuda_available", "default_device", "set_default_device",
+]

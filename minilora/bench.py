@@ -1,0 +1,398 @@
+"""Performance benchmarks: how long one training step of the tiny GPT takes, and how far from PyTorch.
+
+    python -m minilora.bench [--config bench-tiny,bench-small] [--method full,lora] [--steps 20]
+                             [--threads 1] [--json PATH | --json -] [--no-torch]
+
+For every (config, method) pair it measures:
+
+- **step time**: the median wall time of ``steps`` training steps after ``warmup`` untimed ones.  A step
+  is a forward pass with targets, ``zero_grad``, ``backward`` and an AdamW step, on random token batches
+  drawn from a seeded ``numpy.random.Generator`` (the same batches for minilora and PyTorch).
+- **peak step memory**: the peak of NumPy allocations during one step (``tracemalloc`` sees every
+  NumPy array), counting only what the step allocates: activations, gradients, temporaries.
+- **training-state memory**: bytes actually held in weights + gradients + AdamW moments after a step.
+- **model FLOPs per step**, matrix products only (elementwise work, softmax and layer norm are not
+  counted).  With L layers, C channels, V vocabulary, T tokens per sequence and
+  N = L·12·C² + C·V the weights of all matrix products (q, k, v, o: 4C²; MLP: 8C²; head: CV):
+
+      forward, per token    2·N + 4·L·T·C       (q·kᵀ and P·v cost 2·T·C each; the full T×T is counted)
+      full fine-tuning      6·N + 12·L·T·C      (backward = 2 × forward: activation and weight gradients)
+      LoRA (adapters N_A)   4·(N + N_A) + 2·N_A + 12·L·T·C   (forward and activation gradients through
+                                                  base and adapters, weight gradients only for A and B)
+
+  times B·T tokens; **GFLOP/s** = FLOPs / median step time, shown beside NumPy's own float32 matmul
+  speed on this machine (the ceiling a NumPy engine can reach).
+- with PyTorch installed: the same model in PyTorch (``bench_torch.py``) from the same weights on the
+  same batches with the same thread count; ``ratio`` = minilora time / PyTorch time.
+
+BLAS threads must be fixed before NumPy is imported, so ``main`` re-runs itself with
+``OPENBLAS_NUM_THREADS`` (and OMP/MKL) set when ``--threads N`` differs from the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import glob
+import json
+import os
+import platform
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from minilora.models import GPT, GPTConfig
+from minilora.models.configs import model_config
+from minilora.optim import AdamW
+
+__all__ = ["BenchConfig", "BENCH_CONFIGS", "METHODS", "run_benchmarks", "matmul_reference", "step_flops", "main"]
+
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_REEXEC_FLAG = "MINILORA_BENCH_REEXEC"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """A model plus the batch it is trained on: ``batch_size`` sequences of ``model.block_size`` tokens."""
+
+    name: str
+    model: GPTConfig
+    batch_size: int
+
+
+BENCH_CONFIGS: dict[str, BenchConfig] = {
+    "bench-tiny": BenchConfig("bench-tiny", model_config("bench-tiny", vocab_size=64), batch_size=32),
+    "bench-small": BenchConfig("bench-small", model_config("bench-small", vocab_size=64), batch_size=16),
+}
+
+# AdamW settings shared by minilora and the PyTorch twin (train.TrainConfig's defaults).
+ADAMW = {"lr": 2e-3, "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.1}
+LORA_R, LORA_TARGETS = 8, ("q_proj", "v_proj")
+
+
+# -- methods: a function that prepares a fresh model for training ---------------------------------
+
+
+def _full(model: GPT) -> GPT:
+    """Full fine-tuning: every parameter is trained."""
+    return model
+
+
+def _lora(model: GPT) -> GPT:
+    """LoRA r=8 on q_proj and v_proj; everything else frozen."""
+    from minilora.lora import LoraConfig, apply_lora
+
+    return apply_lora(model, LoraConfig(r=LORA_R, target_modules=LORA_TARGETS))
+
+
+METHODS: dict[str, Callable[[GPT], GPT]] = {"full": _full, "lora": _lora}
+
+
+# -- arithmetic -----------------------------------------------------------------------------------
+
+
+def _matmul_weights(config: GPTConfig) -> int:
+    """N = L·12·C² + C·V: the weights that take part in matrix products (biases excluded)."""
+    c = config.n_embd
+    return config.n_layer * 12 * c * c + c * config.vocab_size
+
+
+def step_flops(config: GPTConfig, batch_size: int, seq_len: int, adapter_weights: int | None = None) -> int:
+    """Matmul FLOPs of one training step (forward + backward), the formulas of the module docstring.
+
+    ``adapter_weights`` None means full fine-tuning; an int N_A means LoRA with N_A adapter weights.
+    """
+    n = _matmul_weights(config)
+    attention = 12 * config.n_layer * seq_len * config.n_embd
+    if adapter_weights is None:
+        per_token = 6 * n + attention
+    else:
+        per_token = 4 * (n + adapter_weights) + 2 * adapter_weights + attention
+    return per_token * batch_size * seq_len
+
+
+def _adapter_weights(model: Any) -> int | None:
+    """Number of LoRA A and B weights in a model (None when it has no adapters)."""
+    total = sum(p.size for name, p in model.named_parameters() if "lora_" in name)
+    return total or None
+
+
+def _state_bytes(model: Any, optimizer: Any) -> int:
+    """Bytes held in weights + gradients + optimizer state right now."""
+    params = list(model.parameters())
+    grads = sum(int(p.grad.nbytes) for p in params if p.grad is not None)
+    return sum(int(p.data.nbytes) for p in params) + grads + optimizer.state_bytes()
+
+
+def _median_ms(seconds: Sequence[float]) -> float:
+    return float(np.median(seconds)) * 1e3
+
+
+def time_steps(step: Callable[[int], float], warmup: int, steps: int) -> tuple[list[float], list[float]]:
+    """Run ``warmup`` then ``steps`` timed calls ``step(i)``; returns (seconds per timed step, all losses)."""
+    losses, times = [], []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        losses.append(step(i))
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times, losses
+
+
+def _peak_traced_bytes(fn: Callable[[], Any]) -> int:
+    """Peak bytes that ``fn`` allocates through tracemalloc (NumPy reports its array buffers there)."""
+    gc.collect()
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base, _ = tracemalloc.get_traced_memory()
+        fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return peak - base
+
+
+def make_batches(config: GPTConfig, batch_size: int, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` random (inputs, targets) pairs of shape (B, T) from a seeded generator (targets = inputs shifted)."""
+    rng = np.random.default_rng(seed)
+    t = config.block_size
+    out = []
+    for _ in range(count):
+        seq = rng.integers(0, config.vocab_size, size=(batch_size, t + 1), dtype=np.int64)
+        out.append((seq[:, :-1].copy(), seq[:, 1:].copy()))
+    return out
+
+
+# -- the benchmark --------------------------------------------------------------------------------
+
+
+def _minilora_run(bench: BenchConfig, method: str, batches: list, warmup: int, steps: int, seed: int) -> dict[str, Any]:
+    model = METHODS[method](GPT(bench.model, seed=seed))
+    optimizer = AdamW(model.parameters(), **ADAMW)
+
+    def step(i: int) -> float:
+        x, y = batches[i % len(batches)]
+        _, loss = model(x, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return float(loss.item())
+
+    # the first step runs from the copied weights, so its loss is the one the twin must reproduce
+    initial_state = model.state_dict()
+    times, losses = time_steps(step, warmup, steps)
+    peak = _peak_traced_bytes(lambda: step(warmup + steps))
+    return {"model": model, "optimizer": optimizer, "initial_state": initial_state, "times": times,
+            "losses": losses, "peak_step_bytes": peak, "state_bytes": _state_bytes(model, optimizer)}
+
+
+def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-small"),
+                   methods: Sequence[str] = ("full", "lora"), steps: int = 20, warmup: int = 3,
+                   torch: bool = True, torch_attention: str = "sdpa", threads: int | None = None,
+                   seed: int = 0) -> list[dict[str, Any]]:
+    """Benchmark training steps; one result dict per (config, method), keys as in ``_row``.
+
+    ``torch`` False (or PyTorch missing) skips the twin.  ``threads`` sets PyTorch's thread count
+    (NumPy's BLAS threads come from the environment; ``main`` sets it before NumPy loads).
+    """
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"run_benchmarks: need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(METHODS)}")
+    benches = [BENCH_CONFIGS[c] if isinstance(c, str) and c in BENCH_CONFIGS else c for c in configs]
+    bad = [c for c in benches if not isinstance(c, BenchConfig)]
+    if bad:
+        raise ValueError(f"unknown config(s) {bad}; expected some of {sorted(BENCH_CONFIGS)}")
+    twin = _torch_twin() if torch else None
+    if twin is not None and threads:
+        twin.set_threads(threads)
+    rows = []
+    for bench in benches:
+        batches = make_batches(bench.model, bench.batch_size, warmup + steps + 1, seed=seed)
+        for method in methods:
+            ours = _minilora_run(bench, method, batches, warmup, steps, seed)
+            theirs = None
+            if twin is not None:
+                theirs = twin.run(bench.model, ours["initial_state"], method, batches, warmup, steps, ADAMW,
+                                  lora_r=LORA_R, lora_targets=LORA_TARGETS, attention=torch_attention)
+            rows.append(_row(bench, method, ours, theirs))
+            del ours
+            gc.collect()
+    return rows
+
+
+def _row(bench: BenchConfig, method: str, ours: dict[str, Any], theirs: dict[str, Any] | None) -> dict[str, Any]:
+    model, cfg = ours["model"], bench.model
+    flops = step_flops(cfg, bench.batch_size, cfg.block_size, _adapter_weights(model))
+    ms = _median_ms(ours["times"])
+    row = {
+        "config": bench.name, "method": method, "batch_size": bench.batch_size, "seq_len": cfg.block_size,
+        "n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "n_head": cfg.n_head, "vocab_size": cfg.vocab_size,
+        "parameters": model.num_parameters(), "trainable_parameters": model.num_parameters(trainable_only=True),
+        "steps": len(ours["times"]), "ms_per_step": ms, "ms_per_step_min": min(ours["times"]) * 1e3,
+        "flops_per_step": flops, "gflops": flops / ms / 1e6,
+        "peak_step_mb": ours["peak_step_bytes"] / 2**20, "state_mb": ours["state_bytes"] / 2**20,
+        "first_loss": ours["losses"][0], "last_loss": ours["losses"][-1],
+        "torch_ms_per_step": None, "ratio": None, "torch_state_mb": None, "first_loss_diff": None,
+    }
+    if theirs is not None:
+        torch_ms = _median_ms(theirs["times"])
+        row.update(torch_ms_per_step=torch_ms, ratio=ms / torch_ms, torch_gflops=flops / torch_ms / 1e6,
+                   torch_state_mb=theirs["state_bytes"] / 2**20, torch_first_loss=theirs["losses"][0],
+                   first_loss_diff=abs(theirs["losses"][0] - ours["losses"][0]),
+                   max_loss_diff=max(abs(a - b) for a, b in zip(theirs["losses"], ours["losses"])),
+                   torch_attention=theirs["attention"])
+    return row
+
+
+def _torch_twin() -> Any:
+    """The PyTorch twin module, or None when PyTorch is not installed."""
+    try:
+        from minilora import bench_torch
+    except ImportError:
+        return None
+    return bench_torch
+
+
+# -- the reference ceiling and the environment -----------------------------------------------------
+
+
+def matmul_reference(shapes: Sequence[tuple[int, int, int]] = ((2048, 128, 512), (1024, 1024, 1024)),
+                     repeats: int = 10) -> list[dict[str, Any]]:
+    """NumPy's float32 matmul speed: (m×k)@(k×n) costs 2·m·k·n FLOPs; median of ``repeats`` runs."""
+    rng = np.random.default_rng(0)
+    out = []
+    for m, k, n in shapes:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        c = np.empty((m, n), dtype=np.float32)
+        np.matmul(a, b, out=c)  # warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            np.matmul(a, b, out=c)
+            times.append(time.perf_counter() - start)
+        ms = _median_ms(times)
+        out.append({"shape": f"({m}x{k})@({k}x{n})", "ms": ms, "gflops": 2 * m * k * n / ms / 1e6})
+    return out
+
+
+def _openblas() -> Any:
+    """NumPy's bundled OpenBLAS as a ctypes library (None when NumPy uses another BLAS)."""
+    here = os.path.dirname(np.__file__)
+    for path in glob.glob(os.path.join(here, "..", "numpy.libs", "*openblas*")) + glob.glob(os.path.join(here, ".dylibs", "*openblas*")):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def environment() -> dict[str, Any]:
+    """Machine facts that explain the numbers: CPU, versions, thread settings, OpenBLAS kernel."""
+    env = {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
+           "cpu_count": os.cpu_count(), **{k: os.environ.get(k) for k in (*_THREAD_VARS, "OPENBLAS_CORETYPE")}}
+    lib = _openblas()
+    for key, names in (("openblas_core", ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename")),
+                       ("openblas_threads", ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"))):
+        fn = next((getattr(lib, n) for n in names if lib is not None and hasattr(lib, n)), None)
+        if fn is not None:
+            fn.restype = ctypes.c_char_p if key == "openblas_core" else ctypes.c_int
+            value = fn()
+            env[key] = value.decode() if isinstance(value, bytes) else value
+    twin = _torch_twin()
+    if twin is not None:
+        env.update(twin.environment())
+    return env
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The results as an aligned text table."""
+    head = ("config", "method", "ms minilora", "ms torch", "ratio", "GFLOP/s", "peak MB", "state MB", "state MB torch", "|dloss|")
+    lines = [head]
+    for r in rows:
+        lines.append((r["config"], r["method"], _fmt(r["ms_per_step"], ".1f"), _fmt(r["torch_ms_per_step"], ".1f"),
+                      _fmt(r["ratio"], ".2f"), _fmt(r["gflops"], ".1f"), _fmt(r["peak_step_mb"], ".1f"),
+                      _fmt(r["state_mb"], ".2f"), _fmt(r["torch_state_mb"], ".2f"), _fmt(r["first_loss_diff"], ".1e")))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(cell.rjust(w) if i > 1 else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+                     for line in lines)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The benchmark's arguments (also used by the ``minilora bench`` subcommand)."""
+    p = parser or argparse.ArgumentParser(prog="python -m minilora.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default="bench-tiny,bench-small", help=f"comma-separated, of {sorted(BENCH_CONFIGS)}")
+    p.add_argument("--method", default="full,lora", help=f"comma-separated, of {sorted(METHODS)}")
+    p.add_argument("--steps", type=int, default=20, help="timed steps (median reported; default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--threads", type=int, default=1, help="BLAS/PyTorch threads (default 1; 0 leaves the environment alone)")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write results as JSON to PATH ('-' for stdout only)")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
+    p.add_argument("--torch-attention", choices=("sdpa", "explicit"), default="sdpa",
+                   help="PyTorch attention: F.scaled_dot_product_attention (default) or an explicit masked softmax")
+    return p
+
+
+def _reexec_with_threads(threads: int, argv: list[str]) -> None:
+    """Re-run this benchmark with the BLAS thread variables set (they only count before NumPy loads)."""
+    if threads <= 0 or all(os.environ.get(k) == str(threads) for k in _THREAD_VARS) or os.environ.get(_REEXEC_FLAG):
+        return
+    env = {**os.environ, **{k: str(threads) for k in _THREAD_VARS}, _REEXEC_FLAG: "1"}
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "minilora.bench", *argv], env)
+
+
+def run_from_args(args: argparse.Namespace, argv: list[str]) -> int:
+    """Run what the parsed arguments ask for, print the table (or JSON), return an exit code."""
+    _reexec_with_threads(args.threads, argv)
+    configs = [c.strip() for c in args.config.split(",") if c.strip()]
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    rows = run_benchmarks(configs, methods, steps=args.steps, warmup=args.warmup, torch=not args.no_torch,
+                          torch_attention=args.torch_attention, threads=args.threads or None)
+    report = {"environment": environment(), "matmul": matmul_reference(), "results": rows}
+    if args.json == "-":
+        json.dump(report, sys.stdout, indent=2)
+        print()
+        return 0
+    env = report["environment"]
+    print(f"numpy {env['numpy']} (OpenBLAS {env.get('openblas_core', '?')}, {env.get('openblas_threads', '?')} threads)"
+          + (f", torch {env['torch']} ({env['torch_threads']} threads)" if "torch" in env else ""))
+    for m in report["matmul"]:
+        print(f"numpy float32 matmul {m['shape']}: {m['ms']:.2f} ms, {m['gflops']:.1f} GFLOP/s")
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m minilora.bench``: parse arguments, fix the thread count, benchmark, print."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return run_from_args(build_parser().parse_args(argv), argv)
+    except ValueError as err:
+        print(f"minilora bench: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

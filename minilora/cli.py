@@ -1,0 +1,152 @@
+"""The ``minilora`` command: one subcommand per job (``minilora --help`` lists them)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+    """Register a subcommand: ``fn(args) -> exit code`` plus a function that adds its arguments."""
+
+    def register(fn: Command) -> Command:
+        _COMMANDS[name] = (fn, arguments, help)
+        return fn
+
+    return register
+
+
+def _selfcheck_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=300, help="training steps of the tiny MLP (default 300)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: MINILORA_DEVICE or cpu)")
+
+
+@command("selfcheck", "gradcheck a tiny MLP and watch it learn (seconds)", _selfcheck_args)
+def _selfcheck(args: argparse.Namespace) -> int:
+    from minilora.selfcheck import run_selfcheck
+
+    result = run_selfcheck(steps=args.steps, device=args.device)
+    return 0 if result["last_loss"] < result["first_loss"] else 1
+
+
+def _train_args(p: argparse.ArgumentParser, steps: int, lr: float) -> None:
+    p.add_argument("--steps", type=int, default=steps, help=f"training steps (default {steps})")
+    p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default {lr})")
+    p.add_argument("--batch-size", type=int, default=64, help="sequences per step (default 64)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default: 5%% of steps)")
+    p.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay")
+    p.add_argument("--seed", type=int, default=0, help="seed of data order and initialisation (default 0)")
+    p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (default: only at the end)")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="write a resumable checkpoint every N steps")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: MINILORA_DEVICE or cpu)")
+
+
+def _train_config(args: argparse.Namespace, weight_decay: float) -> "TrainConfig":
+    from minilora.train import TrainConfig
+
+    warmup = args.warmup if args.warmup is not None else max(1, args.steps // 20)
+    return TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=warmup,
+                       weight_decay=weight_decay if args.weight_decay is None else args.weight_decay,
+                       eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, seed=args.seed)
+
+
+def _print_metrics(title: str, metrics: dict) -> None:
+    import json
+
+    print(title)
+    print(json.dumps(metrics, indent=2))
+
+
+def _pretrain_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--recipe", default=None, help="a shipped model's recipe (skills, names): sets task, size and training")
+    p.add_argument("--task", default="pretrain", help="task to pretrain on (see `minilora tasks`)")
+    p.add_argument("--config", default="tiny", help="model size: tiny, bench-tiny, bench-small (default tiny)")
+    p.add_argument("--out", required=True, help="output folder (model.safetensors, history.json, checkpoint)")
+    _train_args(p, steps=9000, lr=2e-3)
+
+
+@command("pretrain", "pretrain a GPT from scratch on a task", _pretrain_args)
+def _pretrain(args: argparse.Namespace) -> int:
+    from minilora.runs import pretrain
+
+    if args.recipe is not None:
+        from minilora.zoo import RECIPES
+
+        if args.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {args.recipe!r}; expected one of {sorted(RECIPES)}")
+        r = RECIPES[args.recipe]
+        args.task, args.config, args.steps, args.lr = r.task, r.size, r.steps, r.lr
+        args.batch_size, args.warmup, args.seed = r.batch_size, r.warmup_steps, r.seed
+    config = _train_config(args, weight_decay=0.1)
+    _, result = pretrain(args.task, args.config, config, out_dir=args.out, device=args.device, resume=args.resume,
+                         extra={"recipe": args.recipe})
+    _print_metrics(f"pretrained on {args.task} in {result.seconds:.0f} s; held-out metrics:", result.final_metrics)
+    print(f"wrote {args.out}/model.safetensors")
+    return 0
+
+
+def _finetune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base", default="skills", help="pretrained model: a shipped name (skills, names) or a checkpoint path")
+    p.add_argument("--task", required=True, help="task to adapt to (e.g. reverse-shift, subtract, sort, first-names)")
+    p.add_argument("--method", choices=["full", "lora"], default="lora", help="full fine-tuning or LoRA (default lora)")
+    p.add_argument("--rank", type=int, default=4, help="LoRA rank r (default 4)")
+    p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: alpha = r, scaling 1)")
+    p.add_argument("--targets", default="q_proj,v_proj", help="comma-separated module names to adapt (default q_proj,v_proj)")
+    p.add_argument("--out", default=None, help="output folder (model or adapter, history.json)")
+    _train_args(p, steps=2000, lr=1e-2)
+
+
+@command("finetune", "fine-tune a pretrained GPT: full or LoRA", _finetune_args)
+def _finetune(args: argparse.Namespace) -> int:
+    from minilora.runs import finetune
+
+    config = _train_config(args, weight_decay=0.0)
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    model, result = finetune(args.base, args.task, args.method, config, out_dir=args.out, rank=args.rank,
+                             alpha=args.alpha, targets=targets, device=args.device, resume=args.resume)
+    trainable, total = model.num_parameters(trainable_only=True), model.num_parameters()
+    print(f"{args.method} fine-tuning: {trainable:,} of {total:,} parameters trainable ({100 * trainable / total:.2f}%)")
+    _print_metrics(f"after {args.steps} steps ({result.seconds:.0f} s), held-out metrics on {args.task}:", result.final_metrics)
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+@command("tasks", "list the tasks")
+def _tasks(args: argparse.Namespace) -> int:
+    from minilora.data import get_task, list_tasks
+
+    for name in list_tasks():
+        task = get_task(name)
+        print(f"{name:15s} metric {task.metric:14s} vocab {task.tokenizer.vocab_size:3d}  block {task.block_size}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minilora", description="LoRA from scratch: engine, tiny GPT, full fine-tuning vs LoRA.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, arguments, help_text) in _COMMANDS.items():
+        arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return _COMMANDS[args.command][0](args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"minilora {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Files: atomic writes and safetensors reading/writing of host NumPy arrays.
+
+Every file minilora writes goes to a temporary file in the same folder first and is then
+renamed over the target (``os.replace`` is atomic), so a crash mid-write never leaves a
+truncated file where a good one stood.  Arrays are always written from host memory, so a file
+written on a GPU loads on a machine without CuPy.  Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["atomic_write_bytes", "atomic_write_json", "save_arrays", "load_arrays"]
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    # not tempfile.mkstemp: its files are private (0600); os.open applies the umask as open() does
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: dict[str, Any] | None = None) -> None:
+    """Write host arrays (and JSON-able metadata) as one safetensors file, atomically.
+
+    Arrays are made C-contiguous first: safetensors must not be handed strided views.
+    """
+    from safetensors.numpy import save
+
+    contiguous = {name: np.asarray(a, order="C") for name, a in arrays.items()}  # ascontiguousarray makes 0-d 1-d
+    meta = {"minilora": json.dumps(metadata or {})}
+    atomic_write_bytes(path, save(contiguous, metadata=meta))
+
+
+def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a safetensors file written by ``save_arrays``: (name → host array, metadata).
+
+    A missing, truncated or corrupt file is a ValueError naming the file.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            arrays = {name: f.get_tensor(name) for name in f.keys()}
+            raw = (f.metadata() or {}).get("minilora", "{}")
+        metadata = json.loads(raw)
+    except Exception as err:  # safetensors raises its own error types for corrupt headers/data
+        raise ValueError(f"cannot read {path}: not a valid safetensors file ({type(err).__name__}: {err})") from None
+    return arrays, metadata

@@ -1,0 +1,38 @@
+"""LoRA: low-rank adaptation (Hu et al. 2021, arXiv 2106.09685) for any ``nn.Module``.
+
+    from minilora.lora import LoraConfig, apply_lora
+    model = apply_lora(model, LoraConfig(r=4, target_modules=("q_proj", "v_proj")))
+    # train: only lora_A / lora_B require grad;  then
+    save_adapter(model, "runs/adapter")            # PEFT-format files, a few KB
+    merge_lora(model)                              # W = W0 + (α/r)·B A: no inference latency
+
+One job per file:  ``layer`` (LoraConfig, LoRALinear),  ``inject`` (apply / merge / unmerge),
+``adapters`` (PEFT adapter files),  ``accounting`` (parameter counts).
+"""
+
+from minilora.lora.accounting import (
+    LoraReport,
+    LoraRow,
+    ParameterCount,
+    count_parameters,
+    lora_param_count,
+    lora_report,
+)
+from minilora.lora.adapters import adapter_config, adapter_state_dict, load_adapter, read_adapter_config, save_adapter
+from minilora.lora.inject import (
+    apply_lora,
+    find_targets,
+    lora_layers,
+    lora_parameters,
+    merge_and_unload,
+    merge_lora,
+    unmerge_lora,
+)
+from minilora.lora.layer import LoraConfig, LoRALinear, lora_scaling
+
+__all__ = [
+    "LoraConfig", "LoRALinear", "lora_scaling",
+    "apply_lora", "find_targets", "lora_layers", "lora_parameters", "merge_lora", "unmerge_lora", "merge_and_unload",
+    "save_adapter", "load_adapter", "adapter_config", "adapter_state_dict", "read_adapter_config",
+    "ParameterCount", "count_parameters", "LoraRow", "LoraReport", "lora_report", "lora_param_count",
+]

@@ -1,0 +1,158 @@
+"""Putting LoRA layers into a model, merging them, and taking them out again.
+
+Works on any ``nn.Module``: target Linears are found by their dotted module names (as listed by
+``model.named_modules()``), replaced in place on their parent module, and everything else is frozen.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from minilora import nn
+from minilora.lora.layer import LoraConfig, LoRALinear
+
+__all__ = [
+    "apply_lora", "lora_layers", "lora_parameters", "merge_lora", "unmerge_lora", "merge_and_unload",
+    "find_targets",
+]
+
+
+def _matches(name: str, target: str) -> bool:
+    """PEFT's rule: a target matches a module whose dotted name is the target or ends in "." + target."""
+    return name == target or name.endswith("." + target)
+
+
+def _short_list(names: list[str], limit: int = 24) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def find_targets(model: nn.Module, config: LoraConfig) -> list[tuple[str, nn.Linear]]:
+    """(name, Linear) of every layer ``apply_lora(model, config)`` would adapt, checked, in model order.
+
+    ValueError when a target matches no Linear (listing the Linear names that exist), when a
+    matched layer is too small for rank r, or when one Linear object sits under two names.
+    """
+    modules = list(model.named_modules())
+    linears = [(name, m) for name, m in modules if name and isinstance(m, nn.Linear)]
+    chosen = [(name, m) for name, m in linears if any(_matches(name, t) for t in config.target_modules)]
+    for target in config.target_modules:
+        if any(_matches(name, target) for name, _ in linears):
+            continue
+        others = [f"{name} ({type(m).__name__})" for name, m in modules if name and _matches(name, target)]
+        not_linear = f"; it matches only modules that are not Linear: {', '.join(others)}" if others else ""
+        suffixes = sorted({name.rsplit(".", 1)[-1] for name, _ in linears})
+        raise ValueError(
+            f"apply_lora: target module {target!r} matches no Linear layer of {type(model).__name__}{not_linear}. "
+            f"Linear layers (names end in {suffixes}): {_short_list([n for n, _ in linears]) or 'none'}"
+        )
+    seen: dict[int, str] = {}
+    for name, linear in chosen:
+        if id(linear) in seen:
+            raise ValueError(f"apply_lora: {name} and {seen[id(linear)]} are the same Linear object; "
+                             "a shared layer cannot get two adapters")
+        seen[id(linear)] = name
+        d, k = linear.out_features, linear.in_features
+        if config.r > min(d, k):
+            raise ValueError(
+                f"apply_lora: r={config.r} is too large for {name}, a {d}x{k} weight "
+                f"(d = out_features, k = in_features); expected r <= min(d, k) = {min(d, k)}"
+            )
+    return chosen
+
+
+def lora_layers(model: nn.Module) -> list[tuple[str, LoRALinear]]:
+    """(dotted name, LoRALinear) for every LoRA layer in ``model``, in model order."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, LoRALinear)]
+
+
+def lora_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
+    """The adapter matrices (each layer's lora_A, then lora_B): all that LoRA trains."""
+    for _, layer in lora_layers(model):
+        yield layer.lora_A
+        yield layer.lora_B
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Swap the sub-module at dotted path ``name`` for ``new`` (setattr on its parent)."""
+    parent_name, _, attr = name.rpartition(".")
+    parent = dict(model.named_modules())[parent_name]
+    setattr(parent, attr, new)  # nn.ModuleList accepts "0", "1", ... as attribute names
+
+
+def apply_lora(model: nn.Module, config: LoraConfig | None = None, seed: int = 0) -> nn.Module:
+    """Adapt ``model`` in place: every Linear named by ``config.target_modules`` becomes a LoRALinear.
+
+    All other parameters are frozen (``requires_grad = False``), so only the lora_A / lora_B
+    matrices train: Σ r(d_i + k_i) numbers instead of Σ d_i k_i.  A matrices are drawn, layer
+    after layer in model order, from ``numpy.random.default_rng(seed)``.  The config is kept as
+    ``model.lora_config`` (``save_adapter`` writes it).  Returns ``model``.
+
+    Nothing is changed when an error is raised: a target that matches nothing (ValueError listing
+    the Linear layers that exist), r > min(d, k) for a matched layer, or LoRA already applied.
+    """
+    config = config if config is not None else LoraConfig()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"apply_lora expects an nn.Module, got {type(model).__name__}")
+    if not isinstance(config, LoraConfig):
+        raise TypeError(f"apply_lora expects a LoraConfig, got {type(config).__name__}")
+    existing = [name or "<model>" for name, _ in lora_layers(model)]
+    if existing:
+        raise ValueError(
+            f"apply_lora: {type(model).__name__} already has LoRA layers ({_short_list(existing, 4)}); "
+            "applying twice would stack adapters. Use a fresh model, or merge_and_unload(model) first"
+        )
+    targets = find_targets(model, config)
+    rng = np.random.default_rng(seed)
+    model.requires_grad_(False)
+    for name, linear in targets:
+        layer = LoRALinear(linear, config.r, config.alpha, config.dropout, config.init, config.use_rslora, rng=rng)
+        layer.train(model.training)
+        _replace(model, name, layer)
+    model.lora_config = config  # a plain attribute (not a parameter): what save_adapter writes
+    return model
+
+
+def _require_lora(model: nn.Module, what: str) -> list[tuple[str, LoRALinear]]:
+    layers = lora_layers(model)
+    if not layers:
+        raise ValueError(f"{what}: {type(model).__name__} has no LoRA layers; call apply_lora(model, config) first")
+    return layers
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Merge every LoRA layer, W ← W0 + s·B A (see ``LoRALinear.merge``); returns ``model``.
+
+    A merged model computes the same outputs with one matmul per layer (no extra latency).
+    Train only after ``unmerge_lora``: a merged layer refuses a training-mode forward with grad.
+    """
+    for _, layer in _require_lora(model, "merge_lora"):
+        layer.merge()
+    return model
+
+
+def unmerge_lora(model: nn.Module) -> nn.Module:
+    """Undo ``merge_lora``: every base weight is W0 again, bit for bit; returns ``model``."""
+    for _, layer in _require_lora(model, "unmerge_lora"):
+        layer.unmerge()
+    return model
+
+
+def merge_and_unload(model: nn.Module) -> nn.Module:
+    """Merge every LoRA layer and put its (now merged) base Linear back in its place; returns ``model``.
+
+    The result is a plain model again (e.g. a GPT whose ``state_dict`` loads without minilora.lora),
+    with W = W0 + s·B A in each adapted layer.  This cannot be undone.  Parameters stay frozen:
+    call ``model.requires_grad_(True)`` to train further.
+    """
+    for name, layer in _require_lora(model, "merge_and_unload"):
+        if not name:
+            raise ValueError("merge_and_unload: the model is itself a LoRALinear; use layer.merge() and layer.base")
+        layer.merge()
+        layer._w0 = None  # the base Linear keeps the merged weight for good
+        _replace(model, name, layer.base)
+    if "lora_config" in model.__dict__:
+        del model.lora_config
+    return model

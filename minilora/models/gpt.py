@@ -1,0 +1,184 @@
+"""A tiny GPT (decoder-only transformer), readable top to bottom.
+
+Shapes: B batch, T sequence length, C = n_embd channels, H heads of size h = C / H, V vocab.
+Pre-LayerNorm blocks (GPT-2 style):  x = x + attn(ln_1(x));  x = x + mlp(ln_2(x)).
+Attention uses separate ``q_proj``, ``k_proj``, ``v_proj``, ``o_proj`` so LoRA can target each
+by name (``blocks.{i}.attn.q_proj`` ...), as in the LoRA paper's W_q, W_k, W_v, W_o.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from minilora import backend, functional as F, nn
+from minilora.tensor import Tensor, no_grad
+
+__all__ = ["GPTConfig", "GPT"]
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Architecture of a GPT: vocabulary, context length, depth, heads, width, dropout, biases."""
+
+    vocab_size: int
+    block_size: int
+    n_layer: int
+    n_head: int
+    n_embd: int
+    dropout: float = 0.0
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"GPTConfig: {name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"GPTConfig: n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention where token t attends only to tokens 0..t."""
+
+    def __init__(self, config: GPTConfig, rng: np.random.Generator):
+        super().__init__()
+        c, bias = config.n_embd, config.bias
+        self.n_head = config.n_head
+        self.q_proj = nn.Linear(c, c, bias=bias, rng=rng)
+        self.k_proj = nn.Linear(c, c, bias=bias, rng=rng)
+        self.v_proj = nn.Linear(c, c, bias=bias, rng=rng)
+        self.o_proj = nn.Linear(c, c, bias=bias, rng=rng)
+        self.resid_drop = nn.Dropout(config.dropout, rng=rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t, c = x.shape
+        h = c // self.n_head
+        q = self.q_proj(x).reshape(b, t, self.n_head, h).transpose(0, 2, 1, 3)  # (B, H, T, h)
+        k = self.k_proj(x).reshape(b, t, self.n_head, h).transpose(0, 2, 1, 3)  # (B, H, T, h)
+        v = self.v_proj(x).reshape(b, t, self.n_head, h).transpose(0, 2, 1, 3)  # (B, H, T, h)
+        y = F.scaled_dot_product_attention(q, k, v, causal=True)                # (B, H, T, h)
+        y = y.transpose(0, 2, 1, 3).reshape(b, t, c)                            # (B, T, C)
+        return self.resid_drop(self.o_proj(y))                                  # (B, T, C)
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward: fc_out(gelu(fc_in(x))), hidden width 4C."""
+
+    def __init__(self, config: GPTConfig, rng: np.random.Generator):
+        super().__init__()
+        c = config.n_embd
+        self.fc_in = nn.Linear(c, 4 * c, bias=config.bias, rng=rng)
+        self.fc_out = nn.Linear(4 * c, c, bias=config.bias, rng=rng)
+        self.drop = nn.Dropout(config.dropout, rng=rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        hidden = F.gelu(self.fc_in(x))           # (B, T, 4C)
+        return self.drop(self.fc_out(hidden))    # (B, T, C)
+
+
+class Block(nn.Module):
+    """One transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x))."""
+
+    def __init__(self, config: GPTConfig, rng: np.random.Generator):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config, rng)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config, rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.ln_1(x))  # (B, T, C)
+        x = x + self.mlp(self.ln_2(x))   # (B, T, C)
+        return x
+
+
+class GPT(nn.Module):
+    """Decoder-only transformer language model.
+
+    ``logits, loss = model(idx, targets)``: idx (B, T) token ids, logits (B, T, V); loss is the
+    mean cross-entropy of ``targets`` (B, T) (positions with target -1 are ignored), or None.
+    Weights ~ N(0, 0.02²) (residual output projections scaled by 1/sqrt(2·n_layer), as in GPT-2),
+    biases 0, drawn on the host from ``seed`` so every device starts from the same model.
+    """
+
+    def __init__(self, config: GPTConfig, seed: int = 0, device: str | None = None):
+        super().__init__()
+        self.config = config
+        rng = np.random.default_rng(seed)
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd, rng=rng)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd, rng=rng)
+        self.drop = nn.Dropout(config.dropout, rng=rng)
+        self.blocks = nn.ModuleList([Block(config, rng) for _ in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False, rng=rng)
+        self._init_weights(rng)
+        self.to(device or backend.default_device())
+
+    def _init_weights(self, rng: np.random.Generator) -> None:
+        residual_std = 0.02 / np.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                p.data[...] = 0
+            elif name.startswith("ln") or ".ln_" in name:
+                continue  # LayerNorm weight stays 1
+            else:
+                std = residual_std if name.endswith(("o_proj.weight", "fc_out.weight")) else 0.02
+                p.data = rng.normal(0.0, std, p.shape).astype(p.dtype)
+
+    def forward(self, idx: Any, targets: Any = None) -> tuple[Tensor, Tensor | None]:
+        ids = idx.data if isinstance(idx, Tensor) else idx
+        if ids.ndim != 2:
+            raise ValueError(f"GPT expects token ids of shape (B, T), got shape {tuple(ids.shape)}")
+        b, t = ids.shape
+        if t > self.config.block_size:
+            raise ValueError(f"sequence length {t} exceeds block_size {self.config.block_size}")
+        positions = backend.to_device(np.arange(t), self.device)
+        x = self.tok_emb(ids) + self.pos_emb(positions)   # (B, T, C)
+        x = self.drop(x)                                  # (B, T, C)
+        for block in self.blocks:
+            x = block(x)                                  # (B, T, C)
+        logits = self.head(self.ln_f(x))                  # (B, T, V)
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits, targets, ignore_index=-1)  # scalar
+        return logits, loss
+
+    @no_grad()
+    def generate(self, idx: Any, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """Extend each row of ``idx`` (B, T) by ``max_new_tokens`` sampled tokens; returns host ids (B, T + new).
+
+        Next-token distribution: softmax(logits_last / temperature), restricted to the ``top_k`` largest;
+        temperature 0 means greedy (argmax).  The context is cropped to the last ``block_size`` tokens.
+        """
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        out = np.array(backend.to_host(idx.data if isinstance(idx, Tensor) else idx), dtype=np.int64)
+        if out.ndim != 2:
+            raise ValueError(f"generate expects token ids of shape (B, T), got shape {out.shape}")
+        was_training = self.training
+        self.eval()
+        for _ in range(max_new_tokens):
+            context = out[:, -self.config.block_size:]
+            logits, _ = self(backend.to_device(context, self.device))
+            last = logits.numpy()[:, -1, :].astype(np.float64)   # (B, V) on the host
+            if temperature == 0:
+                nxt = last.argmax(axis=-1)
+            else:
+                last = last / temperature
+                if top_k is not None:
+                    kth = np.sort(last, axis=-1)[:, -min(top_k, last.shape[-1])][:, None]
+                    last = np.where(last < kth, -np.inf, last)
+                probs = np.exp(last - last.max(axis=-1, keepdims=True))
+                probs /= probs.sum(axis=-1, keepdims=True)
+                nxt = np.array([rng.choice(probs.shape[-1], p=row) for row in probs])
+            out = np.concatenate([out, nxt[:, None]], axis=1)
+        self.train(was_training)
+        return out

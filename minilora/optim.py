@@ -1,0 +1,196 @@
+"""Optimizers and learning-rate schedules.
+
+Optimizers update ``p.data`` in place, outside the graph, and skip parameters that are frozen
+(``requires_grad`` False) or have no gradient: a LoRA run hands AdamW every parameter, yet only
+the adapter matrices get moment buffers (optimizer state).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from minilora import backend
+from minilora.nn import Embedding, Module, Parameter
+
+__all__ = ["Optimizer", "SGD", "AdamW", "clip_grad_norm", "warmup_cosine", "decay_groups"]
+
+
+def _groups(params: Iterable[Any], defaults: dict[str, Any]) -> list[dict[str, Any]]:
+    """Normalise ``params`` (parameters, or dicts with "params" and per-group settings) to groups."""
+    params = list(params)
+    if not params:
+        raise ValueError("optimizer got an empty parameter list")
+    if isinstance(params[0], dict):
+        groups = [{**defaults, **g, "params": list(g["params"])} for g in params]
+    else:
+        groups = [{**defaults, "params": params}]
+    for g in groups:
+        for key in g:
+            if key != "params" and key not in defaults:
+                raise ValueError(f"unknown optimizer setting {key!r} in a parameter group; expected one of {sorted(defaults)}")
+    return groups
+
+
+class Optimizer:
+    """Holds parameter groups and per-parameter state; subclasses define ``_update``."""
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]):
+        self.param_groups = _groups(params, defaults)
+        self.state: dict[int, dict[str, Any]] = {}
+
+    @property
+    def lr(self) -> float:
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        """Set the learning rate of every group (what a schedule does each step)."""
+        for g in self.param_groups:
+            g["lr"] = value
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to None."""
+        for g in self.param_groups:
+            for p in g["params"]:
+                p.grad = None
+
+    def step(self) -> None:
+        """Apply one update to every trainable parameter that has a gradient."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.requires_grad and p.grad is not None:
+                    self._update(p, group, self.state.setdefault(id(p), {}))
+
+    def _update(self, p: Parameter, group: dict[str, Any], state: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def state_bytes(self) -> int:
+        """Bytes held in optimizer state (e.g. AdamW's two moments per trainable parameter)."""
+        return sum(int(v.nbytes) for s in self.state.values() for v in s.values() if hasattr(v, "nbytes"))
+
+    def state_dict(self, names: dict[int, str]) -> dict[str, np.ndarray]:
+        """State as ``"<param name>.<buffer>"`` → host array (plus ``"<param name>.step"``), for checkpoints."""
+        out = {}
+        for pid, state in self.state.items():
+            for key, value in state.items():
+                out[f"{names[pid]}.{key}"] = np.asarray(backend.to_host(value)) if hasattr(value, "shape") else np.asarray(value)
+        return out
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], params: dict[str, Parameter]) -> None:
+        """Restore state written by ``state_dict``; ``params`` maps names to this optimizer's parameters."""
+        self.state = {}
+        for key, value in arrays.items():
+            name, buffer = key.rsplit(".", 1)
+            if name not in params:
+                raise ValueError(f"optimizer state names parameter {name!r}, which the model does not have")
+            p = params[name]
+            # "step" is a Python int; every other entry is a buffer (0-d for a 0-d parameter)
+            restored = np.asarray(value).item() if buffer == "step" else backend.to_device(np.array(value), p.device)
+            self.state.setdefault(id(p), {})[buffer] = restored
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum and (L2) weight decay.
+
+    g ← grad + wd·p;  v ← μ·v + g (when μ > 0);  p ← p − lr·v.
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, momentum: float = 0.0, weight_decay: float = 0.0):
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, {weight_decay}")
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+    def _update(self, p: Parameter, group: dict[str, Any], state: dict[str, Any]) -> None:
+        g = p.grad
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        if group["momentum"]:
+            if "momentum" not in state:
+                state["momentum"] = g.copy()
+            else:
+                state["momentum"] *= group["momentum"]
+                state["momentum"] += g
+            g = state["momentum"]
+        p.data -= group["lr"] * g
+
+
+class AdamW(Optimizer):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as in ``torch.optim.AdamW``.
+
+    p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
+    p ← p − lr · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + eps).
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01):
+        if lr < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1) or eps <= 0 or weight_decay < 0:
+            raise ValueError(f"AdamW: invalid settings lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    def _update(self, p: Parameter, group: dict[str, Any], state: dict[str, Any]) -> None:
+        xp = backend.get_xp(p.data)
+        beta1, beta2 = group["betas"]
+        lr = group["lr"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(p.data)
+            state["exp_avg_sq"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        t = state["step"]
+        m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
+        if group["weight_decay"]:
+            p.data *= 1 - lr * group["weight_decay"]
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * (g * g)
+        denom = xp.sqrt(v / (1 - beta2**t))
+        denom += group["eps"]
+        step_size = lr / (1 - beta1**t)
+        p.data -= (step_size * m) / denom
+
+
+def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
+    """Scale all gradients together so their global L2 norm is at most ``max_norm``; returns the norm before.
+
+    norm = sqrt(sum_p ||grad_p||²);  if norm > max_norm: grad_p ← grad_p · max_norm / norm.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    total = math.sqrt(sum(float((g * g).sum()) for g in grads))
+    if total > max_norm:
+        scale = max_norm / (total + 1e-6)
+        for g in grads:
+            g *= scale
+    return total
+
+
+def warmup_cosine(step: int, max_lr: float, warmup_steps: int, total_steps: int, min_lr: float = 0.0) -> float:
+    """Learning rate at ``step``: linear warm-up to max_lr, then cosine decay to min_lr at total_steps.
+
+    lr = max_lr·(step+1)/warmup  during warm-up;
+    lr = min_lr + (max_lr − min_lr)·(1 + cos(π·progress))/2,  progress = (step − warmup)/(total − warmup).
+    """
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= total_steps:
+        return min_lr
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return min_lr + (max_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def decay_groups(model: Module, weight_decay: float, skip_embeddings: bool = True) -> list[dict[str, Any]]:
+    """Two parameter groups: matrices get ``weight_decay``; biases, LayerNorm (1-D) and embeddings get 0."""
+    embedding_ids = set()
+    if skip_embeddings:
+        for _, module in model.named_modules():
+            if isinstance(module, Embedding):
+                embedding_ids.update(id(p) for p in module.parameters())
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        (decay if p.ndim >= 2 and id(p) not in embedding_ids else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -1,0 +1,94 @@
+"""Pretraining and fine-tuning runs: what ``minilora pretrain`` / ``minilora finetune`` do, callable from notebooks.
+
+A run builds (or loads) a model, chooses its trainable parameters by method, hands it to the one
+training loop in ``train.py``, and writes its results into an output folder:
+``model.safetensors`` (full weights) or ``adapter_model.safetensors`` + ``adapter_config.json``
+(LoRA), plus ``history.json`` and a resumable ``checkpoint.safetensors``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from minilora.checkpoint import MODEL_FILE, load_model, save_model
+from minilora.data import get_task
+from minilora.models.configs import MODEL_SIZES, model_config
+from minilora.models.gpt import GPT
+from minilora.train import TrainConfig, TrainResult, train
+
+__all__ = ["pretrain", "finetune", "load_base", "METHODS", "summarize"]
+
+METHODS = ("full", "lora")
+
+
+def summarize(metrics: dict[str, Any]) -> str:
+    """One line of an evaluation: the headline metric, then per-skill accuracies when there are several."""
+    parts = [f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float)]
+    for skill, sub in metrics.get("by_skill", {}).items():
+        parts.append(f"{skill} {sub['accuracy']:.3f}")
+    return ", ".join(parts)
+
+
+def _echo_eval(step: int, metrics: dict[str, Any]) -> None:
+    print(f"step {step}: {summarize(metrics)}", flush=True)
+
+
+def pretrain(task: str, size: str, config: TrainConfig, out_dir: str | Path | None = None, device: str | None = None,
+             resume: bool = False, extra: dict[str, Any] | None = None) -> tuple[GPT, TrainResult]:
+    """Train a new GPT of a named size on ``task`` from random initialisation (seeded by ``config.seed``)."""
+    task_obj = get_task(task)
+    block_size = max(task_obj.block_size, MODEL_SIZES[size]["block_size"]) if size in MODEL_SIZES else task_obj.block_size
+    gpt_config = model_config(size, task_obj.tokenizer.vocab_size, block_size=block_size)
+    model = GPT(gpt_config, seed=config.seed, device=device)
+    result = train(model, task_obj, config, out_dir=out_dir, resume=resume, desc=f"pretrain {task}", on_eval=_echo_eval)
+    if out_dir is not None:
+        meta = {"task": task, "size": size, "train_config": asdict(config), "metrics": result.final_metrics, **(extra or {})}
+        save_model(Path(out_dir) / MODEL_FILE, model, extra=meta)
+    return model, result
+
+
+def load_base(base: str, device: str | None = None) -> GPT:
+    """A pretrained model by shipped name ("skills", "names") or by checkpoint path (file or run folder)."""
+    from minilora.zoo import RECIPES, pretrained
+
+    if base in RECIPES and not Path(base).exists():
+        return pretrained(base, device=device)
+    return load_model(base, device=device)
+
+
+def finetune(base: str | GPT, task: str, method: str, config: TrainConfig, out_dir: str | Path | None = None,
+             rank: int = 4, alpha: float | None = None, targets: Sequence[str] = ("q_proj", "v_proj"),
+             device: str | None = None, resume: bool = False) -> tuple[GPT, TrainResult]:
+    """Adapt a pretrained model to ``task`` with ``method``: "full" (every weight) or "lora" (rank-``rank`` adapters).
+
+    The same loop, data, budget and schedule for both, so their results can be compared side by side.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown fine-tuning method {method!r}; expected one of {METHODS}")
+    model = load_base(base, device=device) if isinstance(base, str) else base
+    task_obj = get_task(task)
+    if task_obj.tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(f"task {task!r} has {task_obj.tokenizer.vocab_size} tokens but the base model was pretrained "
+                         f"with {model.config.vocab_size}; fine-tune a model pretrained on the same vocabulary")
+    if method == "lora":
+        from minilora.lora import LoraConfig, apply_lora
+
+        apply_lora(model, LoraConfig(r=rank, alpha=alpha, target_modules=tuple(targets)), seed=config.seed)
+    else:
+        model.requires_grad_(True)
+    result = train(model, task_obj, config, out_dir=out_dir, resume=resume, desc=f"{method} {task}", on_eval=_echo_eval)
+    if out_dir is not None:
+        _save_finetuned(Path(out_dir), model, method, task, config, result)
+    return model, result
+
+
+def _save_finetuned(out: Path, model: GPT, method: str, task: str, config: TrainConfig, result: TrainResult) -> None:
+    meta = {"task": task, "method": method, "train_config": asdict(config), "metrics": result.final_metrics}
+    if method == "lora":
+        from minilora.lora import save_adapter
+
+        save_adapter(model, out)
+    else:
+        save_model(out / MODEL_FILE, model, extra=meta)

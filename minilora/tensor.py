@@ -1,0 +1,630 @@
+"""The Tensor, the computation graph and reverse-mode automatic differentiation.
+
+A Tensor wraps an array (``.data``, NumPy or CuPy) and remembers the ``Function`` that produced it.
+``loss.backward()`` visits the graph once in reverse topological order and applies the chain rule:
+for y = f(x1, ..., xn), each input receives  dL/dxi = backward_i(dL/dy).
+
+Rules the engine (not each op) enforces:
+- a gradient is reduced back to its input's shape (``unbroadcast``) and checked against it;
+- inputs that do not require grad get no gradient computed (``ctx.needs_input_grad``);
+- the walk is iterative (no recursion limit on deep models) and frees the graph afterwards;
+- leaf gradients accumulate with ``+=`` across backward calls until ``zero_grad``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from minilora import backend
+
+__all__ = [
+    "Tensor",
+    "Function",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "tensor",
+    "as_tensor",
+    "zeros",
+    "ones",
+    "full",
+    "arange",
+    "randn",
+    "rand",
+    "unbroadcast",
+]
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside ``no_grad()``: only then do operations record the graph."""
+    return _grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Context manager and decorator that sets whether operations record the graph."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self._previous.append(_grad_enabled)
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._previous.pop()
+
+
+def no_grad() -> _GradMode:
+    """Inside ``with no_grad():`` (or a function decorated ``@no_grad()``) no graph is built."""
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    """Turn graph recording back on inside a ``no_grad`` region."""
+    return _GradMode(True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Function: one node of the graph
+# ----------------------------------------------------------------------------------------------
+
+
+class Function:
+    """A differentiable primitive.  Subclasses define two static methods on raw arrays:
+
+    ``forward(ctx, *arrays, **params) -> array`` computes the output and saves what backward needs;
+    ``backward(ctx, grad) -> tuple`` returns one gradient per input, ``dL/dinput = J^T · grad``,
+    or None where ``ctx.needs_input_grad[i]`` is False (nothing is computed for those inputs).
+
+    The instance itself is the context ``ctx`` and becomes the graph node of the output.
+    """
+
+    inputs: tuple["Tensor", ...] | None
+    needs_input_grad: tuple[bool, ...]
+    saved_tensors: tuple[Any, ...] = ()
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep arrays (or anything) needed by backward; released when the graph is freed."""
+        self.saved_tensors = arrays
+
+    @staticmethod
+    def forward(ctx: "Function", *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: "Function", grad: Any) -> tuple[Any, ...]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Any, **params: Any) -> "Tensor":
+        """Run forward on the inputs' arrays and, when any input requires grad, record the node."""
+        tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
+        arrays = tuple(t.data for t in tensors)
+        if len(arrays) > 1:
+            backend.check_same_device(arrays, cls.__name__)
+        ctx = cls()
+        needs = tuple(t.requires_grad for t in tensors) if _grad_enabled else ()
+        ctx.needs_input_grad = needs
+        out = cls.forward(ctx, *arrays, **params)
+        if isinstance(out, np.generic):  # NumPy returns scalars for 0-d results; keep arrays
+            out = np.asarray(out)
+        result = Tensor(out)
+        if any(needs):
+            ctx.inputs = tensors
+            result.requires_grad = True
+            result._ctx = ctx
+        return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Tensor
+# ----------------------------------------------------------------------------------------------
+
+
+def _is_array(data: Any) -> bool:
+    """True for NumPy arrays and for device arrays (CuPy, test devices)."""
+    return isinstance(data, np.ndarray) or backend.device_of(data) != "cpu"
+
+
+def _as_array(data: Any, dtype: Any = None, device: str | None = None) -> Any:
+    """Turn user data into an array on a device, with minilora's dtype rules.
+
+    Python lists and scalars of floats become float32; integers stay integer; arrays keep their dtype.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, like an array
+        data = np.asarray(data)
+    is_array = _is_array(data)
+    if not is_array:
+        data = np.asarray(data)
+        if dtype is None and data.dtype == np.float64:
+            dtype = np.float32
+    if device is None:
+        device = backend.device_of(data) if is_array else backend.default_device()
+    array = backend.to_device(data, device)
+    if dtype is not None and array.dtype != np.dtype(dtype):
+        array = array.astype(dtype)
+    return array
+
+
+class Tensor:
+    """An array plus the information needed to differentiate through it.
+
+    Attributes: ``data`` (xp array), ``grad`` (xp array or None, filled by ``backward``),
+    ``requires_grad`` (bool).  Shapes, dtypes and indexing follow NumPy.
+    """
+
+    __array_priority__ = 1000  # make ``numpy_array * tensor`` call Tensor.__rmul__
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None):
+        if dtype is None and device is None and _is_array(data):
+            self.data = data  # arrays are kept as they are (no copy, same dtype and device)
+        else:
+            self.data = _as_array(data, dtype, device)
+        self.grad: Any = None
+        self._ctx: Function | None = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -- properties ------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        """A leaf was created by the user (no producing Function); only leaves receive ``.grad``."""
+        return self._ctx is None
+
+    @property
+    def xp(self) -> Any:
+        """The array module of this tensor's data (numpy or cupy)."""
+        return backend.get_xp(self.data)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        dev = "" if self.device == "cpu" else f", device={self.device!r}"
+        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20)
+        return f"tensor({body}, dtype={self.dtype}{dev}{grad})"
+
+    # -- conversions -----------------------------------------------------------------------------
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place; only floating-point tensors can require grad."""
+        if flag and self.data.dtype.kind not in "fc":
+            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.data.dtype}")
+        self.requires_grad = flag
+        return self
+
+    def item(self) -> float | int:
+        """The single value of a one-element tensor as a Python number."""
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def numpy(self) -> np.ndarray:
+        """The data as a host NumPy array (copied from the GPU when needed)."""
+        return backend.to_host(self.data)
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph (shares memory, requires no grad)."""
+        return Tensor(self.data)
+
+    def to(self, device: str) -> "Tensor":
+        """A copy on ``device`` (the same tensor if already there); gradients flow back across devices."""
+        if backend.device_of(self.data) == device:
+            return self
+        from minilora import ops
+
+        return ops.ToDevice.apply(self, device=device)
+
+    def astype(self, dtype: Any) -> "Tensor":
+        """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
+        if np.dtype(dtype) == self.dtype:
+            return self
+        from minilora import ops
+
+        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+
+    def float(self) -> "Tensor":
+        return self.astype(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(np.float64)
+
+    # -- autograd --------------------------------------------------------------------------------
+    def backward(self, grad: Any = None) -> None:
+        """Compute d(self)/d(leaf) for every leaf that requires grad and add it to ``leaf.grad``.
+
+        ``grad`` is dL/d(self); it may be omitted only when ``self`` has one element (then 1).
+        The graph is freed afterwards: call backward once per forward pass.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the computation "
+                "had requires_grad=True (or it was computed under no_grad())"
+            )
+        xp = self.xp
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a single-element tensor, got shape {self.shape}; "
+                    "reduce it first (e.g. .sum()) or pass grad=dL/dself"
+                )
+            grad = xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else _as_array(grad, self.dtype, self.device)
+            if tuple(grad.shape) != self.shape:
+                raise ValueError(f"backward(grad): grad has shape {tuple(grad.shape)}, expected {self.shape}")
+        _run_backward(self, grad)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # -- operators (each is one Function in ops.py) ----------------------------------------------
+    def __add__(self, other: Any) -> "Tensor":
+        return ops.Add.apply(self, _lift(other, self))
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return ops.Add.apply(_lift(other, self), self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return ops.Sub.apply(self, _lift(other, self))
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return ops.Sub.apply(_lift(other, self), self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return ops.Mul.apply(self, _lift(other, self))
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return ops.Mul.apply(_lift(other, self), self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return ops.Div.apply(self, _lift(other, self))
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return ops.Div.apply(_lift(other, self), self)
+
+    def __pow__(self, exponent: Any) -> "Tensor":
+        if isinstance(exponent, (int, float)):
+            return ops.PowScalar.apply(self, exponent=exponent)
+        return ops.Pow.apply(self, _lift(exponent, self))
+
+    def __rpow__(self, base: Any) -> "Tensor":
+        return ops.Pow.apply(_lift(base, self), self)
+
+    def __neg__(self) -> "Tensor":
+        return ops.Neg.apply(self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return ops.MatMul.apply(self, _lift(other, self))
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return ops.MatMul.apply(_lift(other, self), self)
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return ops.GetItem.apply(self, index=_index_to_arrays(index, self))
+
+    # comparisons give boolean tensors outside the graph
+    def __lt__(self, other: Any) -> "Tensor":
+        return Tensor(self.data < _raw(other))
+
+    def __le__(self, other: Any) -> "Tensor":
+        return Tensor(self.data <= _raw(other))
+
+    def __gt__(self, other: Any) -> "Tensor":
+        return Tensor(self.data > _raw(other))
+
+    def __ge__(self, other: Any) -> "Tensor":
+        return Tensor(self.data >= _raw(other))
+
+    __hash__ = object.__hash__
+
+    # -- reductions ------------------------------------------------------------------------------
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """Sum over ``axis`` (all axes when None)."""
+        return ops.Sum.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """Mean over ``axis``: sum / n."""
+        return ops.Mean.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """Maximum over ``axis``; ties share the gradient equally."""
+        return ops.Max.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+
+    def var(self, axis: int | Sequence[int] | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+        """Variance mean((x - mean(x))^2) * n / (n - ddof) over ``axis``."""
+        return ops.Var.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims, ddof=ddof)
+
+    # -- elementwise -----------------------------------------------------------------------------
+    def exp(self) -> "Tensor":
+        return ops.Exp.apply(self)
+
+    def log(self) -> "Tensor":
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> "Tensor":
+        return ops.Sqrt.apply(self)
+
+    def tanh(self) -> "Tensor":
+        return ops.Tanh.apply(self)
+
+    def relu(self) -> "Tensor":
+        return ops.Relu.apply(self)
+
+    def sigmoid(self) -> "Tensor":
+        return ops.Sigmoid.apply(self)
+
+    def abs(self) -> "Tensor":
+        return ops.Abs.apply(self)
+
+    # -- shape -----------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> "Tensor":
+        """Same data, new shape (one dimension may be -1)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.Reshape.apply(self, shape=tuple(int(s) for s in shape))
+
+    def transpose(self, *axes: Any) -> "Tensor":
+        """Permute axes like ``numpy.transpose``; no axes reverses them."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        if not axes:
+            axes = tuple(reversed(range(self.ndim)))
+        if sorted(a % self.ndim for a in axes) != list(range(self.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of the {self.ndim} axes of shape {self.shape}")
+        return ops.Transpose.apply(self, axes=tuple(a % self.ndim for a in axes))
+
+    permute = transpose
+
+    @property
+    def T(self) -> "Tensor":
+        """All axes reversed, as in NumPy."""
+        return self.transpose()
+
+    def flatten(self) -> "Tensor":
+        return self.reshape(-1)
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _lift(value: Any, like: Tensor) -> Tensor:
+    """Turn an operand into a Tensor on ``like``'s device; Python scalars take ``like``'s dtype.
+
+    Python scalars never promote: float32 * 2.0 stays float32 (an int tensor times 0.5 becomes floating point,
+    with NumPy's rule for int64 and float32: float64).
+    """
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (int, float, bool)) and not isinstance(value, np.generic):
+        dtype = like.dtype
+        if isinstance(value, float) and dtype.kind not in "fc":
+            dtype = np.dtype(np.float32)
+        return Tensor(like.xp.asarray(value, dtype=dtype))
+    if _is_array(value):
+        return Tensor(_as_array(value))  # stays where it is: mixing devices is an error, not a copy
+    return Tensor(_as_array(value, device=like.device))  # lists and NumPy scalars (keep their dtype)
+
+
+def _norm_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
+    """Normalise an axis argument to a sorted tuple of non-negative axes (None: all axes)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def _index_to_arrays(index: Any, like: Tensor) -> Any:
+    """Move integer-array parts of an index (lists, NumPy arrays, Tensors) onto ``like``'s device."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for part in index:
+        if isinstance(part, Tensor):
+            part = part.data
+        if isinstance(part, list):
+            part = np.asarray(part)
+        if hasattr(part, "dtype") and hasattr(part, "shape"):
+            if part.dtype.kind not in "iub":
+                raise TypeError(f"index arrays must be integer or boolean, got dtype {part.dtype}")
+            part = backend.to_device(part, like.device)
+        out.append(part)
+    return tuple(out)
+
+
+def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``grad`` down to ``shape``: the adjoint of broadcasting ``shape`` to ``grad.shape``.
+
+    Leading axes that broadcasting added are summed away; axes where ``shape`` has 1 are summed
+    with keepdims.  E.g. grad (4, 3, 5) to shape (3, 1): sum axis 0, then axis 2 (kept).
+    """
+    if tuple(grad.shape) == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    kept = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if kept:
+        grad = grad.sum(axis=kept, keepdims=True)
+    return grad
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Tensors reachable from ``root`` through nodes that need grad, inputs before outputs.
+
+    Iterative depth-first search with an explicit stack (no recursion limit).
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            if ctx.inputs is None:
+                raise RuntimeError(
+                    "backward() through a graph that was already freed: each forward pass supports one "
+                    "backward(); run the forward again"
+                )
+            for parent in ctx.inputs:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def _run_backward(root: Tensor, grad: Any) -> None:
+    """Propagate ``grad`` from ``root`` to every leaf, then free the graph."""
+    order = _topological_order(root)
+    grads: dict[int, Any] = {id(root): grad}
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        ctx = node._ctx
+        if ctx is None:  # a leaf: accumulate
+            if g is None:
+                continue
+            if node.grad is None:
+                node.grad = g.copy()  # own the buffer: g may be shared with other gradients
+            else:
+                node.grad += g
+            continue
+        if g is not None:
+            input_grads = type(ctx).backward(ctx, g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for parent, needed, pg in zip(ctx.inputs, ctx.needs_input_grad, input_grads):
+                if not needed or pg is None:
+                    continue
+                pg = _fit_gradient(pg, parent, type(ctx).__name__)
+                key = id(parent)
+                grads[key] = pg if key not in grads else grads[key] + pg
+        ctx.inputs = None  # free the graph: saved arrays and references to inputs
+        ctx.saved_tensors = ()
+
+
+def _fit_gradient(grad: Any, parent: Tensor, op_name: str) -> Any:
+    """Reduce a gradient to its input's shape and dtype, or fail loudly when an op got it wrong."""
+    grad = unbroadcast(grad, parent.data.shape)
+    if tuple(grad.shape) != tuple(parent.data.shape):
+        raise RuntimeError(
+            f"{op_name}.backward returned a gradient of shape {tuple(grad.shape)} "
+            f"for an input of shape {tuple(parent.data.shape)}"
+        )
+    if grad.dtype != parent.data.dtype:  # mixed-precision inputs: the result was promoted
+        grad = grad.astype(parent.data.dtype)
+    return grad
+
+
+# ----------------------------------------------------------------------------------------------
+# creation functions
+# ----------------------------------------------------------------------------------------------
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None) -> Tensor:
+    """A new tensor from a list, scalar or array (lists of floats become float32)."""
+    return Tensor(_as_array(data, dtype, device), requires_grad=requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: str | None = None) -> Tensor:
+    """``data`` itself if it is already a Tensor, else ``tensor(data)``."""
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    return tensor(data, dtype=dtype, device=device)
+
+
+def _filled(fill: Any, shape: Iterable[int] | int, dtype: Any, device: str | None, requires_grad: bool) -> Tensor:
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    host = np.full(shape, fill, dtype=dtype or np.float32)
+    return Tensor(backend.to_device(host, device or backend.default_device()), requires_grad=requires_grad)
+
+
+def zeros(shape: Iterable[int] | int, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
+    return _filled(0, shape, dtype, device, requires_grad)
+
+
+def ones(shape: Iterable[int] | int, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones (float32 unless ``dtype`` says otherwise)."""
+    return _filled(1, shape, dtype, device, requires_grad)
+
+
+def full(shape: Iterable[int] | int, value: float, dtype: Any = None, device: str | None = None,
+         requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``value``."""
+    return _filled(value, shape, dtype, device, requires_grad)
+
+
+def arange(*args: int, dtype: Any = np.int64, device: str | None = None) -> Tensor:
+    """Integers ``start..stop-1`` like ``numpy.arange``."""
+    return Tensor(backend.to_device(np.arange(*args, dtype=dtype), device or backend.default_device()))
+
+
+def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def randn(shape: Iterable[int] | int, rng: np.random.Generator | int | None = None, dtype: Any = np.float32,
+          device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples drawn on the host (``numpy.random.Generator``), then moved to ``device``."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    host = _rng(rng).standard_normal(shape).astype(dtype)
+    return Tensor(backend.to_device(host, device or backend.default_device()), requires_grad=requires_grad)
+
+
+def rand(shape: Iterable[int] | int, rng: np.random.Generator | int | None = None, dtype: Any = np.float32,
+         device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) drawn on the host, then moved to ``device``."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    host = _rng(rng).random(shape).astype(dtype)
+    return Tensor(backend.to_device(host, device or backend.default_device()), requires_grad=requires_grad)
+
+
+from minilora import ops  # noqa: E402  (ops needs Tensor and Function defined above)

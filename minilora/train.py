@@ -1,0 +1,152 @@
+"""One training loop for every method: pretraining, full fine-tuning, LoRA and subspace runs.
+
+The method decides *which* parameters are trainable (``requires_grad``) before the loop starts; the
+loop itself is the same: sample a batch, forward, loss, backward, clip, AdamW step with a warm-up +
+cosine learning rate, evaluate now and then, checkpoint atomically.  A run is deterministic on
+CPU for a given seed, and a run stopped and resumed from its checkpoint ends with the same weights
+as one that never stopped (the data generator's and dropout generators' states are saved too).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from minilora import backend
+from minilora.checkpoint import load_training_state, save_training_state
+from minilora.io import atomic_write_json
+from minilora.nn import Dropout, Module
+from minilora.optim import AdamW, clip_grad_norm, decay_groups, warmup_cosine
+from minilora.tensor import Tensor
+
+__all__ = ["TrainConfig", "TrainResult", "Task", "train"]
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+HISTORY_FILE = "history.json"
+
+
+class Task(Protocol):
+    """What the loop needs from a task: batches of (inputs, targets) and an evaluation."""
+
+    def sample_batch(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def evaluate(self, model: Module) -> dict[str, Any]: ...
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one run (saved next to its results)."""
+
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 2e-3
+    min_lr: float | None = None  # default lr / 10
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    eval_every: int = 0  # 0: evaluate only at the end
+    checkpoint_every: int = 0  # 0: checkpoint only at the end (when out_dir is given)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig: lr must be > 0, got {self.lr}")
+        self.betas = tuple(self.betas)
+
+
+@dataclass
+class TrainResult:
+    """Loss per step, evaluations, final metrics and timing of a run."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    final_metrics: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    trainable_parameters: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _rng_states(model: Module, data_rng: np.random.Generator) -> dict[str, Any]:
+    dropout = {name: m.rng.bit_generator.state for name, m in model.named_modules() if isinstance(m, Dropout)}
+    return {"data": data_rng.bit_generator.state, "dropout": dropout}
+
+
+def _restore_rngs(model: Module, data_rng: np.random.Generator, states: dict[str, Any]) -> None:
+    data_rng.bit_generator.state = states["data"]
+    for name, m in model.named_modules():
+        if isinstance(m, Dropout) and name in states["dropout"]:
+            m.rng.bit_generator.state = states["dropout"][name]
+
+
+def train(model: Module, task: Task, config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False,
+          desc: str = "train", on_eval: Callable[[int, dict[str, Any]], None] | None = None) -> TrainResult:
+    """Train the parameters of ``model`` that require grad on ``task``; returns the loss history and metrics.
+
+    Per step: lr_t = warmup_cosine(t);  loss = cross_entropy(model(x), y);  g = clip(∇loss);  AdamW(g).
+    With ``out_dir``, ``checkpoint.safetensors`` and ``history.json`` are written there (atomically);
+    ``resume=True`` continues from that checkpoint.
+    """
+    data_rng = np.random.default_rng(config.seed)
+    optimizer = AdamW(decay_groups(model, config.weight_decay), lr=config.lr, betas=config.betas)
+    result = TrainResult(trainable_parameters=model.num_parameters(trainable_only=True))
+    min_lr = config.lr / 10 if config.min_lr is None else config.min_lr
+    checkpoint = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
+    start = 0
+    if resume:
+        if checkpoint is None or not checkpoint.is_file():
+            raise ValueError(f"resume=True but there is no checkpoint at {checkpoint}")
+        state = load_training_state(checkpoint, model, optimizer)
+        _restore_rngs(model, data_rng, state["rngs"])
+        start = int(state["step"])
+        result.history, result.evals = state["history"], state["evals"]
+        result.seconds = float(state["seconds"])
+
+    def save(step: int) -> None:
+        state = {"step": step, "rngs": _rng_states(model, data_rng), "history": result.history,
+                 "evals": result.evals, "seconds": result.seconds, "train_config": asdict(config)}
+        save_training_state(checkpoint, model, optimizer, state)
+        atomic_write_json(Path(out_dir) / HISTORY_FILE, result.to_dict())
+
+    def evaluate(step: int) -> dict[str, Any]:
+        metrics = task.evaluate(model)
+        model.train()
+        result.evals.append({"step": step, **metrics})
+        if on_eval is not None:
+            on_eval(step, metrics)
+        return metrics
+
+    model.train()
+    device = model.device
+    t0 = time.perf_counter() - result.seconds
+    for step in tqdm(range(start, config.steps), desc=desc, initial=start, total=config.steps, leave=False):
+        lr = warmup_cosine(step, config.lr, config.warmup_steps, config.steps, min_lr)
+        optimizer.lr = lr
+        x, y = task.sample_batch(data_rng, config.batch_size)
+        _, loss = model(backend.to_device(x, device), Tensor(backend.to_device(y, device)))
+        optimizer.zero_grad()
+        loss.backward()
+        grad_norm = clip_grad_norm(model.parameters(), config.grad_clip) if config.grad_clip else None
+        optimizer.step()
+        result.history.append({"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm})
+        done = step + 1
+        if config.eval_every and done % config.eval_every == 0 and done < config.steps:
+            evaluate(done)
+        result.seconds = time.perf_counter() - t0
+        if checkpoint is not None and config.checkpoint_every and done % config.checkpoint_every == 0:
+            save(done)
+    result.final_metrics = evaluate(config.steps)
+    result.seconds = time.perf_counter() - t0
+    if checkpoint is not None:
+        save(config.steps)
+    return result

@@ -1,0 +1,56 @@
+"""Pretrained models shipped inside the package, and the recipes that produced them.
+
+``minilora.pretrained("skills")`` loads in well under a second, so notebooks never wait for
+pretraining.  Each file is reproduced exactly by the recipe's command (same seed, same steps)::
+
+    minilora pretrain --recipe skills --out minilora/weights/skills
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from minilora.checkpoint import MODEL_FILE, load_model
+from minilora.models.gpt import GPT
+
+__all__ = ["Recipe", "RECIPES", "pretrained", "weights_path"]
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a shipped model was pretrained: task, model size and training settings."""
+
+    task: str
+    size: str
+    steps: int
+    lr: float
+    batch_size: int
+    warmup_steps: int
+    seed: int = 0
+
+    def command(self, name: str) -> str:
+        return f"minilora pretrain --recipe {name} --out minilora/weights/{name}"
+
+
+RECIPES: dict[str, Recipe] = {
+    "skills": Recipe(task="pretrain", size="tiny", steps=9000, lr=2e-3, batch_size=64, warmup_steps=200),
+    "names": Recipe(task="surnames", size="tiny", steps=4000, lr=2e-3, batch_size=64, warmup_steps=200),
+}
+
+
+def weights_path(name: str) -> Path:
+    """Where the shipped weights of a recipe live (``minilora/weights/<name>/model.safetensors``)."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown pretrained model {name!r}; expected one of {sorted(RECIPES)}")
+    return WEIGHTS_DIR / name / MODEL_FILE
+
+
+def pretrained(name: str, device: str | None = None) -> GPT:
+    """A ready GPT pretrained by ``RECIPES[name]`` ("skills": copy/reverse/shift/add; "names": surnames)."""
+    path = weights_path(name)
+    if not path.is_file():
+        raise ValueError(f"the pretrained {name!r} weights are missing at {path}; rebuild them with: {RECIPES[name].command(name)}")
+    return load_model(path, device=device).eval()

@@ -1,0 +1,70 @@
+"""Smoke tests of the benchmark: a tiny model runs a few steps and every number comes back sensible."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from minilora import bench
+from minilora.models import GPTConfig
+
+TINY = bench.BenchConfig("test-tiny", GPTConfig(vocab_size=16, block_size=8, n_layer=1, n_head=2, n_embd=16), batch_size=2)
+KEYS = {"config", "method", "ms_per_step", "gflops", "flops_per_step", "peak_step_mb", "state_mb",
+        "parameters", "trainable_parameters", "first_loss", "torch_ms_per_step", "ratio"}
+
+
+def _check_row(row: dict, method: str) -> None:
+    assert KEYS <= set(row)
+    assert row["config"] == "test-tiny" and row["method"] == method
+    assert row["steps"] == 2
+    for key in ("ms_per_step", "gflops", "flops_per_step", "peak_step_mb", "state_mb", "first_loss"):
+        assert row[key] > 0, key
+
+
+def test_full_step_without_torch():
+    (row,) = bench.run_benchmarks([TINY], ["full"], steps=2, warmup=1, torch=False)
+    _check_row(row, "full")
+    assert row["trainable_parameters"] == row["parameters"]
+    assert row["torch_ms_per_step"] is None and row["ratio"] is None
+
+
+def test_step_flops_formula():
+    cfg = TINY.model
+    n = 12 * 16 * 16 + 16 * 16  # L·12·C² + C·V
+    tokens = 2 * 8
+    assert bench.step_flops(cfg, 2, 8) == tokens * (6 * n + 12 * 1 * 8 * 16)
+    assert bench.step_flops(cfg, 2, 8, adapter_weights=10) == tokens * (4 * (n + 10) + 2 * 10 + 12 * 8 * 16)
+
+
+def test_torch_twin_matches_minilora():
+    pytest.importorskip("torch")
+    (row,) = bench.run_benchmarks([TINY], ["full"], steps=2, warmup=1, torch=True)
+    _check_row(row, "full")
+    assert row["torch_ms_per_step"] > 0 and row["ratio"] > 0
+    assert row["first_loss_diff"] < 1e-4
+    assert row["torch_state_mb"] == pytest.approx(row["state_mb"], rel=1e-2)  # torch also keeps a step tensor
+
+
+def test_lora_method_trains_fewer_parameters():
+    lora = pytest.importorskip("minilora.lora")
+    if not hasattr(lora, "apply_lora"):
+        pytest.skip("minilora.lora has no apply_lora yet")
+    torch_ok = importlib.util.find_spec("torch") is not None
+    (row,) = bench.run_benchmarks([TINY], ["lora"], steps=2, warmup=1, torch=torch_ok)
+    _check_row(row, "lora")
+    assert 0 < row["trainable_parameters"] < row["parameters"]
+    if torch_ok:
+        assert row["first_loss_diff"] < 1e-4
+
+
+def test_table_and_errors(capsys):
+    (row,) = bench.run_benchmarks([TINY], ["full"], steps=2, warmup=0, torch=False)
+    table = bench.format_table([row])
+    assert "test-tiny" in table and "ms minilora" in table
+    assert json.loads(json.dumps(row))["method"] == "full"  # results are JSON-serialisable
+    with pytest.raises(ValueError, match="unknown method"):
+        bench.run_benchmarks([TINY], ["nope"], torch=False)
+    assert bench.main(["--config", "nope", "--threads", "0", "--no-torch"]) == 2
+    assert "unknown config" in capsys.readouterr().err

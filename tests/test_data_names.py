@@ -1,0 +1,139 @@
+"""The census names corpus: loading, deterministic split, batches, and bits per character."""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import minilora as ml
+from minilora.data import NAMES_TOKENIZER, get_task, load_names, split_names
+from minilora.data import names as names_module
+
+V = NAMES_TOKENIZER.vocab_size
+
+
+class FakeModel:
+    """A model with the GPT contract whose logits come from ``logits_for(x)`` (host, (B, T, V))."""
+
+    def __init__(self, logits_for, block_size=16):
+        self.logits_for = logits_for
+        self.config = SimpleNamespace(block_size=block_size)
+        self.training = True
+
+    def parameters(self):
+        return iter(())
+
+    def eval(self):
+        self.training = False
+
+    def train(self):
+        self.training = True
+
+    def __call__(self, idx, targets=None):
+        assert not self.training and not ml.is_grad_enabled()
+        return ml.tensor(self.logits_for(np.asarray(idx))), None
+
+
+def uniform(x):
+    return np.zeros((*x.shape, V), dtype=np.float32)
+
+
+def cheating_oracle(x):
+    """All mass on the true next character: x = '.name' (+ pad), so the row itself gives 'name.'."""
+    logits = np.zeros((*x.shape, V), dtype=np.float32)
+    for b, row in enumerate(x):
+        text = NAMES_TOKENIZER.decode(row).rstrip("_") + "."
+        for t in range(len(text) - 1):
+            logits[b, t, NAMES_TOKENIZER.stoi[text[t + 1]]] = 50.0
+    return logits
+
+
+@pytest.fixture(scope="module")
+def first_names():
+    return get_task("first-names")
+
+
+def test_corpora_load_lowercase_distinct_and_sorted():
+    surnames, first = load_names("surnames"), load_names("first-names")
+    assert len(surnames) == 88799 and len(first) == 5163
+    for corpus in (surnames, first):
+        assert list(corpus) == sorted(set(corpus))
+        assert all(name.isalpha() and name.islower() and name.isascii() for name in corpus)
+    assert "smith" in surnames and "mary" in first and "james" in first
+
+
+def test_unknown_corpus_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown names corpus 'pets'.*first-names"):
+        load_names("pets")
+
+
+def test_missing_package_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(names_module.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match="pip install names"):
+        names_module.names_package_dir()
+
+
+def test_split_is_deterministic_disjoint_and_complete():
+    corpus = load_names("first-names")
+    train, held = split_names(corpus, 0.1, seed=0)
+    assert (train, held) == split_names(corpus, 0.1, seed=0)
+    assert split_names(corpus, 0.1, seed=1)[1] != held
+    assert not set(train) & set(held)
+    assert sorted(train + held) == list(corpus)
+    assert len(held) == round(0.1 * len(corpus))
+
+
+def test_both_name_tasks_share_one_vocabulary(first_names):
+    assert get_task("surnames").tokenizer is first_names.tokenizer
+    assert first_names.block_size == 12 and get_task("surnames").block_size == 14
+
+
+def test_batch_rows_are_whole_names_with_shifted_targets(first_names):
+    x, y = first_names.sample_batch(np.random.default_rng(0), 64)
+    assert x.dtype == np.int64 and y.dtype == np.int64 and x.shape == y.shape
+    longest = 0
+    for xr, yr in zip(x, y):
+        text = NAMES_TOKENIZER.decode(xr).rstrip("_")
+        name = text[1:]
+        longest = max(longest, len(name))
+        assert text[0] == "." and name in first_names.train_names
+        n = len(name) + 1
+        assert NAMES_TOKENIZER.decode(yr[:n]) == name + "."
+        assert (yr[n:] == -1).all() and (xr[n:] == NAMES_TOKENIZER.pad_id).all()
+    assert x.shape[1] == longest + 1  # padded to this batch's longest name, not to block_size
+
+
+def test_batches_are_deterministic_per_seed(first_names):
+    a = first_names.sample_batch(np.random.default_rng(7), 32)
+    b = first_names.sample_batch(np.random.default_rng(7), 32)
+    c = first_names.sample_batch(np.random.default_rng(8), 32)
+    assert all((u == v).all() for u, v in zip(a, b))
+    assert a[0].shape != c[0].shape or not (a[0] == c[0]).all()
+
+
+def test_training_batches_never_show_held_out_names(first_names):
+    rng = np.random.default_rng(0)
+    held = set(first_names.heldout_names)
+    for _ in range(50):
+        x, _ = first_names.sample_batch(rng, 64)
+        assert not {NAMES_TOKENIZER.decode(r).strip("._") for r in x} & held
+
+
+def test_uniform_model_scores_log2_vocab(first_names):
+    model = FakeModel(uniform)
+    result = first_names.evaluate(model, batch_size=100)
+    assert result["bits_per_char"] == pytest.approx(math.log2(V), abs=1e-5)
+    assert result["n_names"] == len(first_names.heldout_names)
+    assert result["n_chars"] == sum(len(name) + 1 for name in first_names.heldout_names)
+    assert model.training  # train mode restored
+
+
+def test_oracle_scores_zero_bits_and_max_names_limits(first_names):
+    result = first_names.evaluate(FakeModel(cheating_oracle), max_names=50)
+    assert result["bits_per_char"] < 1e-6 and result["n_names"] == 50
+
+
+def test_too_short_model_context_is_rejected(first_names):
+    with pytest.raises(ValueError, match="block_size=8 is smaller than the 12 tokens"):
+        first_names.evaluate(FakeModel(uniform, block_size=8))
