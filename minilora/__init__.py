@@ -19,10 +19,12 @@ from minilora.tensor import (
     zeros,
 )
 
+from minilora.zoo import pretrained  # noqa: E402  (a shipped, ready GPT: pretrained("skills"))
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Function", "tensor", "as_tensor", "zeros", "ones", "full", "arange", "randn", "rand",
     "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "functional",
-    "cuda_available", "default_device", "set_default_device",
+    "cuda_available", "default_device", "set_default_device", "pretrained",
 ]

@@ -8,7 +8,10 @@ that both agree.
 
 from __future__ import annotations
 
+import functools
 import math
+
+import numpy as np
 
 from minilora import backend
 from minilora.tensor import Function
@@ -103,41 +106,64 @@ class CrossEntropy(Function):
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 
+# An elementwise formula of many steps runs over cache-sized pieces of its arrays on the CPU: each
+# step then reads what the step before it just left in the L2 cache instead of going to main memory.
+_PIECE = 1 << 16  # elements per piece (256 KB of float32)
+
+
+def _piecewise(fn, *arrays) -> None:
+    """Call ``fn`` on matching pieces of same-shaped arrays; outputs must be C-contiguous (one piece off the CPU)."""
+    flat = [a.reshape(-1) for a in arrays]
+    n = flat[0].size
+    step = _PIECE if backend.device_of(flat[0]) == "cpu" else max(n, 1)
+    for start in range(0, n, step):
+        fn(*(a[start:start + step] for a in flat))
+
+
+def _gelu(x, y, dydx=None) -> None:
+    """Write y = gelu(x) and, when given, dydx = gelu'(x) (the formulas of ``Gelu``)."""
+    xp = backend.get_xp(x)
+    x2 = x * x
+    s = x2 * (0.044715 * _GELU_C)
+    s += _GELU_C
+    s *= x  # u = sqrt(2/pi) (x + 0.044715 x^3)
+    xp.tanh(s, out=s)
+    s += 1
+    s *= 0.5  # s = (1 + tanh u) / 2
+    xp.multiply(x, s, out=y)
+    if dydx is not None:
+        x2 *= 6 * 0.044715 * _GELU_C
+        x2 += 2 * _GELU_C
+        x2 *= x  # x sqrt(2/pi) (2 + 6 * 0.044715 x^2)
+        xp.subtract(1, s, out=dydx)
+        dydx *= s
+        dydx *= x2
+        dydx += s
+
 
 class Gelu(Function):
-    """GELU, tanh approximation: y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+    """GELU, tanh approximation: y = x s with s = (1 + tanh(u))/2, u = sqrt(2/pi) (x + 0.044715 x^3).
 
-    dy/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t = tanh(u).
+    dy/dx = s + x ds/dx = s + s (1 - s) x sqrt(2/pi) (2 + 6 * 0.044715 x^2), using 1 - tanh(u)^2 = 4 s (1 - s).
+    The forward computes dy/dx while x^2 and s are at hand and saves only it; backward is dx = g dy/dx.
     """
 
     @staticmethod
     def forward(ctx, x):
         xp = backend.get_xp(x)
-        t = x * x
-        t *= 0.044715
-        t += 1
-        t *= x
-        t *= _GELU_C
-        xp.tanh(t, out=t)
-        ctx.save_for_backward(x, t)
-        y = t + 1
-        y *= x
-        y *= 0.5
+        y = xp.empty(x.shape, dtype=x.dtype)
+        if not any(ctx.needs_input_grad):
+            _piecewise(_gelu, x, y)
+            return y
+        dydx = xp.empty(x.shape, dtype=x.dtype)
+        _piecewise(_gelu, x, y, dydx)
+        ctx.save_for_backward(dydx)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, t = ctx.saved_tensors
-        x2 = x * x
-        x2 *= 3 * 0.044715
-        x2 += 1
-        x2 *= _GELU_C * 0.5
-        x2 *= x
-        one_minus_t2 = 1 - t * t
-        x2 *= one_minus_t2
-        x2 += 0.5 * (1 + t)
-        x2 *= g
-        return (x2,)
+        (dydx,) = ctx.saved_tensors
+        return (g * dydx,)
 
 
 class LayerNorm(Function):
@@ -224,41 +250,50 @@ class LinearFn(Function):
         return dx, dw, db
 
 
+@functools.lru_cache(maxsize=32)
+def _causal_mask_t(size: int, dtype: str, device: str):
+    """Additive causal mask in the transposed (key j, query i) layout: -inf where j > i, else 0 (cached)."""
+    return backend.to_device(np.tril(np.full((size, size), -np.inf, dtype=dtype), -1), device)
+
+
 class Attention(Function):
     """Scaled dot-product attention, fused: y = softmax(q k^T / sqrt(h) + mask) v.
 
     q, k, v: (B, H, T, h).  With P the attention probabilities (B, H, T, T):
     dv = P^T g;  dP = g v^T;  dS = P * (dP - sum(dP * P)) / sqrt(h);  dq = dS k;  dk = dS^T q.
     ``causal`` masks positions j > i (a token never attends to the future).
+
+    Memory layout: the scores are stored transposed, S^T = k q^T of shape (B, H, T_k, T_q), so the
+    softmax sums and maxima run over axis -2.  NumPy then combines whole rows with vector
+    instructions, about three times faster than reducing many short rows along the last axis.
     """
 
     @staticmethod
     def forward(ctx, q, k, v, causal):
         xp = backend.get_xp(q)
         scale = 1.0 / math.sqrt(q.shape[-1])
-        att = q @ k.swapaxes(-1, -2)  # (B, H, T, T)
-        att *= scale
+        att_t = k @ q.swapaxes(-1, -2)  # S^T (B, H, T, T): att_t[..., j, i] = k_j . q_i
+        att_t *= scale
         if causal:
-            t_q, t_k = att.shape[-2:]
-            att += xp.triu(xp.full((t_q, t_k), -xp.inf, dtype=att.dtype), 1)
-        att -= att.max(axis=-1, keepdims=True)
-        xp.exp(att, out=att)
-        att /= att.sum(axis=-1, keepdims=True)
-        ctx.save_for_backward(q, k, v, att)
+            att_t += _causal_mask_t(att_t.shape[-1], att_t.dtype.str, backend.device_of(att_t))
+        att_t -= att_t.max(axis=-2, keepdims=True)
+        xp.exp(att_t, out=att_t)
+        att_t *= 1 / att_t.sum(axis=-2, keepdims=True)  # P^T: each column (one query) sums to 1
+        ctx.save_for_backward(q, k, v, att_t)
         ctx.scale = scale
-        return att @ v  # (B, H, T, h)
+        return att_t.swapaxes(-1, -2) @ v  # P v (B, H, T, h)
 
     @staticmethod
     def backward(ctx, g):
-        q, k, v, att = ctx.saved_tensors
+        q, k, v, att_t = ctx.saved_tensors
         need_q, need_k, need_v = ctx.needs_input_grad
-        dv = att.swapaxes(-1, -2) @ g if need_v else None
+        dv = att_t @ g if need_v else None  # P^T g
         dq = dk = None
         if need_q or need_k:
-            ds = g @ v.swapaxes(-1, -2)  # dP
-            ds -= (ds * att).sum(axis=-1, keepdims=True)
-            ds *= att
-            ds *= ctx.scale
-            dq = ds @ k if need_q else None
-            dk = ds.swapaxes(-1, -2) @ q if need_k else None
+            ds_t = v @ g.swapaxes(-1, -2)  # dP^T = v g^T
+            ds_t -= (ds_t * att_t).sum(axis=-2, keepdims=True)
+            ds_t *= att_t
+            ds_t *= ctx.scale  # dS^T
+            dq = ds_t.swapaxes(-1, -2) @ k if need_q else None  # dS k
+            dk = ds_t @ q if need_k else None  # dS^T q
         return dq, dk, dv

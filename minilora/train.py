@@ -65,7 +65,11 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """Loss per step, evaluations, final metrics and timing of a run."""
+    """Loss per step, evaluations, final metrics and timing of a run.
+
+    ``history`` holds one dict per step: step, loss, lr, grad_norm and seconds (the step's wall time:
+    batch, forward, backward, clipping and optimizer update; evaluations and checkpoints excluded).
+    """
 
     history: list[dict[str, Any]] = field(default_factory=list)
     evals: list[dict[str, Any]] = field(default_factory=list)
@@ -130,6 +134,7 @@ def train(model: Module, task: Task, config: TrainConfig, out_dir: str | Path | 
     device = model.device
     t0 = time.perf_counter() - result.seconds
     for step in tqdm(range(start, config.steps), desc=desc, initial=start, total=config.steps, leave=False):
+        step_start = time.perf_counter()
         lr = warmup_cosine(step, config.lr, config.warmup_steps, config.steps, min_lr)
         optimizer.lr = lr
         x, y = task.sample_batch(data_rng, config.batch_size)
@@ -138,7 +143,9 @@ def train(model: Module, task: Task, config: TrainConfig, out_dir: str | Path | 
         loss.backward()
         grad_norm = clip_grad_norm(model.parameters(), config.grad_clip) if config.grad_clip else None
         optimizer.step()
-        result.history.append({"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm})
+        loss_value = loss.item()  # waits for the device, so "seconds" is the whole step
+        result.history.append({"step": step, "loss": loss_value, "lr": lr, "grad_norm": grad_norm,
+                               "seconds": time.perf_counter() - step_start})
         done = step + 1
         if config.eval_every and done % config.eval_every == 0 and done < config.steps:
             evaluate(done)

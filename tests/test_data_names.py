@@ -137,3 +137,13 @@ def test_oracle_scores_zero_bits_and_max_names_limits(first_names):
 def test_too_short_model_context_is_rejected(first_names):
     with pytest.raises(ValueError, match="block_size=8 is smaller than the 12 tokens"):
         first_names.evaluate(FakeModel(uniform, block_size=8))
+
+
+def test_a_real_gpt_scores_the_same_on_every_device(device, first_names):
+    from minilora.models import GPT, GPTConfig
+
+    config = GPTConfig(vocab_size=V, block_size=first_names.block_size, n_layer=1, n_head=2, n_embd=16)
+    bpc = {where: first_names.evaluate(GPT(config, seed=0, device=where), max_names=100)["bits_per_char"]
+           for where in ("cpu", device)}
+    assert bpc[device] == pytest.approx(bpc["cpu"], rel=1e-4)
+    assert abs(bpc["cpu"] - math.log2(V)) < 0.5  # an untrained model is close to uniform

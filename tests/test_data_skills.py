@@ -261,3 +261,21 @@ def test_new_tasks_can_be_registered_once(monkeypatch):
     assert task.name == "double" and "double" in list_tasks()
     with pytest.raises(ValueError, match="already registered"):
         register_task("double", lambda: task)
+
+
+# -- a real model on every device -----------------------------------------------------------------
+
+
+def test_a_real_gpt_decodes_the_same_on_every_device(device):
+    from minilora.models import GPT, GPTConfig
+
+    task = get_task("pretrain", n_eval=20)
+    config = GPTConfig(vocab_size=TOK.vocab_size, block_size=task.block_size, n_layer=1, n_head=2, n_embd=16)
+    prompts = [TOK.encode(t.skill.prompt(text)) for t in task.tasks for text in t.eval_inputs]
+    completions = {}
+    for where in ("cpu", device):
+        model = GPT(config, seed=0, device=where)
+        with inference(model):
+            completions[where] = greedy_complete(model, prompts, TOK.stoi["."], task.block_size + 1)
+        assert task.evaluate(model)["n"] == 80 and model.training
+    assert completions["cpu"] == completions[device]

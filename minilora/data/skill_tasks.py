@@ -18,7 +18,7 @@ from minilora.data.batch import lm_batch
 from minilora.data.evaluation import check_block_size, greedy_complete, inference
 from minilora.data.skills import END, SKILL_TOKENIZER, InputSpace, Skill, is_heldout
 
-__all__ = ["SkillTask", "MixtureTask", "heldout_inputs"]
+__all__ = ["SkillTask", "MixtureTask", "heldout_inputs", "training_inputs"]
 
 Pair = tuple[Skill, str]  # a skill and one input string
 
@@ -137,12 +137,11 @@ class MixtureTask:
     def sample_batch(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """Like ``SkillTask.sample_batch``, with row i's skill drawn uniformly: k_i ~ U{0..n_skills-1}."""
         choice = rng.integers(len(self.tasks), size=batch_size)
-        pairs: list[Pair] = [None] * batch_size  # type: ignore[list-item]  # every slot is filled below
+        pairs: dict[int, Pair] = {}  # row -> (skill, input)
         for k, task in enumerate(self.tasks):
-            rows = np.flatnonzero(choice == k)
-            for row, text in zip(rows, task.sample_inputs(rng, len(rows))):
-                pairs[row] = (task.skill, text)
-        return _batch(pairs)
+            rows = np.flatnonzero(choice == k).tolist()
+            pairs.update(zip(rows, [(task.skill, text) for text in task.sample_inputs(rng, len(rows))]))
+        return _batch([pairs[row] for row in range(batch_size)])
 
     def evaluate(self, model: Any, batch_size: int = 256) -> dict[str, Any]:
         """Per-skill results in ``by_skill``; ``accuracy``, ``by_length`` and ``n`` pool all skills' prompts."""

@@ -1,0 +1,78 @@
+"""Measuring a run: median step time, peak traced memory, and forward-pass latency.
+
+Timings are wall-clock (``time.perf_counter``) and summarised by the median, which a few slow
+outliers (another process, a garbage collection) do not move.  Memory is what ``tracemalloc``
+sees: NumPy reports every array buffer it allocates there, so on the CPU the peak over a few
+training steps is the step's working memory (activations, gradients, optimizer moments).
+Arrays on a GPU are not host allocations, so there it does not count them.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+import tracemalloc
+from typing import Any, Callable, Sequence
+
+from minilora.backend import to_device, to_host
+from minilora.data.evaluation import inference, model_device
+
+__all__ = ["median_ms", "peak_traced_bytes", "forward_ms"]
+
+
+def median_ms(seconds: Sequence[float]) -> float:
+    """The median of ``seconds`` in milliseconds: 1000 · median(t_1, ..., t_n)."""
+    if not seconds:
+        raise ValueError("median_ms: no timings to summarise (got an empty sequence)")
+    return 1e3 * statistics.median(seconds)
+
+
+def peak_traced_bytes(fn: Callable[[], Any]) -> int:
+    """Peak bytes allocated while ``fn()`` runs, above what was allocated before it: max_t M(t) − M(start).
+
+    M(t) is the memory ``tracemalloc`` traces at time t.  Garbage is collected first, so freed
+    objects of earlier work do not count; tracing is stopped again afterwards unless it was on.
+    """
+    gc.collect()
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        start, _ = tracemalloc.get_traced_memory()
+        fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return peak - start
+
+
+def forward_ms(models: dict[str, Any], idx: Any, repeats: int = 20,
+               before: dict[str, Callable[[], None]] | None = None) -> dict[str, float]:
+    """Median milliseconds of ``model(idx)`` per named model, in eval mode under ``no_grad``.
+
+    The models are timed in turns, one pass each per round for ``repeats`` rounds after one
+    untimed warm-up round, so a slow spell of a shared machine hits them all alike.
+    ``before[name]()`` runs ahead of that model's pass, outside the timing (e.g. merging the
+    adapter when one model object is timed both merged and unmerged).  The last logit is copied
+    to the host inside the timing, which waits for a GPU to finish the pass.
+    """
+    if repeats < 1:
+        raise ValueError(f"forward_ms: repeats must be >= 1, got {repeats}")
+    before = before or {}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for round_ in range(repeats + 1):
+        for name, model in models.items():
+            if name in before:
+                before[name]()
+            x = to_device(idx, model_device(model))
+            with inference(model):
+                start = time.perf_counter()
+                logits, _ = model(x)
+                to_host(logits.data[:1, -1, :1])
+                elapsed = time.perf_counter() - start
+            if round_ > 0:
+                times[name].append(elapsed)
+    return {name: median_ms(t) for name, t in times.items()}

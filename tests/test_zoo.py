@@ -1,0 +1,33 @@
+"""The pretrained models shipped inside the package: they load fast and know their skills."""
+
+import pytest
+
+import minilora
+from minilora.data import PRETRAIN_SKILLS, get_task
+from minilora.zoo import RECIPES, weights_path
+
+
+def test_every_recipe_has_shipped_weights():
+    for name in RECIPES:
+        assert weights_path(name).is_file(), f"missing {weights_path(name)}: run {RECIPES[name].command(name)}"
+
+
+def test_skills_model_loads_ready_for_inference():
+    model = minilora.pretrained("skills")
+    assert not model.training
+    assert model.config.vocab_size == get_task("pretrain").tokenizer.vocab_size
+
+
+def test_skills_model_masters_every_skill_at_every_length():
+    """≥ 95% exact match on every pretraining skill, at every input length, on held-out prompts."""
+    result = get_task("pretrain").evaluate(minilora.pretrained("skills"))
+    assert set(result["by_skill"]) == set(PRETRAIN_SKILLS)
+    for skill, scores in result["by_skill"].items():
+        assert scores["n"] >= 400, skill
+        for length, accuracy in scores["by_length"].items():
+            assert accuracy >= 0.95, f"{skill} at input length {length}: {accuracy:.1%}"
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match="skills"):
+        minilora.pretrained("gpt-5")
