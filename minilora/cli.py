@@ -91,12 +91,14 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _finetune_args(p: argparse.ArgumentParser) -> None:
+    from minilora.runs import DEFAULT_TARGETS
+
     p.add_argument("--base", default="skills", help="pretrained model: a shipped name (skills, names) or a checkpoint path")
     p.add_argument("--task", required=True, help="task to adapt to (e.g. reverse-shift, subtract, sort, first-names)")
     p.add_argument("--method", choices=["full", "lora"], default="lora", help="full fine-tuning or LoRA (default lora)")
     p.add_argument("--rank", type=int, default=4, help="LoRA rank r (default 4)")
     p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: alpha = r, scaling 1)")
-    p.add_argument("--targets", default="q_proj,v_proj", help="comma-separated module names to adapt (default q_proj,v_proj)")
+    p.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help=f"comma-separated module names to adapt (default {','.join(DEFAULT_TARGETS)})")
     p.add_argument("--out", default=None, help="output folder (model or adapter, history.json)")
     _train_args(p, steps=2000, lr=1e-2)
 
@@ -114,6 +116,50 @@ def _finetune(args: argparse.Namespace) -> int:
     _print_metrics(f"after {args.steps} steps ({result.seconds:.0f} s), held-out metrics on {args.task}:", result.final_metrics)
     if args.out:
         print(f"wrote {args.out}")
+    return 0
+
+
+def _compare_args(p: argparse.ArgumentParser) -> None:
+    from minilora.experiments.compare import DEFAULT_LR
+    from minilora.runs import DEFAULT_TARGETS
+
+    p.add_argument("--task", required=True, help="task to adapt to (e.g. reverse-shift, subtract, sort, first-names)")
+    p.add_argument("--base", default="skills", help="pretrained model: a shipped name (skills, names) or a checkpoint path")
+    p.add_argument("--ranks", default="1,2,4,8", help="comma-separated LoRA ranks, one run each (default 1,2,4,8)")
+    p.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help=f"comma-separated module names to adapt (default {','.join(DEFAULT_TARGETS)})")
+    p.add_argument("--steps", type=int, default=1000, help="training steps of every run (default 1000)")
+    p.add_argument("--batch-size", type=int, default=64, help="sequences per step (default 64)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default: 5%% of steps)")
+    p.add_argument("--lr-full", type=float, default=DEFAULT_LR["full"], help=f"peak lr of full fine-tuning (default {DEFAULT_LR['full']})")
+    p.add_argument("--lr-lora", type=float, default=DEFAULT_LR["lora"], help=f"peak lr of LoRA (default {DEFAULT_LR['lora']})")
+    p.add_argument("--seed", type=int, default=0, help="seed of data order and LoRA initialisation (default 0)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: MINILORA_DEVICE or cpu)")
+    p.add_argument("--out", default=None, help="output folder: weights per run and compare.json (default runs/compare-TASK)")
+    p.add_argument("--json", action="store_true", help="print compare.json to stdout instead of the table")
+
+
+@command("compare", "full fine-tuning vs LoRA at several ranks, same budget, one table", _compare_args)
+def _compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from minilora.experiments.compare import COMPARE_FILE, compare, format_table, parse_ranks
+
+    out = Path(args.out or f"runs/compare-{args.task}")
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+
+    def report(row: dict) -> None:
+        print(f"{row['run']}: {row['metric']} {row['metric_value']:.3f} after {row['train_seconds']:.0f} s", file=sys.stderr)
+
+    rows = compare(args.task, base=args.base, ranks=parse_ranks(args.ranks), steps=args.steps, batch_size=args.batch_size,
+                   lr_full=args.lr_full, lr_lora=args.lr_lora, targets=targets, seed=args.seed, warmup_steps=args.warmup,
+                   device=args.device, out_dir=out, on_row=report)
+    if args.json:
+        print((out / COMPARE_FILE).read_text(), end="")
+        return 0
+    print(f"{args.task} from {args.base}: {args.steps} steps x batch {args.batch_size}, lr full {args.lr_full:g}, "
+          f"lr LoRA {args.lr_lora:g} on {','.join(targets)}, seed {args.seed}")
+    print(format_table(rows))
+    print(f"wrote {out / COMPARE_FILE}")
     return 0
 
 

@@ -17,6 +17,18 @@ from minilora import backend
 from minilora.tensor import Function
 
 
+# Sums over the last axis use einsum: NumPy's ``.sum(axis=-1)`` reduces many short rows one at a
+# time, while einsum vectorises across them (3-4x faster for rows of 32-256 values).
+def _rowsum(x):
+    """sum_i x[..., i] with the axis kept: (..., n) -> (..., 1)."""
+    return backend.get_xp(x).einsum("...i->...", x)[..., None]
+
+
+def _rowdot(a, b):
+    """sum_i a[..., i] b[..., i] with the axis kept: (..., n) -> (..., 1)."""
+    return backend.get_xp(a).einsum("...i,...i->...", a, b)[..., None]
+
+
 class Softmax(Function):
     """y = exp(x - max x) / sum exp(x - max x) along ``axis``; dx = y * (g - sum(g * y))."""
 
@@ -177,9 +189,9 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
         xp = backend.get_xp(x)
-        mean = x.mean(axis=-1, keepdims=True)
-        xhat = x - mean
-        var = (xhat * xhat).mean(axis=-1, keepdims=True)
+        n = x.shape[-1]
+        xhat = x - _rowsum(x) / n  # x - mean
+        var = _rowdot(xhat, xhat) / n
         rstd = 1.0 / xp.sqrt(var + eps)
         xhat *= rstd
         ctx.save_for_backward(xhat, rstd, weight)
@@ -191,15 +203,15 @@ class LayerNorm(Function):
     def backward(ctx, g):
         xhat, rstd, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        lead = tuple(range(g.ndim - 1))
-        dw = (g * xhat).sum(axis=lead) if need_w else None
-        db = g.sum(axis=lead) if need_b else None
+        xp, n = backend.get_xp(g), g.shape[-1]
+        g2, xhat2 = g.reshape(-1, n), xhat.reshape(-1, n)  # leading axes as rows
+        dw = xp.einsum("ni,ni->i", g2, xhat2) if need_w else None  # sum of g * xhat over rows
+        db = xp.einsum("ni->i", g2) if need_b else None  # sum of g over rows
         dx = None
         if need_x:
             gw = g * weight
-            dx = gw - gw.mean(axis=-1, keepdims=True)
-            gw *= xhat
-            dx -= xhat * gw.mean(axis=-1, keepdims=True)
+            dx = gw - _rowsum(gw) / n
+            dx -= xhat * (_rowdot(gw, xhat) / n)
             dx *= rstd
         return dx, dw, db
 
@@ -226,13 +238,15 @@ class LinearFn(Function):
     """y = x @ W^T (+ b) for x (..., k), W (d, k), b (d,).
 
     dx = g @ W;  dW = g^T x and db = sum(g) with all leading axes flattened into one (a single
-    2-D matmul instead of a batch of them).  A frozen W (``needs_input_grad`` False) costs nothing.
+    2-D matmul instead of a batch of them).  A frozen W (``needs_input_grad`` False) costs nothing:
+    no dW is computed and x is not even kept for the backward pass.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         x2 = x.reshape(-1, x.shape[-1])  # (N, k): one 2-D matmul is faster than a batch of them
-        ctx.save_for_backward(x2, weight)
+        need_w = bool(ctx.needs_input_grad) and ctx.needs_input_grad[1]
+        ctx.save_for_backward(x2 if need_w else None, weight)  # x is needed only for dW
         ctx.x_shape = x.shape
         y = x2 @ weight.T  # (N, d)
         if bias is not None:
@@ -246,7 +260,7 @@ class LinearFn(Function):
         g2 = g.reshape(-1, g.shape[-1])  # (N, d)
         dx = (g2 @ weight).reshape(ctx.x_shape) if needs[0] else None
         dw = g2.T @ x2 if needs[1] else None
-        db = g2.sum(axis=0) if len(needs) > 2 and needs[2] else None
+        db = backend.get_xp(g).einsum("ni->i", g2) if len(needs) > 2 and needs[2] else None  # sum over rows
         return dx, dw, db
 
 
@@ -261,7 +275,8 @@ class Attention(Function):
 
     q, k, v: (B, H, T, h).  With P the attention probabilities (B, H, T, T):
     dv = P^T g;  dP = g v^T;  dS = P * (dP - sum(dP * P)) / sqrt(h);  dq = dS k;  dk = dS^T q.
-    ``causal`` masks positions j > i (a token never attends to the future).
+    The row sums need no T x T product: sum_j dP_ij P_ij = g_i . sum_j P_ij v_j = g_i . y_i
+    (the trick FlashAttention uses).  ``causal`` masks positions j > i (a token never attends to the future).
 
     Memory layout: the scores are stored transposed, S^T = k q^T of shape (B, H, T_k, T_q), so the
     softmax sums and maxima run over axis -2.  NumPy then combines whole rows with vector
@@ -279,19 +294,20 @@ class Attention(Function):
         att_t -= att_t.max(axis=-2, keepdims=True)
         xp.exp(att_t, out=att_t)
         att_t *= 1 / att_t.sum(axis=-2, keepdims=True)  # P^T: each column (one query) sums to 1
-        ctx.save_for_backward(q, k, v, att_t)
+        y = att_t.swapaxes(-1, -2) @ v  # P v (B, H, T, h)
+        ctx.save_for_backward(q, k, v, att_t, y)
         ctx.scale = scale
-        return att_t.swapaxes(-1, -2) @ v  # P v (B, H, T, h)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        q, k, v, att_t = ctx.saved_tensors
+        q, k, v, att_t, y = ctx.saved_tensors
         need_q, need_k, need_v = ctx.needs_input_grad
         dv = att_t @ g if need_v else None  # P^T g
         dq = dk = None
         if need_q or need_k:
             ds_t = v @ g.swapaxes(-1, -2)  # dP^T = v g^T
-            ds_t -= (ds_t * att_t).sum(axis=-2, keepdims=True)
+            ds_t -= _rowdot(g, y).swapaxes(-1, -2)  # minus sum_j dP_ij P_ij = g_i . y_i
             ds_t *= att_t
             ds_t *= ctx.scale  # dS^T
             dq = ds_t.swapaxes(-1, -2) @ k if need_q else None  # dS k

@@ -1,0 +1,243 @@
+"""Full fine-tuning and LoRA side by side: what ``minilora compare`` prints.
+
+Every run starts from a fresh copy of the same pretrained model and gets the same budget: the
+same steps, batch size, warm-up + cosine schedule and seed (so the same batches in the same
+order); only the learning rate is each method's own.  Per run it reports
+
+    trainable parameters   full: every weight;  LoRA: Σ r(d + k) over the adapted d×k matrices
+    task metric            the task's headline metric on its held-out set (``task.metric``)
+    step time              median wall time of the run's training steps
+    peak training memory   tracemalloc peak over a few extra, untimed steps (CPU only)
+    optimizer state        AdamW's two moments per trainable weight: 2 · 4 bytes · |Θ| in float32
+    file size              full: model.safetensors (every weight);  LoRA: adapter_model.safetensors (A, B)
+    inference latency      LoRA only: forward pass of the base model vs. merged (W = W0 + s·B A)
+                           vs. unmerged (W0 x + s·B A x) adapters
+
+Results are written as JSON (``compare.json``) next to the saved weights, so a table or figure
+can be redrawn without retraining.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from minilora.backend import to_device
+from minilora.checkpoint import MODEL_FILE, save_model
+from minilora.data import get_task
+from minilora.data.registry import Task
+from minilora.experiments.measure import forward_ms, median_ms, peak_traced_bytes
+from minilora.io import atomic_write_json
+from minilora.lora import LoraConfig, apply_lora, count_parameters, find_targets, merge_lora, unmerge_lora
+from minilora.lora.adapters import WEIGHTS_NAME, save_adapter
+from minilora.models.gpt import GPT
+from minilora.optim import AdamW, clip_grad_norm, decay_groups
+from minilora.runs import DEFAULT_TARGETS, load_base
+from minilora.tensor import Tensor
+from minilora.train import TrainConfig, train
+
+__all__ = ["COMPARE_FILE", "DEFAULT_LR", "compare", "parse_ranks", "format_table"]
+
+COMPARE_FILE = "compare.json"
+DEFAULT_LR = {"full": 3e-3, "lora": 1e-2}
+
+
+def parse_ranks(text: str) -> list[int]:
+    """"1,2,4,8" → [1, 2, 4, 8]; a ValueError names any entry that is not a positive integer."""
+    ranks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part.isdigit() or int(part) < 1:
+            raise ValueError(f"--ranks: {part!r} is not a positive integer; expected comma-separated ranks like 1,2,4,8")
+        ranks.append(int(part))
+    return ranks
+
+
+def _fresh_model(base: str | GPT, device: str | None) -> GPT:
+    """A new GPT with the base weights: loaded from its name or path, or copied from a GPT (never shared)."""
+    if isinstance(base, str):
+        return load_base(base, device=device)
+    model = GPT(base.config, device=device or base.device)
+    model.load_state_dict(base.state_dict())
+    return model
+
+
+def _prepare(model: GPT, method: str, rank: int | None, targets: tuple[str, ...], seed: int) -> GPT:
+    """Choose what trains: every weight ("full") or rank-``rank`` adapters on ``targets`` ("lora")."""
+    if method == "lora":
+        return apply_lora(model, LoraConfig(r=rank, target_modules=targets), seed=seed)
+    return model.requires_grad_(True)
+
+
+def _training_memory(model: GPT, task: Task, config: TrainConfig, steps: int) -> tuple[int | None, int]:
+    """(peak bytes allocated by ``steps`` training steps above the loaded model, AdamW state bytes).
+
+    The steps are train.py's: forward, backward, clipping, AdamW on every parameter (frozen ones get
+    no gradient and so no state).  The peak is None off the CPU, where tracemalloc cannot see arrays.
+    """
+    optimizer = AdamW(decay_groups(model, config.weight_decay), lr=config.lr, betas=config.betas)
+    rng = np.random.default_rng(config.seed)
+    batches = [task.sample_batch(rng, config.batch_size) for _ in range(steps)]  # data is not training memory
+
+    def run() -> None:
+        model.train()
+        for x, y in batches:
+            _, loss = model(to_device(x, model.device), Tensor(to_device(y, model.device)))
+            optimizer.zero_grad()
+            loss.backward()
+            clip_grad_norm(model.parameters(), config.grad_clip)
+            optimizer.step()
+
+    peak = peak_traced_bytes(run)
+    return (peak if model.device == "cpu" else None), optimizer.state_bytes()
+
+
+def _save(model: GPT, method: str, folder: Path, meta: dict[str, Any], base_name: str | None) -> Path:
+    """Write the run's weights (full: model.safetensors; LoRA: the adapter files); returns the weights file."""
+    if method == "lora":
+        save_adapter(model, folder, base_model_name_or_path=base_name)
+        return folder / WEIGHTS_NAME
+    save_model(folder / MODEL_FILE, model, extra=meta)
+    return folder / MODEL_FILE
+
+
+def _latency(base_model: GPT, model: GPT, idx: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median forward milliseconds of the base model and of ``model`` with its adapters merged and unmerged."""
+    times = forward_ms({"base": base_model, "merged": model, "unmerged": model}, idx, repeats,
+                       before={"merged": lambda: merge_lora(model), "unmerged": lambda: unmerge_lora(model)})
+    unmerge_lora(model)
+    return times
+
+
+def _run(method: str, rank: int | None, base: str | GPT, base_model: GPT, task: Task, config: TrainConfig,
+         targets: tuple[str, ...], device: str | None, folder: Path, memory_steps: int, latency_idx: np.ndarray,
+         latency_repeats: int) -> dict[str, Any]:
+    """Train one method from a fresh copy of the base and measure it; one row of the table."""
+    peak, state_bytes = _training_memory(_prepare(_fresh_model(base, device), method, rank, targets, config.seed),
+                                         task, config, memory_steps)
+    model = _prepare(_fresh_model(base, device), method, rank, targets, config.seed)
+    counts = count_parameters(model)
+    result = train(model, task, config, desc=folder.name)
+    losses = [h["loss"] for h in result.history]
+    meta = {"task": task.name, "method": method, "train_config": asdict(config), "metrics": result.final_metrics}
+    weights_file = _save(model, method, folder, meta, base if isinstance(base, str) else None)
+    row = {
+        "run": folder.name, "method": method, "rank": rank, "lr": config.lr,
+        "trainable_params": counts.trainable, "total_params": counts.total, "trainable_pct": counts.percent,
+        "metric": task.metric, "metric_value": result.final_metrics[task.metric],
+        "final_loss": statistics.fmean(losses[-max(1, len(losses) // 20):]),
+        "train_seconds": result.seconds, "step_ms": median_ms([h["seconds"] for h in result.history]),
+        "peak_train_bytes": peak, "optimizer_state_bytes": state_bytes,
+        "file": str(weights_file), "file_bytes": os.path.getsize(weights_file),
+        "infer_base_ms": None, "infer_merged_ms": None, "infer_unmerged_ms": None,
+    }
+    if method == "lora":
+        times = _latency(base_model, model, latency_idx, latency_repeats)
+        row.update(infer_base_ms=times["base"], infer_merged_ms=times["merged"], infer_unmerged_ms=times["unmerged"])
+    row["losses"] = losses
+    return row
+
+
+def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] = (1, 2, 4, 8), steps: int = 1000,
+            batch_size: int = 64, lr_full: float = DEFAULT_LR["full"], lr_lora: float = DEFAULT_LR["lora"],
+            targets: Sequence[str] = DEFAULT_TARGETS, seed: int = 0, warmup_steps: int | None = None,
+            device: str | None = None, out_dir: str | Path | None = None, memory_steps: int = 3,
+            latency_batch: int = 256, latency_repeats: int = 20,
+            on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Fine-tune ``base`` on ``task`` fully and with LoRA at each of ``ranks``; one measured row per run.
+
+    Budget (the same for every run): ``steps`` AdamW steps of ``batch_size`` sequences, lr_t a linear
+    warm-up over ``warmup_steps`` (default steps / 20) then a cosine decay to lr / 10, no weight decay,
+    data and LoRA initialisation seeded by ``seed``; lr = ``lr_full`` or ``lr_lora``.  ``task`` is a
+    name or a task object (e.g. ``get_task("sort", n_eval=100)`` for a quicker evaluation); ``base``
+    a shipped model name, a checkpoint path, or a GPT, which is copied and never changed.
+
+    Each run's weights go to ``out_dir/<run>/`` ("full", "lora-r4", ...) and all rows, with the
+    settings, to ``out_dir/compare.json``; without ``out_dir`` the files are written to a temporary
+    folder (to measure their size) and deleted.  Peak memory is traced over ``memory_steps`` separate
+    steps; latency is the median of ``latency_repeats`` forward passes of ``latency_batch`` sequences.
+    ``on_row(row)`` is called as each run finishes.  Row keys: see ``format_table`` and the module docstring;
+    ``losses`` is the training loss per step.
+    """
+    task_obj = get_task(task) if isinstance(task, str) else task
+    ranks, targets = list(ranks), tuple(targets)
+    for name, value in (("lr_full", lr_full), ("lr_lora", lr_lora)):
+        if not value > 0:
+            raise ValueError(f"compare: {name} must be > 0, got {value!r}")
+    for name, value in (("memory_steps", memory_steps), ("latency_batch", latency_batch), ("latency_repeats", latency_repeats)):
+        if value < 1:
+            raise ValueError(f"compare: {name} must be >= 1, got {value!r}")
+    bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1]
+    if bad or len(set(ranks)) != len(ranks):
+        raise ValueError(f"compare: ranks must be distinct positive integers, got {ranks!r}")
+    base_model = _fresh_model(base, device)
+    if task_obj.tokenizer.vocab_size != base_model.config.vocab_size:
+        raise ValueError(f"task {task_obj.name!r} has {task_obj.tokenizer.vocab_size} tokens but the base model has "
+                         f"{base_model.config.vocab_size}; compare on a task with the base model's vocabulary")
+    for r in ranks:  # unknown targets or a rank too large for a layer fail now, not after the full run
+        find_targets(base_model, LoraConfig(r=int(r), target_modules=targets))
+    warmup = max(1, steps // 20) if warmup_steps is None else warmup_steps
+    configs = {m: TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup, weight_decay=0.0, seed=seed)
+               for m, lr in (("full", lr_full), ("lora", lr_lora))}
+    latency_idx, _ = task_obj.sample_batch(np.random.default_rng(seed), latency_batch)
+    runs = [("full", None, "full")] + [("lora", int(r), f"lora-r{r}") for r in ranks]
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(out_dir) if out_dir is not None else Path(scratch)
+        for method, rank, name in runs:
+            row = _run(method, rank, base, base_model, task_obj, configs[method], targets, device, root / name,
+                       memory_steps, latency_idx, latency_repeats)
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    if out_dir is not None:
+        settings = {"task": task_obj.name, "base": base if isinstance(base, str) else "<GPT object>", "ranks": ranks,
+                    "targets": list(targets), "lr_full": lr_full, "lr_lora": lr_lora, "device": base_model.device,
+                    "train_config": {k: v for k, v in asdict(configs["full"]).items() if k != "lr"},
+                    "memory_steps": memory_steps, "latency_batch": latency_batch, "latency_repeats": latency_repeats,
+                    "threads": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+                    "numpy": np.__version__}
+        atomic_write_json(Path(out_dir) / COMPARE_FILE, {"experiment": "compare", "settings": settings, "rows": rows})
+    return rows
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _latency_cell(ms: float | None, base_ms: float | None) -> str:
+    """"1.23 (+4%)": milliseconds and the overhead over the base model, 100 · (t / t_base − 1)."""
+    if ms is None or base_ms is None:
+        return "-"
+    return f"{ms:.2f} ({100 * (ms / base_ms - 1):+.0f}%)"
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows of ``compare`` as an aligned text table, one line per run.
+
+    Columns: method, rank r, trainable parameters and their share of all, the task metric, the
+    final training loss, median step ms, peak training MiB (above the loaded model), optimizer
+    state KiB, weights file KiB, and forward-pass ms of base / merged / unmerged (LoRA rows; the
+    percentage is the overhead over the base model).
+    """
+    if not rows:
+        raise ValueError("format_table: no rows to show")
+    head = ("method", "r", "trainable", "%", rows[0]["metric"], "loss", "step ms", "peak MiB", "optim KiB",
+            "file KiB", "base ms", "merged ms", "unmerged ms")
+    lines = [head]
+    for r in rows:
+        peak = None if r["peak_train_bytes"] is None else r["peak_train_bytes"] / 2**20
+        lines.append((r["method"], _num(r["rank"], "d"), f"{r['trainable_params']:,}", f"{r['trainable_pct']:.2f}",
+                      f"{r['metric_value']:.3f}", f"{r['final_loss']:.3f}", f"{r['step_ms']:.1f}", _num(peak, ".2f"),
+                      f"{r['optimizer_state_bytes'] / 2**10:.1f}", f"{r['file_bytes'] / 2**10:.1f}",
+                      _num(r["infer_base_ms"], ".2f"), _latency_cell(r["infer_merged_ms"], r["infer_base_ms"]),
+                      _latency_cell(r["infer_unmerged_ms"], r["infer_base_ms"])))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    text = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))) for line in lines]
+    text.insert(1, "-" * len(text[0]))
+    return "\n".join(text)

@@ -1,0 +1,111 @@
+"""``minilora compare``: full fine-tuning and LoRA side by side, on a tiny budget."""
+
+import json
+
+import numpy as np
+import pytest
+
+import minilora
+from minilora.cli import main
+from minilora.data import get_task
+from minilora.experiments.compare import COMPARE_FILE, compare, format_table, parse_ranks
+
+COLUMNS = ("method", "r", "trainable", "%", "accuracy", "loss", "step ms", "peak MiB", "optim KiB", "file KiB",
+           "base ms", "merged ms", "unmerged ms")
+
+
+@pytest.fixture(scope="module")
+def base():
+    return minilora.pretrained("skills")
+
+
+@pytest.fixture(scope="module")
+def result(base, tmp_path_factory):
+    before = {k: v.copy() for k, v in base.state_dict().items()}
+    out = tmp_path_factory.mktemp("compare")
+    rows = compare(get_task("reverse-shift", n_eval=20), base=base, ranks=(1, 2), steps=5, batch_size=8,
+                   out_dir=out, memory_steps=2, latency_batch=8, latency_repeats=3)
+    return rows, out, before
+
+
+def test_one_row_per_method_and_rank(result):
+    rows, _, _ = result
+    assert [(r["run"], r["method"], r["rank"]) for r in rows] == [("full", "full", None), ("lora-r1", "lora", 1),
+                                                                    ("lora-r2", "lora", 2)]
+    for r in rows:
+        assert r["metric"] == "accuracy" and 0.0 <= r["metric_value"] <= 1.0
+        assert len(r["losses"]) == 5 and r["step_ms"] > 0 and r["train_seconds"] > 0
+    assert rows[0]["lr"] == 3e-3 and rows[1]["lr"] == 1e-2
+
+
+def test_trainable_counts_and_optimizer_state(result, base):
+    rows, _, _ = result
+    full, r1, r2 = rows
+    n = base.num_parameters()
+    assert full["trainable_params"] == full["total_params"] == n and full["trainable_pct"] == 100.0
+    for row, r in ((r1, 1), (r2, 2)):
+        # per layer (2 layers): q, v are 64x64, costing r(64 + 64) each; fc_in (256x64) and fc_out (64x256)
+        # cost r(64 + 256) each, so 2 · (2·128 + 2·320) · r = 1792 r
+        assert row["trainable_params"] == 2 * (2 * 128 + 2 * 320) * r
+        assert row["total_params"] == n + row["trainable_params"]
+        assert row["trainable_pct"] == pytest.approx(100 * row["trainable_params"] / row["total_params"])
+    for row in rows:  # AdamW: two float32 moments per trainable weight
+        assert row["optimizer_state_bytes"] == 2 * 4 * row["trainable_params"]
+
+
+def test_memory_files_and_latency(result):
+    full, r1, r2 = result[0]
+    # activations dominate a model this small, so LoRA need not use less; the traced peak holds the AdamW moments
+    assert full["peak_train_bytes"] > full["optimizer_state_bytes"] and r1["peak_train_bytes"] > r1["optimizer_state_bytes"]
+    assert full["file"].endswith("model.safetensors") and r1["file"].endswith("adapter_model.safetensors")
+    assert r1["file_bytes"] < r2["file_bytes"] < full["file_bytes"] / 20
+    assert full["infer_base_ms"] is None and full["infer_merged_ms"] is None
+    for row in (r1, r2):
+        assert all(row[k] > 0 for k in ("infer_base_ms", "infer_merged_ms", "infer_unmerged_ms"))
+
+
+def test_json_written_and_table_formatted(result):
+    rows, out, _ = result
+    saved = json.loads((out / COMPARE_FILE).read_text())
+    assert saved["experiment"] == "compare" and saved["settings"]["task"] == "reverse-shift"
+    assert saved["settings"]["ranks"] == [1, 2] and saved["settings"]["train_config"]["steps"] == 5
+    assert [r["run"] for r in saved["rows"]] == ["full", "lora-r1", "lora-r2"]
+    assert saved["rows"][1]["trainable_params"] == rows[1]["trainable_params"]
+    assert (out / "lora-r1" / "adapter_config.json").is_file() and (out / "full" / "model.safetensors").is_file()
+    lines = format_table(rows).splitlines()
+    assert len(lines) == 2 + len(rows)
+    assert lines[0].split() == [w for c in COLUMNS for w in c.split()]
+    assert lines[2].startswith("full") and lines[3].startswith("lora")
+
+
+def test_base_model_is_not_changed(result, base):
+    _, _, before = result
+    after = base.state_dict()
+    assert list(after) == list(before)  # no LoRA layers were put into the base
+    for name, value in before.items():
+        assert np.array_equal(value, after[name]), name
+
+
+@pytest.mark.parametrize("text", ["1,x", "0", "2,,4", "-1", "1.5"])
+def test_bad_ranks_are_named(text):
+    with pytest.raises(ValueError, match="--ranks"):
+        parse_ranks(text)
+    assert parse_ranks(" 1, 2,8") == [1, 2, 8]
+
+
+@pytest.mark.parametrize("kwargs,match", [({"ranks": (2, 2)}, "distinct"), ({"ranks": (65,)}, "r=65"),
+                                          ({"targets": ("nope",)}, "nope"), ({"lr_lora": 0.0}, "lr_lora")])
+def test_bad_settings_fail_before_training(base, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        compare(get_task("reverse-shift", n_eval=5), base=base, steps=1, **kwargs)
+
+
+def test_cli_compare_json_and_errors(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--task", "subtract", "--ranks", "1", "--steps", "2", "--batch-size", "4",
+                 "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [r["run"] for r in printed["rows"]] == ["full", "lora-r1"]
+    assert printed == json.loads((out / COMPARE_FILE).read_text())
+    assert main(["compare", "--task", "subtract", "--ranks", "1,two", "--out", str(out)]) == 2
+    assert "'two'" in capsys.readouterr().err
