@@ -163,6 +163,29 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _params_args(p: argparse.ArgumentParser) -> None:
+    from minilora.runs import DEFAULT_TARGETS
+
+    p.add_argument("--base", default="skills", help="model to count: a shipped name or a checkpoint path (default skills)")
+    p.add_argument("--rank", type=int, default=4, help="LoRA rank r (default 4)")
+    p.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help="comma-separated module names to adapt")
+
+
+@command("params", "LoRA parameter accounting: d·k vs r(d+k) per adapted matrix, and GPT-3's numbers", _params_args)
+def _params(args: argparse.Namespace) -> int:
+    from minilora.lora import LoraConfig, apply_lora, count_parameters, lora_param_count, lora_report
+    from minilora.runs import load_base
+
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    model = apply_lora(load_base(args.base), LoraConfig(r=args.rank, target_modules=targets))
+    print(lora_report(model).table)
+    print(count_parameters(model))
+    print("\nThe LoRA paper's GPT-3 175B (d_model 12288, 96 layers), adapting W_q and W_v:")
+    for r in (1, 8):
+        print(f"  r = {r}: {lora_param_count(12288, 96, r, targets=('q', 'v')):>12,} trainable parameters")
+    return 0
+
+
 @command("tasks", "list the tasks")
 def _tasks(args: argparse.Namespace) -> int:
     from minilora.data import get_task, list_tasks

@@ -53,3 +53,11 @@ def test_vocabulary_mismatch_is_a_clean_error(tmp_path, capsys):
     assert main(["pretrain", "--task", "surnames", "--steps", "2", "--batch-size", "4", "--out", str(base)]) == 0
     assert main(["finetune", "--base", str(base), "--task", "subtract", "--method", "full", "--steps", "1"]) == 2
     assert "vocabulary" in capsys.readouterr().err
+
+
+def test_params_prints_the_per_layer_table_and_gpt3_counts(capsys):
+    assert main(["params", "--rank", "2", "--targets", "q_proj,v_proj"]) == 0
+    out = capsys.readouterr().out
+    assert "blocks.1.attn.v_proj" in out and "fc_in" not in out
+    assert "1,024" in out  # 4 adapted 64x64 matrices × r(d + k) = 4 · 2 · 128
+    assert "4,718,592" in out and "37,748,736" in out
