@@ -3,23 +3,9 @@
 from minilora import functional
 from minilora.backend import cuda_available, default_device, set_default_device
 from minilora.gradcheck import gradcheck
-from minilora.tensor import (
-    Function,
-    Tensor,
-    arange,
-    as_tensor,
-    enable_grad,
-    full,
-    is_grad_enabled,
-    no_grad,
-    ones,
-    rand,
-    randn,
-    tensor,
-    zeros,
-)
-
-from minilora.zoo import pretrained  # noqa: E402  (a shipped, ready GPT: pretrained("skills"))
+from minilora.creation import arange, as_tensor, full, ones, rand, randn, tensor, zeros
+from minilora.tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad
+from minilora.zoo import pretrained
 
 __version__ = "0.1.0"
 

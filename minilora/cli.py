@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from minilora.train import TrainConfig
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
@@ -46,7 +49,7 @@ def _train_args(p: argparse.ArgumentParser, steps: int, lr: float) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default: MINILORA_DEVICE or cpu)")
 
 
-def _train_config(args: argparse.Namespace, weight_decay: float) -> "TrainConfig":
+def _train_config(args: argparse.Namespace, weight_decay: float) -> TrainConfig:
     from minilora.train import TrainConfig
 
     warmup = args.warmup if args.warmup is not None else max(1, args.steps // 20)

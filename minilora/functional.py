@@ -13,7 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from minilora import backend, fused_ops, ops
-from minilora.tensor import Tensor, _lift, _norm_axis, as_tensor
+from minilora.creation import as_tensor
+from minilora.tensor import Tensor, _lift, _norm_axis
 
 __all__ = [
     "softmax", "log_softmax", "cross_entropy", "gelu", "layer_norm", "embedding", "dropout",

@@ -14,8 +14,7 @@ Rules the engine (not each op) enforces:
 from __future__ import annotations
 
 import contextlib
-import functools
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -27,14 +26,6 @@ __all__ = [
     "no_grad",
     "enable_grad",
     "is_grad_enabled",
-    "tensor",
-    "as_tensor",
-    "zeros",
-    "ones",
-    "full",
-    "arange",
-    "randn",
-    "rand",
     "unbroadcast",
 ]
 
@@ -561,70 +552,6 @@ def _fit_gradient(grad: Any, parent: Tensor, op_name: str) -> Any:
     if grad.dtype != parent.data.dtype:  # mixed-precision inputs: the result was promoted
         grad = grad.astype(parent.data.dtype)
     return grad
-
-
-# ----------------------------------------------------------------------------------------------
-# creation functions
-# ----------------------------------------------------------------------------------------------
-
-
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None) -> Tensor:
-    """A new tensor from a list, scalar or array (lists of floats become float32)."""
-    return Tensor(_as_array(data, dtype, device), requires_grad=requires_grad)
-
-
-def as_tensor(data: Any, dtype: Any = None, device: str | None = None) -> Tensor:
-    """``data`` itself if it is already a Tensor, else ``tensor(data)``."""
-    if isinstance(data, Tensor) and dtype is None and device is None:
-        return data
-    return tensor(data, dtype=dtype, device=device)
-
-
-def _filled(fill: Any, shape: Iterable[int] | int, dtype: Any, device: str | None, requires_grad: bool) -> Tensor:
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    host = np.full(shape, fill, dtype=dtype or np.float32)
-    return Tensor(backend.to_device(host, device or backend.default_device()), requires_grad=requires_grad)
-
-
-def zeros(shape: Iterable[int] | int, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
-    return _filled(0, shape, dtype, device, requires_grad)
-
-
-def ones(shape: Iterable[int] | int, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones (float32 unless ``dtype`` says otherwise)."""
-    return _filled(1, shape, dtype, device, requires_grad)
-
-
-def full(shape: Iterable[int] | int, value: float, dtype: Any = None, device: str | None = None,
-         requires_grad: bool = False) -> Tensor:
-    """A tensor filled with ``value``."""
-    return _filled(value, shape, dtype, device, requires_grad)
-
-
-def arange(*args: int, dtype: Any = np.int64, device: str | None = None) -> Tensor:
-    """Integers ``start..stop-1`` like ``numpy.arange``."""
-    return Tensor(backend.to_device(np.arange(*args, dtype=dtype), device or backend.default_device()))
-
-
-def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
-def randn(shape: Iterable[int] | int, rng: np.random.Generator | int | None = None, dtype: Any = np.float32,
-          device: str | None = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples drawn on the host (``numpy.random.Generator``), then moved to ``device``."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    host = _rng(rng).standard_normal(shape).astype(dtype)
-    return Tensor(backend.to_device(host, device or backend.default_device()), requires_grad=requires_grad)
-
-
-def rand(shape: Iterable[int] | int, rng: np.random.Generator | int | None = None, dtype: Any = np.float32,
-         device: str | None = None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) drawn on the host, then moved to ``device``."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    host = _rng(rng).random(shape).astype(dtype)
-    return Tensor(backend.to_device(host, device or backend.default_device()), requires_grad=requires_grad)
 
 
 from minilora import ops  # noqa: E402  (ops needs Tensor and Function defined above)

@@ -12,7 +12,7 @@ import minilora as ml
 from minilora.data import SKILL_TOKENIZER, SKILLS, SkillTask, get_task, is_heldout, list_tasks, register_task
 from minilora.data import registry
 from minilora.data.evaluation import greedy_complete, inference
-from minilora.data.skills import LETTERS, LetterStrings, Skill, copy, skill_for_tag
+from minilora.data.skills import LETTERS, LetterStrings, Skill, skill_for_tag
 
 TOK = SKILL_TOKENIZER
 ALL_SKILL_TASKS = [*SKILLS, "pretrain", "skills-mix"]
