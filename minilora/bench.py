@@ -50,6 +50,11 @@ from minilora.models import GPT, GPTConfig
 from minilora.models.configs import model_config
 from minilora.optim import AdamW
 
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
+
 __all__ = ["BenchConfig", "BENCH_CONFIGS", "METHODS", "run_benchmarks", "matmul_reference", "step_flops", "main"]
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -133,15 +138,26 @@ def _median_ms(seconds: Sequence[float]) -> float:
     return float(np.median(seconds)) * 1e3
 
 
-def time_steps(step: Callable[[int], float], warmup: int, steps: int) -> tuple[list[float], list[float]]:
-    """Run ``warmup`` then ``steps`` timed calls ``step(i)``; returns (seconds per timed step, all losses)."""
-    losses, times = [], []
+def _page_faults() -> int:
+    """Minor page faults of this process so far (0 where ``resource`` is missing, e.g. Windows)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else 0
+
+
+def time_steps(step: Callable[[int], float], warmup: int, steps: int) -> dict[str, Any]:
+    """Run ``warmup`` then ``steps`` timed calls ``step(i)`` (returning the loss).
+
+    Returns wall seconds and process CPU seconds per timed step (CPU time is steadier on a busy
+    machine), all losses, and minor page faults per timed step (fresh memory the OS had to map).
+    """
+    losses, times, cpu_times, faults = [], [], [], 0
     for i in range(warmup + steps):
-        start = time.perf_counter()
+        faults_before, cpu, start = _page_faults(), time.process_time(), time.perf_counter()
         losses.append(step(i))
         if i >= warmup:
             times.append(time.perf_counter() - start)
-    return times, losses
+            cpu_times.append(time.process_time() - cpu)
+            faults += _page_faults() - faults_before
+    return {"times": times, "cpu_times": cpu_times, "losses": losses, "page_faults": faults / max(steps, 1)}
 
 
 def _peak_traced_bytes(fn: Callable[[], Any]) -> int:
@@ -189,10 +205,10 @@ def _minilora_run(bench: BenchConfig, method: str, batches: list, warmup: int, s
 
     # the first step runs from the copied weights, so its loss is the one the twin must reproduce
     initial_state = model.state_dict()
-    times, losses = time_steps(step, warmup, steps)
+    timing = time_steps(step, warmup, steps)
     peak = _peak_traced_bytes(lambda: step(warmup + steps))
-    return {"model": model, "optimizer": optimizer, "initial_state": initial_state, "times": times,
-            "losses": losses, "peak_step_bytes": peak, "state_bytes": _state_bytes(model, optimizer)}
+    return {"model": model, "optimizer": optimizer, "initial_state": initial_state, **timing,
+            "peak_step_bytes": peak, "state_bytes": _state_bytes(model, optimizer)}
 
 
 def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-small"),
@@ -234,20 +250,23 @@ def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-
 def _row(bench: BenchConfig, method: str, ours: dict[str, Any], theirs: dict[str, Any] | None) -> dict[str, Any]:
     model, cfg = ours["model"], bench.model
     flops = step_flops(cfg, bench.batch_size, cfg.block_size, _adapter_weights(model))
-    ms = _median_ms(ours["times"])
+    ms, cpu_ms = _median_ms(ours["times"]), _median_ms(ours["cpu_times"])
     row = {
         "config": bench.name, "method": method, "batch_size": bench.batch_size, "seq_len": cfg.block_size,
         "n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "n_head": cfg.n_head, "vocab_size": cfg.vocab_size,
         "parameters": model.num_parameters(), "trainable_parameters": model.num_parameters(trainable_only=True),
         "steps": len(ours["times"]), "ms_per_step": ms, "ms_per_step_min": min(ours["times"]) * 1e3,
+        "cpu_ms_per_step": cpu_ms, "page_faults_per_step": ours["page_faults"],
         "flops_per_step": flops, "gflops": flops / ms / 1e6,
         "peak_step_mb": ours["peak_step_bytes"] / 2**20, "state_mb": ours["state_bytes"] / 2**20,
         "first_loss": ours["losses"][0], "last_loss": ours["losses"][-1],
-        "torch_ms_per_step": None, "ratio": None, "torch_state_mb": None, "first_loss_diff": None,
+        "torch_ms_per_step": None, "ratio": None, "cpu_ratio": None, "torch_state_mb": None, "first_loss_diff": None,
     }
     if theirs is not None:
-        torch_ms = _median_ms(theirs["times"])
+        torch_ms, torch_cpu_ms = _median_ms(theirs["times"]), _median_ms(theirs["cpu_times"])
         row.update(torch_ms_per_step=torch_ms, ratio=ms / torch_ms, torch_gflops=flops / torch_ms / 1e6,
+                   torch_cpu_ms_per_step=torch_cpu_ms, cpu_ratio=cpu_ms / torch_cpu_ms,
+                   torch_page_faults_per_step=theirs["page_faults"],
                    torch_state_mb=theirs["state_bytes"] / 2**20, torch_first_loss=theirs["losses"][0],
                    first_loss_diff=abs(theirs["losses"][0] - ours["losses"][0]),
                    max_loss_diff=max(abs(a - b) for a, b in zip(theirs["losses"], ours["losses"])),
@@ -325,12 +344,14 @@ def _fmt(value: Any, spec: str) -> str:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The results as an aligned text table."""
-    head = ("config", "method", "ms minilora", "ms torch", "ratio", "GFLOP/s", "peak MB", "state MB", "state MB torch", "|dloss|")
+    head = ("config", "method", "ms minilora", "ms torch", "ratio", "ratio cpu", "GFLOP/s", "peak MB", "state MB",
+            "state MB torch", "faults/step", "|dloss|")
     lines = [head]
     for r in rows:
         lines.append((r["config"], r["method"], _fmt(r["ms_per_step"], ".1f"), _fmt(r["torch_ms_per_step"], ".1f"),
-                      _fmt(r["ratio"], ".2f"), _fmt(r["gflops"], ".1f"), _fmt(r["peak_step_mb"], ".1f"),
-                      _fmt(r["state_mb"], ".2f"), _fmt(r["torch_state_mb"], ".2f"), _fmt(r["first_loss_diff"], ".1e")))
+                      _fmt(r["ratio"], ".2f"), _fmt(r["cpu_ratio"], ".2f"), _fmt(r["gflops"], ".1f"),
+                      _fmt(r["peak_step_mb"], ".1f"), _fmt(r["state_mb"], ".2f"), _fmt(r["torch_state_mb"], ".2f"),
+                      _fmt(r["page_faults_per_step"], ".0f"), _fmt(r["first_loss_diff"], ".1e")))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(cell.rjust(w) if i > 1 else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
                      for line in lines)
@@ -351,18 +372,26 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return p
 
 
-def _reexec_with_threads(threads: int, argv: list[str]) -> None:
-    """Re-run this benchmark with the BLAS thread variables set (they only count before NumPy loads)."""
+def _reexec_with_threads(args: argparse.Namespace) -> None:
+    """Re-run ``python -m minilora.bench`` with the BLAS thread variables set (they only count before NumPy loads)."""
+    threads = args.threads
     if threads <= 0 or all(os.environ.get(k) == str(threads) for k in _THREAD_VARS) or os.environ.get(_REEXEC_FLAG):
         return
+    argv = ["--config", args.config, "--method", args.method, "--steps", str(args.steps), "--warmup", str(args.warmup),
+            "--threads", str(threads), "--torch-attention", args.torch_attention]
+    argv += (["--json", args.json] if args.json else []) + (["--no-torch"] if args.no_torch else [])
     env = {**os.environ, **{k: str(threads) for k in _THREAD_VARS}, _REEXEC_FLAG: "1"}
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, "-m", "minilora.bench", *argv], env)
 
 
-def run_from_args(args: argparse.Namespace, argv: list[str]) -> int:
-    """Run what the parsed arguments ask for, print the table (or JSON), return an exit code."""
-    _reexec_with_threads(args.threads, argv)
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run what the parsed arguments (``build_parser``) ask for, print the table (or JSON), return an exit code.
+
+    With ``--threads N`` and a different BLAS thread setting in the environment, the process is replaced
+    by a fresh ``python -m minilora.bench`` with the thread variables set (``os.execve``).
+    """
+    _reexec_with_threads(args)
     configs = [c.strip() for c in args.config.split(",") if c.strip()]
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     rows = run_benchmarks(configs, methods, steps=args.steps, warmup=args.warmup, torch=not args.no_torch,
@@ -388,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m minilora.bench``: parse arguments, fix the thread count, benchmark, print."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return run_from_args(build_parser().parse_args(argv), argv)
+        return run_from_args(build_parser().parse_args(argv))
     except ValueError as err:
         print(f"minilora bench: error: {err}", file=sys.stderr)
         return 2

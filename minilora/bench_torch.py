@@ -154,8 +154,8 @@ def run(config: GPTConfig, state: dict[str, np.ndarray], method: str, batches: l
         optimizer.step()
         return float(loss.item())
 
-    times, losses = time_steps(step, warmup, steps)
-    return {"times": times, "losses": losses, "state_bytes": _state_bytes(model, optimizer), "attention": attention}
+    timing = time_steps(step, warmup, steps)
+    return {**timing, "state_bytes": _state_bytes(model, optimizer), "attention": attention}
 
 
 def set_threads(n: int) -> None:

@@ -209,9 +209,10 @@ class LayerNorm(Function):
         db = xp.einsum("ni->i", g2) if need_b else None  # sum of g over rows
         dx = None
         if need_x:
-            gw = g * weight
-            dx = gw - _rowsum(gw) / n
-            dx -= xhat * (_rowdot(gw, xhat) / n)
+            dx = g * weight  # gw
+            centre = xhat * (_rowdot(dx, xhat) / n)
+            centre += _rowsum(dx) / n  # mean(gw) + xhat * mean(gw * xhat)
+            dx -= centre
             dx *= rstd
         return dx, dw, db
 

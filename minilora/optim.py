@@ -143,14 +143,20 @@ class AdamW(Optimizer):
         m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
         if group["weight_decay"]:
             p.data *= 1 - lr * group["weight_decay"]
+        tmp = xp.empty_like(g)  # one scratch array per update instead of a temporary per operation
+        xp.multiply(g, 1 - beta1, out=tmp)
         m *= beta1
-        m += (1 - beta1) * g
+        m += tmp  # m ← β1·m + (1−β1)·g
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1 - beta2
         v *= beta2
-        v += (1 - beta2) * (g * g)
-        denom = xp.sqrt(v / (1 - beta2**t))
-        denom += group["eps"]
-        step_size = lr / (1 - beta1**t)
-        p.data -= (step_size * m) / denom
+        v += tmp  # v ← β2·v + (1−β2)·g²
+        xp.sqrt(v, out=tmp)
+        tmp *= 1 / math.sqrt(1 - beta2**t)
+        tmp += group["eps"]  # sqrt(v / (1−β2^t)) + eps
+        xp.divide(m, tmp, out=tmp)
+        tmp *= lr / (1 - beta1**t)
+        p.data -= tmp
 
 
 def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
