@@ -40,12 +40,13 @@ import os
 import platform
 import sys
 import time
-import tracemalloc
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from minilora.experiments.measure import median_ms, peak_traced_bytes
+from minilora.io import atomic_write_json
 from minilora.models import GPT, GPTConfig
 from minilora.models.configs import model_config
 from minilora.optim import AdamW
@@ -134,10 +135,6 @@ def _state_bytes(model: Any, optimizer: Any) -> int:
     return sum(int(p.data.nbytes) for p in params) + grads + optimizer.state_bytes()
 
 
-def _median_ms(seconds: Sequence[float]) -> float:
-    return float(np.median(seconds)) * 1e3
-
-
 def _page_faults() -> int:
     """Minor page faults of this process so far (0 where ``resource`` is missing, e.g. Windows)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else 0
@@ -158,23 +155,6 @@ def time_steps(step: Callable[[int], float], warmup: int, steps: int) -> dict[st
             cpu_times.append(time.process_time() - cpu)
             faults += _page_faults() - faults_before
     return {"times": times, "cpu_times": cpu_times, "losses": losses, "page_faults": faults / max(steps, 1)}
-
-
-def _peak_traced_bytes(fn: Callable[[], Any]) -> int:
-    """Peak bytes that ``fn`` allocates through tracemalloc (NumPy reports its array buffers there)."""
-    gc.collect()
-    was_tracing = tracemalloc.is_tracing()
-    if not was_tracing:
-        tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base, _ = tracemalloc.get_traced_memory()
-        fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        if not was_tracing:
-            tracemalloc.stop()
-    return peak - base
 
 
 def make_batches(config: GPTConfig, batch_size: int, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -206,7 +186,7 @@ def _minilora_run(bench: BenchConfig, method: str, batches: list, warmup: int, s
     # the first step runs from the copied weights, so its loss is the one the twin must reproduce
     initial_state = model.state_dict()
     timing = time_steps(step, warmup, steps)
-    peak = _peak_traced_bytes(lambda: step(warmup + steps))
+    peak = peak_traced_bytes(lambda: step(warmup + steps))
     return {"model": model, "optimizer": optimizer, "initial_state": initial_state, **timing,
             "peak_step_bytes": peak, "state_bytes": _state_bytes(model, optimizer)}
 
@@ -250,7 +230,7 @@ def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-
 def _row(bench: BenchConfig, method: str, ours: dict[str, Any], theirs: dict[str, Any] | None) -> dict[str, Any]:
     model, cfg = ours["model"], bench.model
     flops = step_flops(cfg, bench.batch_size, cfg.block_size, _adapter_weights(model))
-    ms, cpu_ms = _median_ms(ours["times"]), _median_ms(ours["cpu_times"])
+    ms, cpu_ms = median_ms(ours["times"]), median_ms(ours["cpu_times"])
     row = {
         "config": bench.name, "method": method, "batch_size": bench.batch_size, "seq_len": cfg.block_size,
         "n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "n_head": cfg.n_head, "vocab_size": cfg.vocab_size,
@@ -263,7 +243,7 @@ def _row(bench: BenchConfig, method: str, ours: dict[str, Any], theirs: dict[str
         "torch_ms_per_step": None, "ratio": None, "cpu_ratio": None, "torch_state_mb": None, "first_loss_diff": None,
     }
     if theirs is not None:
-        torch_ms, torch_cpu_ms = _median_ms(theirs["times"]), _median_ms(theirs["cpu_times"])
+        torch_ms, torch_cpu_ms = median_ms(theirs["times"]), median_ms(theirs["cpu_times"])
         row.update(torch_ms_per_step=torch_ms, ratio=ms / torch_ms, torch_gflops=flops / torch_ms / 1e6,
                    torch_cpu_ms_per_step=torch_cpu_ms, cpu_ratio=cpu_ms / torch_cpu_ms,
                    torch_page_faults_per_step=theirs["page_faults"],
@@ -301,7 +281,7 @@ def matmul_reference(shapes: Sequence[tuple[int, int, int]] = ((2048, 128, 512),
             start = time.perf_counter()
             np.matmul(a, b, out=c)
             times.append(time.perf_counter() - start)
-        ms = _median_ms(times)
+        ms = median_ms(times)
         out.append({"shape": f"({m}x{k})@({k}x{n})", "ms": ms, "gflops": 2 * m * k * n / ms / 1e6})
     return out
 
@@ -408,8 +388,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"numpy float32 matmul {m['shape']}: {m['ms']:.2f} ms, {m['gflops']:.1f} GFLOP/s")
     print(format_table(rows))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        atomic_write_json(args.json, report)
     return 0
 
 

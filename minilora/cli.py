@@ -189,6 +189,19 @@ def _params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    from minilora.bench import build_parser
+
+    build_parser(p)
+
+
+@command("bench", "training-step time, FLOP/s and memory of named configs (beside PyTorch when installed)", _bench_args)
+def _bench(args: argparse.Namespace) -> int:
+    from minilora.bench import run_from_args
+
+    return run_from_args(args)
+
+
 @command("tasks", "list the tasks")
 def _tasks(args: argparse.Namespace) -> int:
     from minilora.data import get_task, list_tasks

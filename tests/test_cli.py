@@ -61,3 +61,10 @@ def test_params_prints_the_per_layer_table_and_gpt3_counts(capsys):
     assert "blocks.1.attn.v_proj" in out and "fc_in" not in out
     assert "1,024" in out  # 4 adapted 64x64 matrices × r(d + k) = 4 · 2 · 128
     assert "4,718,592" in out and "37,748,736" in out
+
+
+def test_bench_subcommand_prints_the_table(capsys):
+    assert main(["bench", "--config", "bench-tiny", "--method", "full", "--steps", "1", "--warmup", "0",
+                 "--no-torch", "--threads", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "bench-tiny" in out and "GFLOP/s" in out
