@@ -313,6 +313,12 @@ class ModuleList(Module):
     def __getitem__(self, i: int) -> Module:
         return self._items[i]
 
+    def __setitem__(self, i: int, module: Module) -> None:
+        """Replace the i-th module (negative i counts from the end, as for lists)."""
+        if not -len(self._items) <= i < len(self._items):
+            raise IndexError(f"ModuleList index {i} is out of range for {len(self._items)} modules")
+        setattr(self, str(i % len(self._items)), module)
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -110,10 +110,26 @@ class Function:
             out = np.asarray(out)
         result = Tensor(out)
         if any(needs):
-            ctx.inputs = tensors
+            # leaves are kept (their .grad is filled); other inputs only by their graph node, so
+            # intermediate arrays an op did not save are freed as soon as the user drops them
+            ctx.inputs = tuple(t if t._ctx is None else t._graph_ref() for t in tensors)
             result.requires_grad = True
             result._ctx = ctx
         return result
+
+
+class _GraphRef:
+    """What the graph keeps of an intermediate input: its producing node, shape and dtype — not its array.
+
+    An op that needs an input's values saves them itself (``save_for_backward``); everything else
+    can be freed during the forward pass, as in PyTorch.  This is most of a training step's memory.
+    """
+
+    __slots__ = ("_ctx", "requires_grad", "shape", "dtype")
+
+    def __init__(self, t: "Tensor"):
+        self._ctx, self.requires_grad = t._ctx, t.requires_grad
+        self.shape, self.dtype = t.shape, t.dtype
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,6 +181,7 @@ class Tensor:
             self.data = _as_array(data, dtype, device)
         self.grad: Any = None
         self._ctx: Function | None = None
+        self._ref: _GraphRef | None = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -194,6 +211,12 @@ class Tensor:
     def is_leaf(self) -> bool:
         """A leaf was created by the user (no producing Function); only leaves receive ``.grad``."""
         return self._ctx is None
+
+    def _graph_ref(self) -> "_GraphRef":
+        """This tensor as a graph edge without its data (one per tensor, so gradients meet in one place)."""
+        if self._ref is None:
+            self._ref = _GraphRef(self)
+        return self._ref
 
     @property
     def xp(self) -> Any:
@@ -482,14 +505,17 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Tensors reachable from ``root`` through nodes that need grad, inputs before outputs.
+Node = "Tensor | _GraphRef"  # a graph vertex: a tensor (root, leaves) or an intermediate's reference
+
+
+def _topological_order(root: Tensor) -> list[Node]:
+    """Vertices reachable from ``root`` through nodes that need grad, inputs before outputs.
 
     Iterative depth-first search with an explicit stack (no recursion limit).
     """
-    order: list[Tensor] = []
+    order: list[Node] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         if children_done:
@@ -541,16 +567,16 @@ def _run_backward(root: Tensor, grad: Any) -> None:
         ctx.saved_tensors = ()
 
 
-def _fit_gradient(grad: Any, parent: Tensor, op_name: str) -> Any:
+def _fit_gradient(grad: Any, parent: Node, op_name: str) -> Any:
     """Reduce a gradient to its input's shape and dtype, or fail loudly when an op got it wrong."""
-    grad = unbroadcast(grad, parent.data.shape)
-    if tuple(grad.shape) != tuple(parent.data.shape):
+    grad = unbroadcast(grad, parent.shape)
+    if tuple(grad.shape) != parent.shape:
         raise RuntimeError(
             f"{op_name}.backward returned a gradient of shape {tuple(grad.shape)} "
-            f"for an input of shape {tuple(parent.data.shape)}"
+            f"for an input of shape {parent.shape}"
         )
-    if grad.dtype != parent.data.dtype:  # mixed-precision inputs: the result was promoted
-        grad = grad.astype(parent.data.dtype)
+    if grad.dtype != parent.dtype:  # mixed-precision inputs: the result was promoted
+        grad = grad.astype(parent.dtype)
     return grad
 
 

@@ -391,3 +391,13 @@ def test_dropout_rejects_bad_probability():
     for p in (-0.1, 1.0):
         with pytest.raises(ValueError, match="p must be in"):
             nn.Dropout(p)
+
+
+def test_modulelist_item_assignment_replaces_in_place():
+    layers = nn.ModuleList([nn.Linear(2, 2, rng=0), nn.Linear(2, 2, rng=1)])
+    replacement = nn.Linear(2, 3, rng=2)
+    layers[-1] = replacement
+    assert layers[1] is replacement
+    assert dict(layers.named_parameters())["1.weight"] is replacement.weight
+    with pytest.raises(IndexError, match="out of range"):
+        layers[2] = replacement
