@@ -75,7 +75,7 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
 
 @command("pretrain", "pretrain a GPT from scratch on a task", _pretrain_args)
 def _pretrain(args: argparse.Namespace) -> int:
-    from minilora.runs import pretrain
+    from minilora.runs import pretrain, print_eval
 
     if args.recipe is not None:
         from minilora.zoo import RECIPES
@@ -87,7 +87,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         args.batch_size, args.warmup, args.seed = r.batch_size, r.warmup_steps, r.seed
     config = _train_config(args, weight_decay=0.1)
     _, result = pretrain(args.task, args.config, config, out_dir=args.out, device=args.device, resume=args.resume,
-                         extra={"recipe": args.recipe})
+                         extra={"recipe": args.recipe}, on_eval=print_eval)
     _print_metrics(f"pretrained on {args.task} in {result.seconds:.0f} s; held-out metrics:", result.final_metrics)
     print(f"wrote {args.out}/model.safetensors")
     return 0
@@ -108,12 +108,13 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 
 @command("finetune", "fine-tune a pretrained GPT: full or LoRA", _finetune_args)
 def _finetune(args: argparse.Namespace) -> int:
-    from minilora.runs import finetune
+    from minilora.runs import finetune, print_eval
 
     config = _train_config(args, weight_decay=0.0)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     model, result = finetune(args.base, args.task, args.method, config, out_dir=args.out, rank=args.rank,
-                             alpha=args.alpha, targets=targets, device=args.device, resume=args.resume)
+                             alpha=args.alpha, targets=targets, device=args.device, resume=args.resume,
+                             on_eval=print_eval)
     trainable, total = model.num_parameters(trainable_only=True), model.num_parameters()
     print(f"{args.method} fine-tuning: {trainable:,} of {total:,} parameters trainable ({100 * trainable / total:.2f}%)")
     _print_metrics(f"after {args.steps} steps ({result.seconds:.0f} s), held-out metrics on {args.task}:", result.final_metrics)
@@ -213,6 +214,7 @@ def _tasks(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``minilora`` parser with one subparser per registered command."""
     parser = argparse.ArgumentParser(prog="minilora", description="LoRA from scratch: engine, tiny GPT, full fine-tuning vs LoRA.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, arguments, help_text) in _COMMANDS.items():
@@ -221,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``minilora COMMAND ...``; user errors print one line and exit with 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -51,8 +51,10 @@ def full(shape: Iterable[int] | int, value: float, dtype: Any = None, device: st
     return _filled(value, shape, dtype, device, requires_grad)
 
 
-def arange(*args: int, dtype: Any = np.int64, device: str | None = None) -> Tensor:
-    """Integers ``start..stop-1`` like ``numpy.arange``."""
+def arange(*args: float, dtype: Any = None, device: str | None = None) -> Tensor:
+    """Values ``start, start + step, ...`` below ``stop``, like ``numpy.arange`` (int64 for integer arguments, else float32)."""
+    if dtype is None:
+        dtype = np.int64 if all(isinstance(a, (int, np.integer)) for a in args) else np.float32
     return Tensor(backend.to_device(np.arange(*args, dtype=dtype), device or backend.default_device()))
 
 

@@ -204,7 +204,7 @@ def split(x: Tensor, sections: int | Sequence[int], axis: int = 0) -> list[Tenso
     """Split along ``axis`` into ``sections`` equal parts, or into parts of the given sizes."""
     axis = _axis(axis, x)
     length = x.shape[axis]
-    if isinstance(sections, int):
+    if isinstance(sections, (int, np.integer)):
         if sections <= 0 or length % sections:
             raise ValueError(f"split: axis {axis} of length {length} does not divide into {sections} equal parts")
         sizes = [length // sections] * sections

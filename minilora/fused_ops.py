@@ -100,7 +100,7 @@ class CrossEntropy(Function):
             nll = xp.where(valid, nll, 0)
         ctx.save_for_backward(probs, safe_targets, valid)
         ctx.count = max(count, 1)  # all targets ignored: loss 0 and no gradient
-        return nll.sum() / ctx.count
+        return (nll.sum() / ctx.count).astype(logits.dtype)  # a plain int divisor must not promote (NumPy 1, CuPy)
 
     @staticmethod
     def backward(ctx, g):
@@ -261,7 +261,9 @@ class LinearFn(Function):
         g2 = g.reshape(-1, g.shape[-1])  # (N, d)
         dx = (g2 @ weight).reshape(ctx.x_shape) if needs[0] else None
         dw = g2.T @ x2 if needs[1] else None
-        db = backend.get_xp(g).einsum("ni->i", g2) if len(needs) > 2 and needs[2] else None  # sum over rows
+        if len(needs) == 2:  # no bias
+            return dx, dw
+        db = backend.get_xp(g).einsum("ni->i", g2) if needs[2] else None  # sum over rows
         return dx, dw, db
 
 

@@ -88,10 +88,12 @@ class Module:
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator["Module"]:
+        """This module and every module inside it, depth first."""
         for _, module in self.named_modules():
             yield module
 
     def children(self) -> Iterator["Module"]:
+        """The modules registered directly on this one."""
         yield from self._modules.values()
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
@@ -105,6 +107,7 @@ class Module:
                 yield (f"{module_name}.{name}" if module_name else name), param
 
     def parameters(self) -> Iterator[Parameter]:
+        """Every parameter (shared ones once), in ``named_parameters`` order."""
         for _, param in self.named_parameters():
             yield param
 
@@ -244,6 +247,9 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, rng: Rng = None, dtype: Any = np.float32,
                  device: str | None = None):
         super().__init__()
+        for name, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Embedding: {name} must be a positive integer, got {value!r}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         w = _as_rng(rng).standard_normal((num_embeddings, embedding_dim)).astype(dtype)
         self.weight = Parameter(backend.to_device(w, device or backend.default_device()))
@@ -307,6 +313,7 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module: Module) -> None:
+        """Add ``module`` at the end, registered under its index."""
         setattr(self, str(len(self._items)), module)
         self._items.append(module)
 

@@ -382,7 +382,7 @@ class Var(Function):
             raise ValueError(f"var: {n} values with ddof={ddof} leave no degrees of freedom")
         ctx.save_for_backward(centered)
         ctx.shape, ctx.axis, ctx.keepdims, ctx.dof = x.shape, axis, keepdims, n - ddof
-        return (centered * centered).sum(axis=axis, keepdims=keepdims) / (n - ddof)
+        return ((centered * centered).sum(axis=axis, keepdims=keepdims) / (n - ddof)).astype(x.dtype)
 
     @staticmethod
     def backward(ctx, g):

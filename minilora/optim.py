@@ -162,12 +162,15 @@ class AdamW(Optimizer):
 def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
     """Scale all gradients together so their global L2 norm is at most ``max_norm``; returns the norm before.
 
-    norm = sqrt(sum_p ||grad_p||²);  if norm > max_norm: grad_p ← grad_p · max_norm / norm.
+    norm = sqrt(sum_p ||grad_p||²);  if norm > max_norm: grad_p ← grad_p · max_norm / (norm + 1e-6).
+    The squared norms are summed on the device; only the total crosses to the host (one sync).
     """
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float((g * g).sum()) for g in grads))
+    xp = backend.get_xp(grads[0])
+    squares = xp.stack([xp.vdot(g.ravel(), g.ravel()) for g in grads])  # ||grad_p||² per parameter
+    total = math.sqrt(float(squares.astype(xp.float64).sum()))
     if total > max_norm:
         scale = max_norm / (total + 1e-6)
         for g in grads:

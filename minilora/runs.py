@@ -10,20 +10,23 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from minilora.checkpoint import MODEL_FILE, load_model, save_model
 from minilora.data import get_task
+from minilora.io import atomic_write_json
 from minilora.models.configs import MODEL_SIZES, model_config
 from minilora.models.gpt import GPT
 from minilora.train import TrainConfig, TrainResult, train
 
-__all__ = ["pretrain", "finetune", "load_base", "METHODS", "DEFAULT_TARGETS", "summarize"]
+__all__ = ["pretrain", "finetune", "load_base", "METHODS", "DEFAULT_TARGETS", "summarize", "print_eval", "RUN_FILE"]
 
 METHODS = ("full", "lora")
 # Attention (the LoRA paper's W_q, W_v) and the MLP: on this 2-layer model, subtraction reaches
 # 70-85% of full fine-tuning with q, v alone at r = 4, and > 99% once the MLP is adapted too.
 DEFAULT_TARGETS = ("q_proj", "v_proj", "fc_in", "fc_out")
+EvalCallback = Callable[[int, dict[str, Any]], None]
+RUN_FILE = "run.json"  # what a run was: task, method, settings, final metrics
 
 
 def summarize(metrics: dict[str, Any]) -> str:
@@ -34,21 +37,27 @@ def summarize(metrics: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _echo_eval(step: int, metrics: dict[str, Any]) -> None:
+def print_eval(step: int, metrics: dict[str, Any]) -> None:
+    """An ``on_eval`` callback that prints one line per evaluation (what the CLI uses)."""
     print(f"step {step}: {summarize(metrics)}", flush=True)
 
 
 def pretrain(task: str, size: str, config: TrainConfig, out_dir: str | Path | None = None, device: str | None = None,
-             resume: bool = False, extra: dict[str, Any] | None = None) -> tuple[GPT, TrainResult]:
-    """Train a new GPT of a named size on ``task`` from random initialisation (seeded by ``config.seed``)."""
+             resume: bool = False, extra: dict[str, Any] | None = None,
+             on_eval: EvalCallback | None = None) -> tuple[GPT, TrainResult]:
+    """Train a new GPT of a named size on ``task`` from random initialisation (seeded by ``config.seed``).
+
+    ``on_eval(step, metrics)`` is called after each evaluation (e.g. ``print_eval``).
+    """
     task_obj = get_task(task)
     block_size = max(task_obj.block_size, MODEL_SIZES[size]["block_size"]) if size in MODEL_SIZES else task_obj.block_size
     gpt_config = model_config(size, task_obj.tokenizer.vocab_size, block_size=block_size)
     model = GPT(gpt_config, seed=config.seed, device=device)
-    result = train(model, task_obj, config, out_dir=out_dir, resume=resume, desc=f"pretrain {task}", on_eval=_echo_eval)
+    result = train(model, task_obj, config, out_dir=out_dir, resume=resume, desc=f"pretrain {task}", on_eval=on_eval)
     if out_dir is not None:
         meta = {"task": task, "size": size, "train_config": asdict(config), "metrics": result.final_metrics, **(extra or {})}
         save_model(Path(out_dir) / MODEL_FILE, model, extra=meta)
+        atomic_write_json(Path(out_dir) / RUN_FILE, meta)
     return model, result
 
 
@@ -63,7 +72,8 @@ def load_base(base: str, device: str | None = None) -> GPT:
 
 def finetune(base: str | GPT, task: str, method: str, config: TrainConfig, out_dir: str | Path | None = None,
              rank: int = 4, alpha: float | None = None, targets: Sequence[str] = DEFAULT_TARGETS,
-             device: str | None = None, resume: bool = False) -> tuple[GPT, TrainResult]:
+             device: str | None = None, resume: bool = False,
+             on_eval: EvalCallback | None = None) -> tuple[GPT, TrainResult]:
     """Adapt a pretrained model to ``task`` with ``method``: "full" (every weight) or "lora" (rank-``rank`` adapters).
 
     The same loop, data, budget and schedule for both, so their results can be compared side by side.
@@ -81,7 +91,7 @@ def finetune(base: str | GPT, task: str, method: str, config: TrainConfig, out_d
         apply_lora(model, LoraConfig(r=rank, alpha=alpha, target_modules=tuple(targets)), seed=config.seed)
     else:
         model.requires_grad_(True)
-    result = train(model, task_obj, config, out_dir=out_dir, resume=resume, desc=f"{method} {task}", on_eval=_echo_eval)
+    result = train(model, task_obj, config, out_dir=out_dir, resume=resume, desc=f"{method} {task}", on_eval=on_eval)
     if out_dir is not None:
         _save_finetuned(Path(out_dir), model, method, task, config, result, base if isinstance(base, str) else None)
     return model, result
@@ -89,10 +99,11 @@ def finetune(base: str | GPT, task: str, method: str, config: TrainConfig, out_d
 
 def _save_finetuned(out: Path, model: GPT, method: str, task: str, config: TrainConfig, result: TrainResult,
                     base: str | None) -> None:
-    meta = {"task": task, "method": method, "train_config": asdict(config), "metrics": result.final_metrics}
+    meta = {"base": base, "task": task, "method": method, "train_config": asdict(config), "metrics": result.final_metrics}
     if method == "lora":
         from minilora.lora import save_adapter
 
         save_adapter(model, out, base_model_name_or_path=base)
     else:
         save_model(out / MODEL_FILE, model, extra=meta)
+    atomic_write_json(out / RUN_FILE, meta)

@@ -41,11 +41,13 @@ def spirals(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def run_selfcheck(steps: int = 300, device: str | None = None, echo=print) -> dict[str, float]:
     """Gradcheck a float64 MLP, then train a float32 one; returns first/last loss and accuracy."""
     small = TinyMLP(hidden=4, seed=1, device=device).astype(np.float64)
-    x64 = Tensor(to_device(spirals(6, seed=1)[0].astype(np.float64), small.device))
-    y64 = Tensor(to_device(spirals(6, seed=1)[1], small.device))
+    points, labels = spirals(6, seed=1)
+    x64 = Tensor(to_device(points.astype(np.float64), small.device))
+    y64 = Tensor(to_device(labels, small.device))
     params = list(small.parameters())
 
     def loss_of(*weights: Tensor) -> Tensor:
+        # the weights are the model's own parameters: gradcheck nudges them in place, the model reads them
         return F.cross_entropy(small(x64), y64)
 
     gradcheck(loss_of, *params, rtol=1e-5)

@@ -4,11 +4,8 @@ A Tensor wraps an array (``.data``, NumPy or CuPy) and remembers the ``Function`
 ``loss.backward()`` visits the graph once in reverse topological order and applies the chain rule:
 for y = f(x1, ..., xn), each input receives  dL/dxi = backward_i(dL/dy).
 
-Rules the engine (not each op) enforces:
-- a gradient is reduced back to its input's shape (``unbroadcast``) and checked against it;
-- inputs that do not require grad get no gradient computed (``ctx.needs_input_grad``);
-- the walk is iterative (no recursion limit on deep models) and frees the graph afterwards;
-- leaf gradients accumulate with ``+=`` across backward calls until ``zero_grad``.
+Inputs that do not require grad get no gradient computed (``ctx.needs_input_grad``); the walk
+itself (``autograd.run_backward``) is in ``autograd.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from minilora import backend
+from minilora.autograd import GraphRef, run_backward, unbroadcast
 
 __all__ = [
     "Tensor",
@@ -118,20 +116,6 @@ class Function:
         return result
 
 
-class _GraphRef:
-    """What the graph keeps of an intermediate input: its producing node, shape and dtype — not its array.
-
-    An op that needs an input's values saves them itself (``save_for_backward``); everything else
-    can be freed during the forward pass, as in PyTorch.  This is most of a training step's memory.
-    """
-
-    __slots__ = ("_ctx", "requires_grad", "shape", "dtype")
-
-    def __init__(self, t: "Tensor"):
-        self._ctx, self.requires_grad = t._ctx, t.requires_grad
-        self.shape, self.dtype = t.shape, t.dtype
-
-
 # ----------------------------------------------------------------------------------------------
 # Tensor
 # ----------------------------------------------------------------------------------------------
@@ -181,7 +165,7 @@ class Tensor:
             self.data = _as_array(data, dtype, device)
         self.grad: Any = None
         self._ctx: Function | None = None
-        self._ref: _GraphRef | None = None
+        self._ref: GraphRef | None = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -212,10 +196,10 @@ class Tensor:
         """A leaf was created by the user (no producing Function); only leaves receive ``.grad``."""
         return self._ctx is None
 
-    def _graph_ref(self) -> "_GraphRef":
+    def _graph_ref(self) -> "GraphRef":
         """This tensor as a graph edge without its data (one per tensor, so gradients meet in one place)."""
         if self._ref is None:
-            self._ref = _GraphRef(self)
+            self._ref = GraphRef(self)
         return self._ref
 
     @property
@@ -224,6 +208,8 @@ class Tensor:
         return backend.get_xp(self.data)
 
     def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor: it has no first axis")
         return self.shape[0]
 
     def __repr__(self) -> str:
@@ -251,6 +237,7 @@ class Tensor:
         return backend.to_host(self.data)
 
     def tolist(self) -> Any:
+        """The values as nested Python lists (via the host)."""
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
@@ -274,9 +261,11 @@ class Tensor:
         return ops.Cast.apply(self, dtype=np.dtype(dtype))
 
     def float(self) -> "Tensor":
+        """Cast to float32."""
         return self.astype(np.float32)
 
     def double(self) -> "Tensor":
+        """Cast to float64 (what gradient checks need)."""
         return self.astype(np.float64)
 
     # -- autograd --------------------------------------------------------------------------------
@@ -303,9 +292,10 @@ class Tensor:
             grad = grad.data if isinstance(grad, Tensor) else _as_array(grad, self.dtype, self.device)
             if tuple(grad.shape) != self.shape:
                 raise ValueError(f"backward(grad): grad has shape {tuple(grad.shape)}, expected {self.shape}")
-        _run_backward(self, grad)
+        run_backward(self, grad)
 
     def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``grad = None``)."""
         self.grad = None
 
     # -- operators (each is one Function in ops.py) ----------------------------------------------
@@ -334,6 +324,8 @@ class Tensor:
         return ops.Div.apply(_lift(other, self), self)
 
     def __pow__(self, exponent: Any) -> "Tensor":
+        if isinstance(exponent, np.generic):  # a NumPy scalar exponent must not promote float32
+            exponent = exponent.item()
         if isinstance(exponent, (int, float)):
             return ops.PowScalar.apply(self, exponent=exponent)
         return ops.Pow.apply(self, _lift(exponent, self))
@@ -353,7 +345,19 @@ class Tensor:
     def __getitem__(self, index: Any) -> "Tensor":
         return ops.GetItem.apply(self, index=_index_to_arrays(index, self))
 
-    # comparisons give boolean tensors outside the graph
+    # comparisons give boolean tensors outside the graph (elementwise, as in NumPy and PyTorch)
+    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return Tensor(self.data == _raw(other))
+
+    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return Tensor(self.data != _raw(other))
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() on "
+                             "its NumPy array (t.numpy().any()) or compare one element")
+        return bool(self.item())
+
     def __lt__(self, other: Any) -> "Tensor":
         return Tensor(self.data < _raw(other))
 
@@ -387,25 +391,34 @@ class Tensor:
 
     # -- elementwise -----------------------------------------------------------------------------
     def exp(self) -> "Tensor":
+        """e^x elementwise."""
         return ops.Exp.apply(self)
 
     def log(self) -> "Tensor":
+        """Natural logarithm ln x elementwise."""
         return ops.Log.apply(self)
 
     def sqrt(self) -> "Tensor":
+        """sqrt(x) elementwise."""
         return ops.Sqrt.apply(self)
 
     def tanh(self) -> "Tensor":
+        """tanh x = (e^x - e^-x) / (e^x + e^-x) elementwise."""
         return ops.Tanh.apply(self)
 
     def relu(self) -> "Tensor":
+        """max(x, 0) elementwise."""
         return ops.Relu.apply(self)
 
     def sigmoid(self) -> "Tensor":
+        """1 / (1 + e^-x) elementwise."""
         return ops.Sigmoid.apply(self)
 
     def abs(self) -> "Tensor":
+        """|x| elementwise (gradient sign(x), 0 at 0)."""
         return ops.Abs.apply(self)
+
+    __abs__ = abs
 
     # -- shape -----------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> "Tensor":
@@ -432,6 +445,7 @@ class Tensor:
         return self.transpose()
 
     def flatten(self) -> "Tensor":
+        """The values as one axis: ``reshape(-1)``."""
         return self.reshape(-1)
 
 
@@ -486,98 +500,6 @@ def _index_to_arrays(index: Any, like: Tensor) -> Any:
             part = backend.to_device(part, like.device)
         out.append(part)
     return tuple(out)
-
-
-def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
-    """Sum ``grad`` down to ``shape``: the adjoint of broadcasting ``shape`` to ``grad.shape``.
-
-    Leading axes that broadcasting added are summed away; axes where ``shape`` has 1 are summed
-    with keepdims.  E.g. grad (4, 3, 5) to shape (3, 1): sum axis 0, then axis 2 (kept).
-    """
-    if tuple(grad.shape) == tuple(shape):
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    kept = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if kept:
-        grad = grad.sum(axis=kept, keepdims=True)
-    return grad
-
-
-Node = "Tensor | _GraphRef"  # a graph vertex: a tensor (root, leaves) or an intermediate's reference
-
-
-def _topological_order(root: Tensor) -> list[Node]:
-    """Vertices reachable from ``root`` through nodes that need grad, inputs before outputs.
-
-    Iterative depth-first search with an explicit stack (no recursion limit).
-    """
-    order: list[Node] = []
-    visited: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        ctx = node._ctx
-        if ctx is not None:
-            if ctx.inputs is None:
-                raise RuntimeError(
-                    "backward() through a graph that was already freed: each forward pass supports one "
-                    "backward(); run the forward again"
-                )
-            for parent in ctx.inputs:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
-    return order
-
-
-def _run_backward(root: Tensor, grad: Any) -> None:
-    """Propagate ``grad`` from ``root`` to every leaf, then free the graph."""
-    order = _topological_order(root)
-    grads: dict[int, Any] = {id(root): grad}
-    for node in reversed(order):
-        g = grads.pop(id(node), None)
-        ctx = node._ctx
-        if ctx is None:  # a leaf: accumulate
-            if g is None:
-                continue
-            if node.grad is None:
-                node.grad = g.copy()  # own the buffer: g may be shared with other gradients
-            else:
-                node.grad += g
-            continue
-        if g is not None:
-            input_grads = type(ctx).backward(ctx, g)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            for parent, needed, pg in zip(ctx.inputs, ctx.needs_input_grad, input_grads):
-                if not needed or pg is None:
-                    continue
-                pg = _fit_gradient(pg, parent, type(ctx).__name__)
-                key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
-        ctx.inputs = None  # free the graph: saved arrays and references to inputs
-        ctx.saved_tensors = ()
-
-
-def _fit_gradient(grad: Any, parent: Node, op_name: str) -> Any:
-    """Reduce a gradient to its input's shape and dtype, or fail loudly when an op got it wrong."""
-    grad = unbroadcast(grad, parent.shape)
-    if tuple(grad.shape) != parent.shape:
-        raise RuntimeError(
-            f"{op_name}.backward returned a gradient of shape {tuple(grad.shape)} "
-            f"for an input of shape {parent.shape}"
-        )
-    if grad.dtype != parent.dtype:  # mixed-precision inputs: the result was promoted
-        grad = grad.astype(parent.dtype)
-    return grad
 
 
 from minilora import ops  # noqa: E402  (ops needs Tensor and Function defined above)

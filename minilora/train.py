@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from minilora import backend
 from minilora.checkpoint import load_training_state, save_training_state
+from minilora.data.registry import Task
 from minilora.io import atomic_write_json
 from minilora.nn import Dropout, Module
 from minilora.optim import AdamW, clip_grad_norm, decay_groups, warmup_cosine
@@ -28,14 +29,6 @@ __all__ = ["TrainConfig", "TrainResult", "Task", "train"]
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 HISTORY_FILE = "history.json"
-
-
-class Task(Protocol):
-    """What the loop needs from a task: batches of (inputs, targets) and an evaluation."""
-
-    def sample_batch(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def evaluate(self, model: Module) -> dict[str, Any]: ...
 
 
 @dataclass

@@ -32,6 +32,7 @@ class Recipe:
     seed: int = 0
 
     def command(self, name: str) -> str:
+        """The shell command that rebuilds the shipped weights called ``name``."""
         return f"minilora pretrain --recipe {name} --out minilora/weights/{name}"
 
 

@@ -252,3 +252,17 @@ def test_generate_top_k_restricts_the_choice():
     top3 = set(np.argsort(logits)[-3:].tolist())
     picks = {int(model.generate(prompt, 1, top_k=3, temperature=5.0, rng=s)[0, -1]) for s in range(40)}
     assert picks <= top3 and len(picks) > 1
+
+
+@pytest.mark.parametrize("kwargs,match", [({"temperature": -1.0}, "temperature"), ({"top_k": 0}, "top_k")])
+def test_generate_rejects_bad_sampling_settings_and_keeps_the_mode(kwargs, match):
+    model = GPT(TINY).train()
+    with pytest.raises(ValueError, match=match):
+        model.generate(np.zeros((1, 2), dtype=np.int64), 3, **kwargs)
+    assert model.training
+
+
+def test_forward_accepts_nested_lists_of_ids():
+    model = GPT(TINY)
+    logits, _ = model([[1, 2, 3]])
+    assert logits.shape == (1, 3, TINY.vocab_size)

@@ -307,3 +307,29 @@ def test_intermediate_arrays_no_op_saved_are_freed_before_backward(device):
     assert all(ref() is None for ref in freed)
     out.backward()
     np.testing.assert_array_equal(ml.Tensor(x.grad).numpy(), np.ones((64, 64), np.float32))
+
+
+def test_comparisons_are_elementwise_and_truth_needs_one_element(device):
+    a = ml.tensor([1.0, 2.0, 3.0], device=device)
+    b = ml.tensor([1.0, 0.0, 3.0], device=device)
+    assert (a == b).numpy().tolist() == [True, False, True]
+    assert (a != b).numpy().tolist() == [False, True, False]
+    assert bool(a[1] == 2.0)
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(a == b)
+    assert {a: 1}[a] == 1  # still hashable by identity
+
+
+def test_backward_returning_the_wrong_number_of_gradients_is_an_error():
+    class Forgetful(ml.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a + b
+
+        @staticmethod
+        def backward(ctx, g):
+            return (g,)  # one gradient for two inputs
+
+    a = ml.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="Forgetful.backward returned 1 gradients for 2 inputs"):
+        Forgetful.apply(a, a).sum().backward()

@@ -42,6 +42,7 @@ class GPTConfig:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (what checkpoints store as JSON)."""
         return asdict(self)
 
 
@@ -135,6 +136,8 @@ class GPT(nn.Module):
 
     def forward(self, idx: Any, targets: Any = None) -> tuple[Tensor, Tensor | None]:
         ids = idx.data if isinstance(idx, Tensor) else idx
+        if not hasattr(ids, "ndim"):
+            ids = np.asarray(ids)  # nested lists of ids
         if ids.ndim != 2:
             raise ValueError(f"GPT expects token ids of shape (B, T), got shape {tuple(ids.shape)}")
         b, t = ids.shape
@@ -159,26 +162,36 @@ class GPT(nn.Module):
         Next-token distribution: softmax(logits_last / temperature), restricted to the ``top_k`` largest;
         temperature 0 means greedy (argmax).  The context is cropped to the last ``block_size`` tokens.
         """
+        if temperature < 0:
+            raise ValueError(f"generate: temperature must be >= 0 (0 means greedy), got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"generate: top_k must be a positive integer or None, got {top_k}")
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         out = np.array(backend.to_host(idx.data if isinstance(idx, Tensor) else idx), dtype=np.int64)
         if out.ndim != 2:
             raise ValueError(f"generate expects token ids of shape (B, T), got shape {out.shape}")
         was_training = self.training
         self.eval()
-        for _ in range(max_new_tokens):
-            context = out[:, -self.config.block_size:]
-            logits, _ = self(backend.to_device(context, self.device))
-            last = logits.numpy()[:, -1, :].astype(np.float64)   # (B, V) on the host
-            if temperature == 0:
-                nxt = last.argmax(axis=-1)
-            else:
-                last = last / temperature
-                if top_k is not None:
-                    kth = np.sort(last, axis=-1)[:, -min(top_k, last.shape[-1])][:, None]
-                    last = np.where(last < kth, -np.inf, last)
-                probs = np.exp(last - last.max(axis=-1, keepdims=True))
-                probs /= probs.sum(axis=-1, keepdims=True)
-                nxt = np.array([rng.choice(probs.shape[-1], p=row) for row in probs])
-            out = np.concatenate([out, nxt[:, None]], axis=1)
-        self.train(was_training)
+        try:
+            for _ in range(max_new_tokens):
+                context = out[:, -self.config.block_size:]                     # (B, <= block_size)
+                logits, _ = self(backend.to_device(context, self.device))      # (B, T, V)
+                last = backend.to_host(logits.data[:, -1, :]).astype(np.float64)  # (B, V): only this row leaves the device
+                out = np.concatenate([out, self._pick(last, temperature, top_k, rng)[:, None]], axis=1)
+        finally:
+            self.train(was_training)
         return out
+
+    @staticmethod
+    def _pick(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> np.ndarray:
+        """One next token per row (B,) from host logits (B, V): argmax at temperature 0, else a sample of
+        softmax(logits / temperature) over the ``top_k`` largest logits."""
+        if temperature == 0:
+            return logits.argmax(axis=-1)
+        logits = logits / temperature
+        if top_k is not None:
+            kth = np.sort(logits, axis=-1)[:, -min(top_k, logits.shape[-1])][:, None]
+            logits = np.where(logits < kth, -np.inf, logits)
+        probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probs /= probs.sum(axis=-1, keepdims=True)
+        return np.array([rng.choice(probs.shape[-1], p=row) for row in probs])
