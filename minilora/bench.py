@@ -109,9 +109,18 @@ def _matmul_weights(config: GPTConfig) -> int:
 
 
 def step_flops(config: GPTConfig, batch_size: int, seq_len: int, adapter_weights: int | None = None) -> int:
-    """Matmul FLOPs of one training step (forward + backward), the formulas of the module docstring.
+    """Matmul FLOPs of one training step (forward + backward), the formulas of the module docstring:
 
+        full fine-tuning      B·T · (6·N + 12·L·T·C)
+        LoRA (adapters N_A)   B·T · (4·(N + N_A) + 2·N_A + 12·L·T·C)
+
+    with N = L·12·C² + C·V (``_matmul_weights``), B = ``batch_size``, T = ``seq_len``.
     ``adapter_weights`` None means full fine-tuning; an int N_A means LoRA with N_A adapter weights.
+
+    For LoRA the count is an upper bound: it charges every frozen layer the gradient with respect
+    to its input (2 FLOPs per weight per token), but the engine skips that gradient where nothing
+    upstream needs it (e.g. the q, k, v projections of the first block, whose input comes only
+    from the frozen embeddings), so the true work, and the GFLOP/s derived from it, are lower.
     """
     n = _matmul_weights(config)
     attention = 12 * config.n_layer * seq_len * config.n_embd
@@ -172,6 +181,8 @@ def make_batches(config: GPTConfig, batch_size: int, count: int, seed: int = 0) 
 
 
 def _minilora_run(bench: BenchConfig, method: str, batches: list, warmup: int, steps: int, seed: int) -> dict[str, Any]:
+    """Time minilora's training steps for one (config, method): ``time_steps``'s numbers plus the model,
+    optimizer, initial weights (for the PyTorch twin), peak step bytes and training-state bytes."""
     model = METHODS[method](GPT(bench.model, seed=seed))
     optimizer = AdamW(model.parameters(), **ADAMW)
 
@@ -228,6 +239,8 @@ def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-
 
 
 def _row(bench: BenchConfig, method: str, ours: dict[str, Any], theirs: dict[str, Any] | None) -> dict[str, Any]:
+    """One JSON-able result row: the setting, medians, FLOPs, GFLOP/s = FLOPs / (ms · 10⁶), memory, and,
+    with a PyTorch run (``theirs``), its numbers and ratio = minilora ms / PyTorch ms."""
     model, cfg = ours["model"], bench.model
     flops = step_flops(cfg, bench.batch_size, cfg.block_size, _adapter_weights(model))
     ms, cpu_ms = median_ms(ours["times"]), median_ms(ours["cpu_times"])
@@ -249,7 +262,7 @@ def _row(bench: BenchConfig, method: str, ours: dict[str, Any], theirs: dict[str
                    torch_page_faults_per_step=theirs["page_faults"],
                    torch_state_mb=theirs["state_bytes"] / 2**20, torch_first_loss=theirs["losses"][0],
                    first_loss_diff=abs(theirs["losses"][0] - ours["losses"][0]),
-                   max_loss_diff=max(abs(a - b) for a, b in zip(theirs["losses"], ours["losses"])),
+                   max_loss_diff=max(abs(a - b) for a, b in zip(theirs["losses"], ours["losses"], strict=True)),
                    torch_attention=theirs["attention"])
     return row
 
@@ -319,6 +332,7 @@ def environment() -> dict[str, Any]:
 
 
 def _fmt(value: Any, spec: str) -> str:
+    """``value`` formatted with ``spec``, or "-" when it is None (e.g. no PyTorch run)."""
     return "-" if value is None else format(value, spec)
 
 
@@ -333,7 +347,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                       _fmt(r["peak_step_mb"], ".1f"), _fmt(r["state_mb"], ".2f"), _fmt(r["torch_state_mb"], ".2f"),
                       _fmt(r["page_faults_per_step"], ".0f"), _fmt(r["first_loss_diff"], ".1e")))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join("  ".join(cell.rjust(w) if i > 1 else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+    return "\n".join("  ".join(cell.rjust(w) if i > 1 else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(line, widths, strict=True)))
                      for line in lines)
 
 

@@ -16,13 +16,12 @@ V = NAMES_TOKENIZER.vocab_size
 class FakeModel:
     """A model with the GPT contract whose logits come from ``logits_for(x)`` (host, (B, T, V))."""
 
+    device = "cpu"  # as nn.Module.device
+
     def __init__(self, logits_for, block_size=16):
         self.logits_for = logits_for
         self.config = SimpleNamespace(block_size=block_size)
         self.training = True
-
-    def parameters(self):
-        return iter(())
 
     def eval(self):
         self.training = False
@@ -132,6 +131,12 @@ def test_uniform_model_scores_log2_vocab(first_names):
 def test_oracle_scores_zero_bits_and_max_names_limits(first_names):
     result = first_names.evaluate(FakeModel(cheating_oracle), max_names=50)
     assert result["bits_per_char"] < 1e-6 and result["n_names"] == 50
+
+
+@pytest.mark.parametrize("max_names", [0, -1, 2.5, True])
+def test_max_names_must_be_a_positive_count(first_names, max_names):
+    with pytest.raises(ValueError, match=rf"max_names must be an integer >= 1 or None, got {max_names!r}"):
+        first_names.evaluate(FakeModel(uniform), max_names=max_names)
 
 
 def test_too_short_model_context_is_rejected(first_names):

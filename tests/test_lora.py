@@ -96,6 +96,18 @@ def test_config_rejects_bad_values(kwargs, shown):
         LoraConfig(**kwargs)
 
 
+def test_numpy_numbers_become_python_numbers():
+    """NumPy scalars (e.g. from a sweep over np.arange) are stored as int/float: configs are written as JSON."""
+    c = LoraConfig(r=np.int64(4), alpha=np.float32(8), dropout=np.float64(0.25), use_rslora=np.bool_(False))
+    assert (c.r, c.alpha, c.dropout, c.use_rslora) == (4, 8.0, 0.25, False)
+    assert [type(v) for v in (c.r, c.alpha, c.dropout, c.use_rslora)] == [int, float, float, bool]
+    assert type(LoraConfig(alpha=np.int32(16)).alpha) is int and type(LoraConfig(alpha=16).alpha) is int
+    layer = LoRALinear(nn.Linear(5, 6), r=np.int64(2), alpha=np.float32(8), dropout=np.float32(0.5),
+                       use_rslora=np.bool_(True))
+    assert [type(v) for v in (layer.r, layer.lora_alpha, layer.lora_dropout.p, layer.use_rslora)] == [int, float, float, bool]
+    assert type(LoRALinear(nn.Linear(5, 6), r=np.int64(2)).lora_alpha) is int   # alpha None: alpha = r
+
+
 # -- LoRALinear -------------------------------------------------------------------------------------
 
 

@@ -163,6 +163,22 @@ def test_save_without_lora_is_an_error(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_numpy_hyper_parameters_save_as_json(tmp_path):
+    save_adapter(apply_lora(GPT(CFG), LoraConfig(r=np.int64(2), alpha=np.float32(8), dropout=np.float32(0.5))), tmp_path)
+    cfg = json.loads((tmp_path / CONFIG_NAME).read_text())
+    assert (cfg["r"], cfg["lora_alpha"], cfg["lora_dropout"]) == (2, 8.0, 0.5)
+
+
+def test_config_that_is_not_json_writes_nothing(tmp_path):
+    """The config is serialised before the weights are written: a failure leaves no weights without a config."""
+    model = apply_lora(GPT(CFG), LoraConfig(r=2))
+    for _, layer in lora_layers(model):
+        layer.lora_alpha = np.int64(2)          # set behind the constructor's back: json cannot write it
+    with pytest.raises(ValueError, match="cannot be written as JSON.*int64.*nothing was written"):
+        save_adapter(model, tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+
+
 def test_save_layers_that_disagree_is_an_error(tmp_path):
     model = MLP()
     setattr(model.layers, "0", LoRALinear(model.layers[0], r=2))  # built by hand, not by apply_lora

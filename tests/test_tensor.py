@@ -279,7 +279,7 @@ def test_thirty_layer_mlp_runs_backward(device, low_recursion_limit):
     for weight, bias in layers:
         h = (h @ weight.T + bias).tanh()  # a Linear + tanh layer built from primitive ops
     h.sum().backward()
-    for weight, bias in layers:
+    for weight, _bias in layers:
         assert weight.grad.shape == (8, 8) and np.isfinite(_host(weight.grad)).all()
     assert np.abs(_host(layers[0][1].grad)).sum() > 0
 

@@ -29,7 +29,7 @@ def lm_batch(
     width = max(len(s) for s in sequences) - 1
     x = np.full((len(sequences), width), pad_id, dtype=np.int64)
     y = np.full((len(sequences), width), IGNORE_INDEX, dtype=np.int64)
-    for i, (seq, start) in enumerate(zip(sequences, loss_from)):
+    for i, (seq, start) in enumerate(zip(sequences, loss_from, strict=True)):
         n = len(seq) - 1
         x[i, :n] = seq[:-1]
         y[i, start:n] = seq[start + 1 :]

@@ -2,7 +2,7 @@
 
 A model here is anything with the GPT contract: ``model(idx)`` on an integer array (B, T) returns
 ``(logits, None)`` with logits a Tensor (B, T, vocab); ``model.config.block_size``;
-``model.parameters()``; ``model.eval()`` / ``model.train()``.
+``model.device`` (as ``nn.Module.device``); ``model.eval()`` / ``model.train()``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,7 @@ import numpy as np
 from minilora.backend import to_device, to_host
 from minilora.tensor import no_grad
 
-__all__ = ["model_device", "inference", "check_block_size", "greedy_complete"]
-
-
-def model_device(model: Any) -> str:
-    """The device of the model's first parameter (``"cpu"`` for a model without parameters)."""
-    for parameter in model.parameters():
-        return parameter.device
-    return "cpu"
+__all__ = ["inference", "check_block_size", "greedy_complete"]
 
 
 @contextlib.contextmanager
@@ -55,7 +48,7 @@ def greedy_complete(
     only (prompt removed); a continuation that produced ``stop_id`` ends with it.  Call inside
     ``inference(model)``.
     """
-    device = model_device(model)
+    device = model.device
     by_length: dict[int, list[int]] = {}
     for i, prompt in enumerate(prompts):
         by_length.setdefault(len(prompt), []).append(i)
@@ -70,6 +63,6 @@ def greedy_complete(
                 next_ids = to_host(logits.data[:, -1, :].argmax(axis=-1)).astype(np.int64)  # (B,)
                 ids = np.concatenate([ids, next_ids[:, None]], axis=1)
                 done |= next_ids == stop_id
-            for row, i in zip(ids[:, length:].tolist(), rows):
+            for row, i in zip(ids[:, length:].tolist(), rows, strict=True):
                 completions[i] = row[: row.index(stop_id) + 1] if stop_id in row else row
     return completions

@@ -27,7 +27,7 @@ import numpy as np
 from minilora import functional as F
 from minilora.backend import to_device
 from minilora.data.batch import IGNORE_INDEX, lm_batch
-from minilora.data.evaluation import check_block_size, inference, model_device
+from minilora.data.evaluation import check_block_size, inference
 from minilora.data.skills import LETTERS
 from minilora.data.tokenizer import CharTokenizer
 
@@ -109,10 +109,14 @@ class NamesTask:
 
         Names are sorted by length so batches carry little padding; each batch's mean cross-entropy
         is weighted by its number of scored characters: bpc = sum_b n_b * CE_b / (N ln 2).
+        ``max_names`` must be >= 1 (or None): zero names give no characters to average over.
         """
+        is_count = isinstance(max_names, (int, np.integer)) and not isinstance(max_names, (bool, np.bool_))
+        if max_names is not None and (not is_count or max_names < 1):
+            raise ValueError(f"NamesTask.evaluate: max_names must be an integer >= 1 or None, got {max_names!r}")
         check_block_size(model, self.block_size)
         names = sorted(self.heldout_names[:max_names], key=len)
-        device = model_device(model)
+        device = model.device
         total_nats, total_chars = 0.0, 0
         with inference(model):
             for start in range(0, len(names), batch_size):

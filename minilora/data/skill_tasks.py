@@ -63,14 +63,14 @@ def _exact_matches(model: Any, pairs: Sequence[Pair], batch_size: int) -> list[b
     with inference(model):
         completions = greedy_complete(model, prompts, SKILL_TOKENIZER.stoi[END], max_total_len, batch_size)
     return [
-        SKILL_TOKENIZER.decode(done) == skill.answer(text) + END for (skill, text), done in zip(pairs, completions)
+        SKILL_TOKENIZER.decode(done) == skill.answer(text) + END for (skill, text), done in zip(pairs, completions, strict=True)
     ]
 
 
 def _summary(inputs: Sequence[str], correct: Sequence[bool]) -> dict[str, Any]:
     """``{"accuracy": mean(correct), "by_length": {len(input): accuracy}, "n": len(inputs)}``."""
     by_length: dict[int, list[bool]] = {}
-    for text, ok in zip(inputs, correct):
+    for text, ok in zip(inputs, correct, strict=True):
         by_length.setdefault(len(text), []).append(ok)
     return {
         "accuracy": float(np.mean(correct)) if len(correct) else 0.0,
@@ -140,7 +140,7 @@ class MixtureTask:
         pairs: dict[int, Pair] = {}  # row -> (skill, input)
         for k, task in enumerate(self.tasks):
             rows = np.flatnonzero(choice == k).tolist()
-            pairs.update(zip(rows, [(task.skill, text) for text in task.sample_inputs(rng, len(rows))]))
+            pairs.update(zip(rows, [(task.skill, text) for text in task.sample_inputs(rng, len(rows))], strict=True))
         return _batch([pairs[row] for row in range(batch_size)])
 
     def evaluate(self, model: Any, batch_size: int = 256) -> dict[str, Any]:

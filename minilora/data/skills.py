@@ -89,7 +89,7 @@ class LetterStrings:
         """``n`` random letter strings."""
         lengths = rng.integers(self.min_len, self.max_len + 1, size=n)
         letters = rng.integers(0, 26, size=(n, self.max_len))
-        return ["".join(LETTERS[j] for j in row[:length]) for row, length in zip(letters, lengths)]
+        return ["".join(LETTERS[j] for j in row[:length]) for row, length in zip(letters, lengths, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class OperandPairs:
         a, b = rng.integers(0, 100, size=(2, n))
         if self.ordered:
             a, b = np.maximum(a, b), np.minimum(a, b)
-        return [f"{i}{self.op}{j}" for i, j in zip(a.tolist(), b.tolist())]
+        return [f"{i}{self.op}{j}" for i, j in zip(a.tolist(), b.tolist(), strict=True)]
 
 
 # -- answers --------------------------------------------------------------------------------------

@@ -207,6 +207,7 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
 
 
 def _num(value: float | None, spec: str) -> str:
+    """``value`` formatted with ``spec``, or "-" when it is None (not measured)."""
     return "-" if value is None else format(value, spec)
 
 
@@ -238,6 +239,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
                       _num(r["infer_base_ms"], ".2f"), _latency_cell(r["infer_merged_ms"], r["infer_base_ms"]),
                       _latency_cell(r["infer_unmerged_ms"], r["infer_base_ms"])))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    text = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))) for line in lines]
+    text = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
+            for line in lines]
     text.insert(1, "-" * len(text[0]))
     return "\n".join(text)

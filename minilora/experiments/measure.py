@@ -16,7 +16,7 @@ import tracemalloc
 from typing import Any, Callable, Sequence
 
 from minilora.backend import to_device, to_host
-from minilora.data.evaluation import inference, model_device
+from minilora.data.evaluation import inference
 
 __all__ = ["median_ms", "peak_traced_bytes", "forward_ms"]
 
@@ -67,7 +67,7 @@ def forward_ms(models: dict[str, Any], idx: Any, repeats: int = 20,
         for name, model in models.items():
             if name in before:
                 before[name]()
-            x = to_device(idx, model_device(model))
+            x = to_device(idx, model.device)
             with inference(model):
                 start = time.perf_counter()
                 logits, _ = model(x)

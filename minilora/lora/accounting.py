@@ -21,7 +21,8 @@ class ParameterCount(NamedTuple):
     total: int
     percent: float
 
-    def __str__(self) -> str:  # PEFT's print_trainable_parameters wording
+    def __str__(self) -> str:
+        """PEFT's ``print_trainable_parameters`` wording."""
         return f"trainable params: {self.trainable:,} || all params: {self.total:,} || trainable%: {self.percent:.4f}"
 
 
@@ -57,6 +58,7 @@ class LoraReport(NamedTuple):
     table: str
 
     def __str__(self) -> str:
+        """The aligned text table."""
         return self.table
 
 
@@ -75,7 +77,8 @@ def lora_report(model: nn.Module) -> LoraReport:
     cells += [(r.name, f"{r.d:,}", f"{r.k:,}", f"{r.full:,}", str(r.r), f"{r.lora:,}", f"{100 * r.ratio:.2f}%") for r in rows]
     cells.append(("total", "", "", f"{full:,}", "", f"{lora:,}", f"{100 * lora / full:.2f}%"))
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in cells]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in cells]
     lines.insert(1, "-" * len(lines[0]))
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     return LoraReport(rows, "\n".join(lines))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from minilora import backend, nn
-from minilora.io import atomic_write_json, load_arrays, save_arrays
+from minilora.io import atomic_write_bytes, load_arrays, save_arrays
 from minilora.lora.inject import apply_lora, find_targets, lora_layers
 from minilora.lora.layer import LoraConfig, LoRALinear
 
@@ -119,12 +119,18 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike, base_model_name
     """Write ``model``'s adapter to ``directory`` (created if needed): adapter_config.json and
     adapter_model.safetensors, each atomically (temporary file, then rename).  Returns the directory.
 
-    The weights are written first and the config last, so a config on disk always has weights.
+    The config is turned into JSON text before anything is written (a value JSON cannot hold
+    raises here, leaving no file behind); then the weights are written and the config last, so a
+    config on disk always has weights.
     """
     directory = Path(directory)
     config = adapter_config(model, base_model_name_or_path, task_type)
+    try:
+        config_text = json.dumps(config, indent=2) + "\n"  # the layout atomic_write_json writes
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"save_adapter: the adapter config cannot be written as JSON ({err}); nothing was written") from None
     save_arrays(directory / WEIGHTS_NAME, adapter_state_dict(model), metadata={"format": "minilora-lora-adapter-v1"})
-    atomic_write_json(directory / CONFIG_NAME, config)
+    atomic_write_bytes(directory / CONFIG_NAME, config_text.encode())
     return directory
 
 

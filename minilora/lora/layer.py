@@ -48,6 +48,12 @@ def _validate(owner: str, r: Any, alpha: Any, dropout: Any, init: Any, use_rslor
         raise ValueError(f"{owner}: use_rslora must be True or False, got {use_rslora!r}")
 
 
+def _plain_alpha(alpha: Any) -> int | float:
+    """A validated alpha as a Python number: int for integer types, float otherwise (NumPy scalars
+    are not JSON-serialisable, and an adapter config must be written as JSON)."""
+    return int(alpha) if _is_int(alpha) else float(alpha)
+
+
 def lora_scaling(r: int, alpha: float, use_rslora: bool = False) -> float:
     """The factor s in h = W0 x + s·B A x:  s = α / r,  or  s = α / sqrt(r) with rsLoRA.
 
@@ -81,6 +87,11 @@ class LoraConfig:
 
     def __post_init__(self) -> None:
         _validate("LoraConfig", self.r, self.alpha, self.dropout, self.init, self.use_rslora)
+        # NumPy scalars (np.int64(4), np.float32(8)) become Python numbers: the config is written as JSON
+        object.__setattr__(self, "r", int(self.r))
+        object.__setattr__(self, "alpha", None if self.alpha is None else _plain_alpha(self.alpha))
+        object.__setattr__(self, "dropout", float(self.dropout))
+        object.__setattr__(self, "use_rslora", bool(self.use_rslora))
         targets = self.target_modules
         if isinstance(targets, str):  # one name; PEFT would read a string as a regex, minilora does not
             targets = (targets,)
@@ -150,14 +161,16 @@ class LoRALinear(nn.Module):
             )
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.in_features, self.out_features = k, d
-        self.r, self.lora_alpha, self.use_rslora, self.init = int(r), (r if alpha is None else alpha), bool(use_rslora), init
+        # Python numbers, not NumPy scalars: save_adapter writes these into a JSON config
+        self.r, self.use_rslora, self.init = int(r), bool(use_rslora), init
+        self.lora_alpha = self.r if alpha is None else _plain_alpha(alpha)
         self.scaling = lora_scaling(self.r, self.lora_alpha, self.use_rslora)
         self.base = base
         base.requires_grad_(False)
         dtype, device = base.weight.dtype, base.weight.device
         self.lora_A = nn.Parameter(backend.to_device(init_lora_A(self.r, k, init, rng).astype(dtype), device))
         self.lora_B = nn.Parameter(backend.to_device(np.zeros((d, self.r), dtype=dtype), device))
-        self.lora_dropout = nn.Dropout(dropout, rng=rng)
+        self.lora_dropout = nn.Dropout(float(dropout), rng=rng)
         self._w0: Any = None  # the original base weight array while merged, else None
 
     @property
