@@ -152,3 +152,8 @@ def test_a_real_gpt_scores_the_same_on_every_device(device, first_names):
            for where in ("cpu", device)}
     assert bpc[device] == pytest.approx(bpc["cpu"], rel=1e-4)
     assert abs(bpc["cpu"] - math.log2(V)) < 0.5  # an untrained model is close to uniform
+
+
+def test_a_split_that_leaves_a_side_empty_is_refused():
+    with pytest.raises(ValueError, match="empty held-out set"):
+        split_names(("ann", "bob", "cy"), heldout_fraction=0.1)

@@ -74,6 +74,9 @@ def split_names(names: tuple[str, ...], heldout_fraction: float = 0.1, seed: int
         raise ValueError(f"heldout_fraction must be between 0 and 1, got {heldout_fraction}")
     order = np.random.default_rng(seed).permutation(len(names))
     n_held = round(heldout_fraction * len(names))
+    if not 0 < n_held < len(names):
+        raise ValueError(f"heldout_fraction {heldout_fraction} of {len(names)} names leaves an empty "
+                         f"{'held-out' if n_held == 0 else 'training'} set")
     return [names[i] for i in order[n_held:]], [names[i] for i in order[:n_held]]
 
 
