@@ -45,6 +45,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from minilora.backend import keep_freed_host_memory
 from minilora.experiments.measure import median_ms, peak_traced_bytes
 from minilora.io import atomic_write_json
 from minilora.models import GPT, GPTConfig
@@ -210,7 +211,10 @@ def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-
 
     ``torch`` False (or PyTorch missing) skips the twin.  ``threads`` sets PyTorch's thread count
     (NumPy's BLAS threads come from the environment; ``main`` sets it before NumPy loads).
+    Freed host memory is kept for reuse, as ``train()`` does (``backend.keep_freed_host_memory``);
+    the setting is process-wide, so the PyTorch twin runs under it too.
     """
+    keep_freed_host_memory()
     if steps < 1 or warmup < 0:
         raise ValueError(f"run_benchmarks: need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     unknown = [m for m in methods if m not in METHODS]

@@ -171,3 +171,12 @@ def test_strict_transfers_copy_so_host_and_device_never_alias():
     back = backend.to_host(x)
     back[1] = 7.0
     np.testing.assert_array_equal(backend.to_host(x), [0.0, 0.0])
+
+
+def test_keeping_freed_host_memory_is_applied_once_and_reports_it():
+    import platform
+
+    first = backend.keep_freed_host_memory()
+    assert backend.keep_freed_host_memory() is first  # cached: one mallopt call per process
+    if platform.libc_ver()[0] == "glibc":
+        assert first is True  # glibc accepted both settings
