@@ -150,7 +150,8 @@ def layer_norm_composed(x: Tensor, weight: Tensor | None = None, bias: Tensor | 
 def embedding(ids: Any, weight: Tensor) -> Tensor:
     """Row lookup: out[..., :] = weight[ids[...], :]; ids are integers in 0..num_embeddings-1.
 
-    Ids out of range raise ValueError on every device (CuPy would silently wrap them).
+    Ids out of range raise ValueError on every device (CuPy would silently wrap them); on a GPU the
+    check reads min and max back to the host, one small synchronisation per call.
     """
     ids = ids.data if isinstance(ids, Tensor) else ids
     if not hasattr(ids, "dtype"):
@@ -170,8 +171,8 @@ def embedding(ids: Any, weight: Tensor) -> Tensor:
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
     """Inverted dropout: zero each value with probability p and scale the rest by 1/(1-p).
 
-    The keep-mask is drawn on the host with ``rng`` (same seed, same mask on every device).
-    Identity when ``training`` is False or p == 0.
+    The keep-mask is drawn on the host with ``rng`` (same seed, same mask on every device) and copied
+    to the device, which costs a transfer per call on a GPU.  Identity when ``training`` is False or p == 0.
     """
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")

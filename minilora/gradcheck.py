@@ -29,6 +29,8 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Tensor, eps: float = 1e-6, ato
 
     Passes when |analytic - numeric| <= atol + rtol * |numeric| for every element of every input
     that requires grad.  On failure the error names the input, the worst index and both values.
+    The checked inputs' ``.grad`` is overwritten with the analytic gradient; their values are
+    nudged in place during the check and restored exactly afterwards.
     """
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if not checked:
