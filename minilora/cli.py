@@ -203,6 +203,34 @@ def _bench(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _figures_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", default="figures", help="folder of the JSON results and PNGs (default figures)")
+    p.add_argument("--rerun", action="store_true",
+                   help="recompute the results first (minilora compare for every task: a few CPU-minutes each)")
+
+
+@command("figures", "redraw the figures from their JSON results (--rerun recomputes the results)", _figures_args)
+def _figures(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from minilora.io import atomic_write_json
+    from minilora.plots import FIGURE_RUNS, draw_figures
+
+    if args.rerun:
+        from minilora.experiments.compare import COMPARE_FILE, compare
+
+        for task, base in FIGURE_RUNS:
+            with tempfile.TemporaryDirectory() as tmp:
+                compare(task, base=base, out_dir=tmp)
+                result = json.loads((Path(tmp) / COMPARE_FILE).read_text())
+            atomic_write_json(Path(args.dir) / f"compare-{task}.json", result)
+    for path in draw_figures(args.dir):
+        print(f"wrote {path}")
+    return 0
+
+
 @command("tasks", "list the tasks")
 def _tasks(args: argparse.Namespace) -> int:
     from minilora.data import get_task, list_tasks
