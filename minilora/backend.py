@@ -170,19 +170,20 @@ def check_same_device(arrays: tuple, op_name: str) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def keep_freed_host_memory(trim_threshold: int = 1 << 30) -> bool:
+def keep_freed_host_memory() -> bool:
     """Ask glibc's malloc to keep freed host memory for reuse instead of handing it back to the OS.
 
     A training step allocates and frees the same large activation arrays every time.  By default
     glibc returns big blocks to the OS (``munmap``, heap trimming), so the next step page-faults on
     every 4 KiB page it touches again — thousands of faults per step, ~7% of bench-tiny's step time.
-    Raising ``M_MMAP_THRESHOLD`` (to glibc's 32 MiB maximum) and ``M_TRIM_THRESHOLD`` keeps the
-    memory in the process; the price is that its resident size does not shrink after training.
-    Linux with glibc only; returns False (and changes nothing) elsewhere.  Applied once per process.
+    Raising ``M_MMAP_THRESHOLD`` (to glibc's 32 MiB maximum) and ``M_TRIM_THRESHOLD`` (to 1 GiB) keeps
+    the memory in the process; the price is that its resident size does not shrink afterwards.  So it
+    is opt-in: the ``minilora`` command and the benchmarks call it, a notebook may.  Linux with glibc
+    only; returns False (and changes nothing) elsewhere.  Applied once per process.
     """
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameter numbers from <malloc.h>
-    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, trim_threshold))
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))

@@ -206,7 +206,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _figures_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dir", default="figures", help="folder of the JSON results and PNGs (default figures)")
     p.add_argument("--rerun", action="store_true",
-                   help="recompute the results first (minilora compare for every task: a few CPU-minutes each)")
+                   help="recompute the results first (minilora compare for each of the 4 tasks: about 4 CPU-minutes)")
 
 
 @command("figures", "redraw the figures from their JSON results (--rerun recomputes the results)", _figures_args)
@@ -257,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from minilora.backend import keep_freed_host_memory
+
+    keep_freed_host_memory()  # a command is its own process: reuse freed memory, no page faults per step
     try:
         return _COMMANDS[args.command][0](args)
     except (ValueError, FileNotFoundError) as err:

@@ -13,7 +13,7 @@ __all__ = ["FIGURE_RUNS", "load_compare", "plot_compare", "draw_figures", "smoot
 # The compare runs behind figures/full-vs-lora.png: (task, pretrained base), one column each.
 FIGURE_RUNS = (("reverse-shift", "skills"), ("subtract", "skills"), ("sort", "skills"), ("first-names", "names"))
 
-FULL_STYLE = {"color": "black", "linestyle": "--"}
+_FULL_STYLE = {"color": "black", "linestyle": "--"}
 
 
 def load_compare(path: str | Path) -> dict[str, Any]:
@@ -39,12 +39,10 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
 def plot_compare(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """One column per task: the held-out metric against LoRA rank (full fine-tuning as a dashed line),
     and below it the training loss of every run (smoothed over 5% of the steps).  Writes a PNG."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's plotting backend is left alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(results), figsize=(4 * len(results), 7), squeeze=False)
+    fig = Figure(figsize=(4 * len(results), 7))
+    axes = fig.subplots(2, len(results), squeeze=False)
     for column, result in enumerate(results):
         rows, task = result["rows"], result["settings"]["task"]
         full = [r for r in rows if r["method"] == "full"]
@@ -56,7 +54,7 @@ def plot_compare(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
             top.annotate(f"{r['trainable_pct']:.1f}%", (r["rank"], r["metric_value"]), textcoords="offset points",
                          xytext=(0, 6), ha="center", fontsize=8)
         if full:
-            top.axhline(full[0]["metric_value"], label="full fine-tuning (100%)", **FULL_STYLE)
+            top.axhline(full[0]["metric_value"], label="full fine-tuning (100%)", **_FULL_STYLE)
         top.set_xscale("log", base=2)
         top.set_xticks([r["rank"] for r in lora], [str(r["rank"]) for r in lora])
         top.margins(y=0.15)  # room for the labels above the points
@@ -67,7 +65,7 @@ def plot_compare(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
         for r in full + lora:
             window = max(1, len(r["losses"]) // 20)
             label = "full" if r["method"] == "full" else f"LoRA r={r['rank']}"
-            style = FULL_STYLE if r["method"] == "full" else {}
+            style = _FULL_STYLE if r["method"] == "full" else {}
             bottom.plot(smooth(r["losses"], window), label=label, **style)
         if max(max(r["losses"]) for r in rows) > 10 * min(min(r["losses"]) for r in rows):
             bottom.set_yscale("log")
@@ -80,7 +78,6 @@ def plot_compare(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
     tmp.replace(path)  # atomic: a crash never leaves half a PNG
     return path
 

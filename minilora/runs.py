@@ -55,7 +55,7 @@ def pretrain(task: str, size: str, config: TrainConfig, out_dir: str | Path | No
     model = GPT(gpt_config, seed=config.seed, device=device)
     result = train(model, task_obj, config, out_dir=out_dir, resume=resume, desc=f"pretrain {task}", on_eval=on_eval)
     if out_dir is not None:
-        meta = {"task": task, "size": size, "train_config": asdict(config), "metrics": result.final_metrics, **(extra or {})}
+        meta = {**(extra or {}), "task": task, "size": size, "train_config": asdict(config), "metrics": result.final_metrics}
         save_model(Path(out_dir) / MODEL_FILE, model, extra=meta)
         atomic_write_json(Path(out_dir) / RUN_FILE, meta)
     return model, result

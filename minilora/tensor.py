@@ -108,9 +108,9 @@ class Function:
             out = np.asarray(out)
         result = Tensor(out)
         if any(needs):
-            # leaves are kept (their .grad is filled); other inputs only by their graph node, so
-            # intermediate arrays an op did not save are freed as soon as the user drops them
-            ctx.inputs = tuple(t if t._ctx is None else t._graph_ref() for t in tensors)
+            # leaves that need a gradient are kept (their .grad is filled); every other input only by its
+            # graph node, so arrays an op did not save are freed as soon as the user drops them
+            ctx.inputs = tuple(t if t._ctx is None and t.requires_grad else t._graph_ref() for t in tensors)
             result.requires_grad = True
             result._ctx = ctx
         return result
@@ -152,7 +152,8 @@ class Tensor:
     """An array plus the information needed to differentiate through it.
 
     Attributes: ``data`` (xp array), ``grad`` (xp array or None, filled by ``backward``),
-    ``requires_grad`` (bool).  Shapes, dtypes and indexing follow NumPy.
+    ``requires_grad`` (bool).  Shapes, dtypes and indexing follow NumPy.  Comparisons (``==``, ``<``, ...)
+    are elementwise, as in NumPy, so to find a tensor in a list compare identities (``is``, ``id()``).
     """
 
     __array_priority__ = 1000  # make ``numpy_array * tensor`` call Tensor.__rmul__
@@ -211,6 +212,11 @@ class Tensor:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor: it has no first axis")
         return self.shape[0]
+
+    def __iter__(self):
+        """The sub-tensors along the first axis (each a differentiable ``self[i]``)."""
+        for i in range(len(self)):
+            yield self[i]
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -289,7 +295,7 @@ class Tensor:
                 )
             grad = xp.ones_like(self.data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else _as_array(grad, self.dtype, self.device)
+            grad = _as_array(grad.data if isinstance(grad, Tensor) else grad, self.dtype, self.device)
             if tuple(grad.shape) != self.shape:
                 raise ValueError(f"backward(grad): grad has shape {tuple(grad.shape)}, expected {self.shape}")
         run_backward(self, grad)
@@ -324,8 +330,6 @@ class Tensor:
         return ops.Div.apply(_lift(other, self), self)
 
     def __pow__(self, exponent: Any) -> "Tensor":
-        if isinstance(exponent, np.generic):  # a NumPy scalar exponent must not promote float32
-            exponent = exponent.item()
         if isinstance(exponent, (int, float)):
             return ops.PowScalar.apply(self, exponent=exponent)
         return ops.Pow.apply(self, _lift(exponent, self))
@@ -347,10 +351,10 @@ class Tensor:
 
     # comparisons give boolean tensors outside the graph (elementwise, as in NumPy and PyTorch)
     def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
-        return Tensor(self.data == _raw(other))
+        return Tensor(self.data == _comparable(other, self, 'eq'))
 
     def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
-        return Tensor(self.data != _raw(other))
+        return Tensor(self.data != _comparable(other, self, 'ne'))
 
     def __bool__(self) -> bool:
         if self.size != 1:
@@ -359,16 +363,16 @@ class Tensor:
         return bool(self.item())
 
     def __lt__(self, other: Any) -> "Tensor":
-        return Tensor(self.data < _raw(other))
+        return Tensor(self.data < _comparable(other, self, 'lt'))
 
     def __le__(self, other: Any) -> "Tensor":
-        return Tensor(self.data <= _raw(other))
+        return Tensor(self.data <= _comparable(other, self, 'le'))
 
     def __gt__(self, other: Any) -> "Tensor":
-        return Tensor(self.data > _raw(other))
+        return Tensor(self.data > _comparable(other, self, 'gt'))
 
     def __ge__(self, other: Any) -> "Tensor":
-        return Tensor(self.data >= _raw(other))
+        return Tensor(self.data >= _comparable(other, self, 'ge'))
 
     __hash__ = object.__hash__
 
@@ -449,8 +453,12 @@ class Tensor:
         return self.reshape(-1)
 
 
-def _raw(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+def _comparable(other: Any, like: Tensor, op: str) -> Any:
+    """The raw operand of a comparison, after checking it lives on ``like``'s device."""
+    raw = other.data if isinstance(other, Tensor) else other
+    if _is_array(raw):
+        backend.check_same_device((like.data, raw), f"__{op}__")
+    return raw
 
 
 def _lift(value: Any, like: Tensor) -> Tensor:

@@ -94,7 +94,6 @@ def train(model: Module, task: Task, config: TrainConfig, out_dir: str | Path | 
     With ``out_dir``, ``checkpoint.safetensors`` and ``history.json`` are written there (atomically);
     ``resume=True`` continues from that checkpoint.
     """
-    backend.keep_freed_host_memory()  # every step reuses the last step's memory: no page faults
     data_rng = np.random.default_rng(config.seed)
     optimizer = AdamW(decay_groups(model, config.weight_decay), lr=config.lr, betas=config.betas)
     result = TrainResult(trainable_parameters=model.num_parameters(trainable_only=True))

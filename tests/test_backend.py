@@ -173,10 +173,35 @@ def test_strict_transfers_copy_so_host_and_device_never_alias():
     np.testing.assert_array_equal(backend.to_host(x), [0.0, 0.0])
 
 
-def test_keeping_freed_host_memory_is_applied_once_and_reports_it():
+def test_keeping_freed_host_memory_is_applied_once_and_reports_it(monkeypatch):
+    import ctypes
     import platform
 
-    first = backend.keep_freed_host_memory()
-    assert backend.keep_freed_host_memory() is first  # cached: one mallopt call per process
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    backend.keep_freed_host_memory.cache_clear()
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: FakeLibc())
+    assert backend.keep_freed_host_memory() is True
+    assert backend.keep_freed_host_memory() is True
+    assert calls == [(-3, 32 << 20), (-1, 1 << 30)]  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, once
+    monkeypatch.undo()
+    backend.keep_freed_host_memory.cache_clear()
     if platform.libc_ver()[0] == "glibc":
-        assert first is True  # glibc accepted both settings
+        assert backend.keep_freed_host_memory() is True  # the real glibc accepts both settings
+
+
+def test_keeping_freed_host_memory_is_a_no_op_without_glibc(monkeypatch):
+    import ctypes
+
+    def no_libc(name):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    backend.keep_freed_host_memory.cache_clear()
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    assert backend.keep_freed_host_memory() is False
+    backend.keep_freed_host_memory.cache_clear()

@@ -266,3 +266,11 @@ def test_forward_accepts_nested_lists_of_ids():
     model = GPT(TINY)
     logits, _ = model([[1, 2, 3]])
     assert logits.shape == (1, 3, TINY.vocab_size)
+
+
+@pytest.mark.parametrize("kwargs,match", [({"max_new_tokens": -1}, "max_new_tokens"), ({"top_k": 2.5}, "top_k"),
+                                          ({"temperature": float("nan")}, "temperature")])
+def test_generate_names_the_bad_argument(kwargs, match):
+    args = {"max_new_tokens": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        GPT(TINY).generate(np.zeros((1, 2), dtype=np.int64), **args)

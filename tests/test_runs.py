@@ -47,3 +47,16 @@ def test_load_base_accepts_shipped_names_and_paths(tmp_path):
 
     save_model(tmp_path / "m.safetensors", minilora.pretrained("names"))
     assert load_base("names").config == load_base(str(tmp_path / "m.safetensors")).config
+
+
+def test_a_run_folder_says_what_the_run_was_and_evaluations_are_reported(tmp_path):
+    import json
+
+    from minilora.runs import RUN_FILE
+
+    seen = []
+    finetune("skills", "subtract", "full", QUICK, out_dir=tmp_path, on_eval=lambda step, m: seen.append(step))
+    run = json.loads((tmp_path / RUN_FILE).read_text())
+    assert {run["base"], run["task"], run["method"]} == {"skills", "subtract", "full"}
+    assert run["train_config"]["steps"] == QUICK.steps and "accuracy" in run["metrics"]
+    assert seen == [QUICK.steps]  # the final evaluation

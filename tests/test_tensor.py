@@ -7,7 +7,6 @@ import pytest
 
 import minilora as ml
 from minilora import backend, ops
-from minilora.tensor import unbroadcast
 
 
 def _host(array):
@@ -129,16 +128,6 @@ def test_host_numpy_arrays_on_the_left_use_the_tensor_operators():
     assert isinstance(y, ml.Tensor)
     y.sum().backward()
     np.testing.assert_array_equal(x.grad, [3.0, 4.0])
-
-
-def test_unbroadcast_sums_to_the_target_shape():
-    grad = np.ones((4, 3, 5))
-    np.testing.assert_array_equal(unbroadcast(grad, (3, 1)), np.full((3, 1), 20.0))
-    np.testing.assert_array_equal(unbroadcast(grad, ()), 60.0)
-    assert unbroadcast(grad, (4, 3, 5)) is grad
-
-
-# -- backward -------------------------------------------------------------------------------------
 
 
 def test_a_tensor_used_twice_gets_both_gradients(device):

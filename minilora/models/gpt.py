@@ -8,6 +8,7 @@ by name (``blocks.{i}.attn.q_proj`` ...), as in the LoRA paper's W_q, W_k, W_v, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -162,10 +163,12 @@ class GPT(nn.Module):
         Next-token distribution: softmax(logits_last / temperature), restricted to the ``top_k`` largest;
         temperature 0 means greedy (argmax).  The context is cropped to the last ``block_size`` tokens.
         """
-        if temperature < 0:
-            raise ValueError(f"generate: temperature must be >= 0 (0 means greedy), got {temperature}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"generate: top_k must be a positive integer or None, got {top_k}")
+        if not (isinstance(max_new_tokens, (int, np.integer)) and max_new_tokens >= 0):
+            raise ValueError(f"generate: max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+            raise ValueError(f"generate: temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
+        if top_k is not None and not (isinstance(top_k, (int, np.integer)) and top_k >= 1):
+            raise ValueError(f"generate: top_k must be a positive integer or None, got {top_k!r}")
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         out = np.array(backend.to_host(idx.data if isinstance(idx, Tensor) else idx), dtype=np.int64)
         if out.ndim != 2:
