@@ -51,6 +51,7 @@ from minilora.io import atomic_write_json
 from minilora.models import GPT, GPTConfig
 from minilora.models.configs import model_config
 from minilora.optim import AdamW
+from minilora.train import train_step
 
 try:
     import resource
@@ -189,10 +190,7 @@ def _minilora_run(bench: BenchConfig, method: str, batches: list, warmup: int, s
 
     def step(i: int) -> float:
         x, y = batches[i % len(batches)]
-        _, loss = model(x, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        loss, _ = train_step(model, optimizer, x, y, grad_clip=0.0)  # no clipping: the twin does none
         return float(loss.item())
 
     # the first step runs from the copied weights, so its loss is the one the twin must reproduce

@@ -93,15 +93,29 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finetune_args(p: argparse.ArgumentParser) -> None:
+def _base_and_targets_args(p: argparse.ArgumentParser) -> None:
+    """--base and --targets, shared by the commands that adapt a pretrained model."""
     from minilora.runs import DEFAULT_TARGETS
 
     p.add_argument("--base", default="skills", help="pretrained model: a shipped name (skills, names) or a checkpoint path")
-    p.add_argument("--task", required=True, help="task to adapt to (e.g. reverse-shift, subtract, sort, first-names)")
+    p.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
+                   help=f"comma-separated module names to adapt (default {','.join(DEFAULT_TARGETS)})")
+
+
+def _targets(args: argparse.Namespace) -> list[str]:
+    """The module names of ``--targets``."""
+    return [t.strip() for t in args.targets.split(",") if t.strip()]
+
+
+_TASK_HELP = "task to adapt to (e.g. reverse-shift, subtract, sort, first-names)"
+
+
+def _finetune_args(p: argparse.ArgumentParser) -> None:
+    _base_and_targets_args(p)
+    p.add_argument("--task", required=True, help=_TASK_HELP)
     p.add_argument("--method", choices=["full", "lora"], default="lora", help="full fine-tuning or LoRA (default lora)")
     p.add_argument("--rank", type=int, default=4, help="LoRA rank r (default 4)")
     p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: alpha = r, scaling 1)")
-    p.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help=f"comma-separated module names to adapt (default {','.join(DEFAULT_TARGETS)})")
     p.add_argument("--out", default=None, help="output folder (model or adapter, history.json)")
     _train_args(p, steps=2000, lr=1e-2)
 
@@ -111,9 +125,8 @@ def _finetune(args: argparse.Namespace) -> int:
     from minilora.runs import finetune, print_eval
 
     config = _train_config(args, weight_decay=0.0)
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     model, result = finetune(args.base, args.task, args.method, config, out_dir=args.out, rank=args.rank,
-                             alpha=args.alpha, targets=targets, device=args.device, resume=args.resume,
+                             alpha=args.alpha, targets=_targets(args), device=args.device, resume=args.resume,
                              on_eval=print_eval)
     trainable, total = model.num_parameters(trainable_only=True), model.num_parameters()
     print(f"{args.method} fine-tuning: {trainable:,} of {total:,} parameters trainable ({100 * trainable / total:.2f}%)")
@@ -125,12 +138,10 @@ def _finetune(args: argparse.Namespace) -> int:
 
 def _compare_args(p: argparse.ArgumentParser) -> None:
     from minilora.experiments.compare import DEFAULT_LR
-    from minilora.runs import DEFAULT_TARGETS
 
-    p.add_argument("--task", required=True, help="task to adapt to (e.g. reverse-shift, subtract, sort, first-names)")
-    p.add_argument("--base", default="skills", help="pretrained model: a shipped name (skills, names) or a checkpoint path")
+    p.add_argument("--task", required=True, help=_TASK_HELP)
+    _base_and_targets_args(p)
     p.add_argument("--ranks", default="1,2,4,8", help="comma-separated LoRA ranks, one run each (default 1,2,4,8)")
-    p.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help=f"comma-separated module names to adapt (default {','.join(DEFAULT_TARGETS)})")
     p.add_argument("--steps", type=int, default=1000, help="training steps of every run (default 1000)")
     p.add_argument("--batch-size", type=int, default=64, help="sequences per step (default 64)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default: 5%% of steps)")
@@ -149,7 +160,7 @@ def _compare(args: argparse.Namespace) -> int:
     from minilora.experiments.compare import COMPARE_FILE, compare, format_table, parse_ranks
 
     out = Path(args.out or f"runs/compare-{args.task}")
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    targets = _targets(args)
 
     def report(row: dict) -> None:
         print(f"{row['run']}: {row['metric']} {row['metric_value']:.3f} after {row['train_seconds']:.0f} s", file=sys.stderr)
@@ -168,11 +179,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _params_args(p: argparse.ArgumentParser) -> None:
-    from minilora.runs import DEFAULT_TARGETS
-
-    p.add_argument("--base", default="skills", help="model to count: a shipped name or a checkpoint path (default skills)")
+    _base_and_targets_args(p)
     p.add_argument("--rank", type=int, default=4, help="LoRA rank r (default 4)")
-    p.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help="comma-separated module names to adapt")
 
 
 @command("params", "LoRA parameter accounting: d·k vs r(d+k) per adapted matrix, and GPT-3's numbers", _params_args)
@@ -180,8 +188,7 @@ def _params(args: argparse.Namespace) -> int:
     from minilora.lora import LoraConfig, apply_lora, count_parameters, lora_param_count, lora_report
     from minilora.runs import load_base
 
-    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    model = apply_lora(load_base(args.base), LoraConfig(r=args.rank, target_modules=targets))
+    model = apply_lora(load_base(args.base), LoraConfig(r=args.rank, target_modules=tuple(_targets(args))))
     print(lora_report(model).table)
     print(count_parameters(model))
     print("\nThe LoRA paper's GPT-3 175B (d_model 12288, 96 layers), adapting W_q and W_v:")

@@ -19,7 +19,8 @@ from minilora.models.configs import MODEL_SIZES, model_config
 from minilora.models.gpt import GPT
 from minilora.train import TrainConfig, TrainResult, train
 
-__all__ = ["pretrain", "finetune", "load_base", "METHODS", "DEFAULT_TARGETS", "summarize", "print_eval", "RUN_FILE"]
+__all__ = ["pretrain", "finetune", "prepare", "save_weights", "load_base", "METHODS", "DEFAULT_TARGETS", "summarize",
+           "print_eval", "RUN_FILE"]
 
 METHODS = ("full", "lora")
 # Attention (the LoRA paper's W_q, W_v) and the MLP: on this 2-layer model, subtraction reaches
@@ -78,32 +79,45 @@ def finetune(base: str | GPT, task: str, method: str, config: TrainConfig, out_d
 
     The same loop, data, budget and schedule for both, so their results can be compared side by side.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown fine-tuning method {method!r}; expected one of {METHODS}")
     model = load_base(base, device=device) if isinstance(base, str) else base
     task_obj = get_task(task)
     if task_obj.tokenizer.vocab_size != model.config.vocab_size:
         raise ValueError(f"task {task!r} has {task_obj.tokenizer.vocab_size} tokens but the base model was pretrained "
                          f"with {model.config.vocab_size}; fine-tune a model pretrained on the same vocabulary")
-    if method == "lora":
-        from minilora.lora import LoraConfig, apply_lora
-
-        apply_lora(model, LoraConfig(r=rank, alpha=alpha, target_modules=tuple(targets)), seed=config.seed)
-    else:
-        model.requires_grad_(True)
+    prepare(model, method, rank=rank, alpha=alpha, targets=targets, seed=config.seed)
     result = train(model, task_obj, config, out_dir=out_dir, resume=resume, desc=f"{method} {task}", on_eval=on_eval)
     if out_dir is not None:
         _save_finetuned(Path(out_dir), model, method, task, config, result, base if isinstance(base, str) else None)
     return model, result
 
 
+def prepare(model: GPT, method: str, rank: int = 4, alpha: float | None = None,
+            targets: Sequence[str] = DEFAULT_TARGETS, seed: int = 0) -> GPT:
+    """Choose what trains: every weight ("full") or rank-``rank`` adapters on ``targets`` ("lora"); returns the model."""
+    if method not in METHODS:
+        raise ValueError(f"unknown fine-tuning method {method!r}; expected one of {METHODS}")
+    if method == "lora":
+        from minilora.lora import LoraConfig, apply_lora
+
+        return apply_lora(model, LoraConfig(r=rank, alpha=alpha, target_modules=tuple(targets)), seed=seed)
+    return model.requires_grad_(True)
+
+
+def save_weights(out: Path, model: GPT, method: str, meta: dict[str, Any], base: str | None) -> Path:
+    """Write what a fine-tuning run learned: the adapter files (LoRA) or ``model.safetensors`` (full,
+    with ``meta`` in its metadata).  Returns the weights file."""
+    if method == "lora":
+        from minilora.lora import save_adapter
+        from minilora.lora.adapters import WEIGHTS_NAME
+
+        save_adapter(model, out, base_model_name_or_path=base)
+        return out / WEIGHTS_NAME
+    save_model(out / MODEL_FILE, model, extra=meta)
+    return out / MODEL_FILE
+
+
 def _save_finetuned(out: Path, model: GPT, method: str, task: str, config: TrainConfig, result: TrainResult,
                     base: str | None) -> None:
     meta = {"base": base, "task": task, "method": method, "train_config": asdict(config), "metrics": result.final_metrics}
-    if method == "lora":
-        from minilora.lora import save_adapter
-
-        save_adapter(model, out, base_model_name_or_path=base)
-    else:
-        save_model(out / MODEL_FILE, model, extra=meta)
+    save_weights(out, model, method, meta, base)
     atomic_write_json(out / RUN_FILE, meta)

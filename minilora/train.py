@@ -22,10 +22,10 @@ from minilora.checkpoint import load_training_state, save_training_state
 from minilora.data.registry import Task
 from minilora.io import atomic_write_json
 from minilora.nn import Dropout, Module
-from minilora.optim import AdamW, clip_grad_norm, decay_groups, warmup_cosine
+from minilora.optim import AdamW, Optimizer, clip_grad_norm, decay_groups, warmup_cosine
 from minilora.tensor import Tensor
 
-__all__ = ["TrainConfig", "TrainResult", "Task", "train"]
+__all__ = ["TrainConfig", "TrainResult", "Task", "train", "train_step", "make_optimizer"]
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 HISTORY_FILE = "history.json"
@@ -86,6 +86,25 @@ def _restore_rngs(model: Module, data_rng: np.random.Generator, states: dict[str
             m.rng.bit_generator.state = states["dropout"][name]
 
 
+def make_optimizer(model: Module, config: TrainConfig) -> AdamW:
+    """The run's AdamW over every parameter (state appears only for trainable ones); matrices decay, the rest not."""
+    return AdamW(decay_groups(model, config.weight_decay), lr=config.lr, betas=config.betas)
+
+
+def train_step(model: Module, optimizer: Optimizer, x: Any, y: Any, grad_clip: float) -> tuple[Tensor, float | None]:
+    """One optimisation step on a batch already on the model's device: the loss and the gradient norm.
+
+    loss = model(x, y);  g = ∇loss (gradients cleared first);  g ← clip(g, grad_clip) unless grad_clip is 0;
+    then the optimizer's update.  Returns (loss, ||g|| before clipping, or None without clipping).
+    """
+    _, loss = model(x, y)
+    optimizer.zero_grad()
+    loss.backward()
+    grad_norm = clip_grad_norm(model.parameters(), grad_clip) if grad_clip else None
+    optimizer.step()
+    return loss, grad_norm
+
+
 def train(model: Module, task: Task, config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False,
           desc: str = "train", on_eval: Callable[[int, dict[str, Any]], None] | None = None) -> TrainResult:
     """Train the parameters of ``model`` that require grad on ``task``; returns the loss history and metrics.
@@ -95,7 +114,7 @@ def train(model: Module, task: Task, config: TrainConfig, out_dir: str | Path | 
     ``resume=True`` continues from that checkpoint.
     """
     data_rng = np.random.default_rng(config.seed)
-    optimizer = AdamW(decay_groups(model, config.weight_decay), lr=config.lr, betas=config.betas)
+    optimizer = make_optimizer(model, config)
     result = TrainResult(trainable_parameters=model.num_parameters(trainable_only=True))
     min_lr = config.lr / 10 if config.min_lr is None else config.min_lr
     checkpoint = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
@@ -131,11 +150,8 @@ def train(model: Module, task: Task, config: TrainConfig, out_dir: str | Path | 
         lr = warmup_cosine(step, config.lr, config.warmup_steps, config.steps, min_lr)
         optimizer.lr = lr
         x, y = task.sample_batch(data_rng, config.batch_size)
-        _, loss = model(backend.to_device(x, device), Tensor(backend.to_device(y, device)))
-        optimizer.zero_grad()
-        loss.backward()
-        grad_norm = clip_grad_norm(model.parameters(), config.grad_clip) if config.grad_clip else None
-        optimizer.step()
+        loss, grad_norm = train_step(model, optimizer, backend.to_device(x, device),
+                                     Tensor(backend.to_device(y, device)), config.grad_clip)
         loss_value = loss.item()  # waits for the device, so "seconds" is the whole step
         result.history.append({"step": step, "loss": loss_value, "lr": lr, "grad_norm": grad_norm,
                                "seconds": time.perf_counter() - step_start})

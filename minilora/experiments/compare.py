@@ -29,18 +29,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from minilora.backend import to_device
-from minilora.checkpoint import MODEL_FILE, save_model
 from minilora.data import get_task
 from minilora.data.registry import Task
 from minilora.experiments.measure import forward_ms, median_ms, peak_traced_bytes
 from minilora.io import atomic_write_json
-from minilora.lora import LoraConfig, apply_lora, count_parameters, find_targets, merge_lora, unmerge_lora
-from minilora.lora.adapters import WEIGHTS_NAME, save_adapter
+from minilora.lora import LoraConfig, count_parameters, find_targets, merge_lora, unmerge_lora
 from minilora.models.gpt import GPT
-from minilora.optim import AdamW, clip_grad_norm, decay_groups
-from minilora.runs import DEFAULT_TARGETS, load_base
+from minilora.runs import DEFAULT_TARGETS, load_base, prepare, save_weights
 from minilora.tensor import Tensor
-from minilora.train import TrainConfig, train
+from minilora.train import TrainConfig, make_optimizer, train, train_step
 
 __all__ = ["COMPARE_FILE", "DEFAULT_LR", "compare", "parse_ranks", "format_table"]
 
@@ -67,43 +64,23 @@ def _fresh_model(base: str | GPT, device: str | None) -> GPT:
     return model
 
 
-def _prepare(model: GPT, method: str, rank: int | None, targets: tuple[str, ...], seed: int) -> GPT:
-    """Choose what trains: every weight ("full") or rank-``rank`` adapters on ``targets`` ("lora")."""
-    if method == "lora":
-        return apply_lora(model, LoraConfig(r=rank, target_modules=targets), seed=seed)
-    return model.requires_grad_(True)
-
-
 def _training_memory(model: GPT, task: Task, config: TrainConfig, steps: int) -> tuple[int | None, int]:
     """(peak bytes allocated by ``steps`` training steps above the loaded model, AdamW state bytes).
 
     The steps are train.py's: forward, backward, clipping, AdamW on every parameter (frozen ones get
     no gradient and so no state).  The peak is None off the CPU, where tracemalloc cannot see arrays.
     """
-    optimizer = AdamW(decay_groups(model, config.weight_decay), lr=config.lr, betas=config.betas)
+    optimizer = make_optimizer(model, config)
     rng = np.random.default_rng(config.seed)
     batches = [task.sample_batch(rng, config.batch_size) for _ in range(steps)]  # data is not training memory
 
     def run() -> None:
         model.train()
         for x, y in batches:
-            _, loss = model(to_device(x, model.device), Tensor(to_device(y, model.device)))
-            optimizer.zero_grad()
-            loss.backward()
-            clip_grad_norm(model.parameters(), config.grad_clip)
-            optimizer.step()
+            train_step(model, optimizer, to_device(x, model.device), Tensor(to_device(y, model.device)), config.grad_clip)
 
     peak = peak_traced_bytes(run)
     return (peak if model.device == "cpu" else None), optimizer.state_bytes()
-
-
-def _save(model: GPT, method: str, folder: Path, meta: dict[str, Any], base_name: str | None) -> Path:
-    """Write the run's weights (full: model.safetensors; LoRA: the adapter files); returns the weights file."""
-    if method == "lora":
-        save_adapter(model, folder, base_model_name_or_path=base_name)
-        return folder / WEIGHTS_NAME
-    save_model(folder / MODEL_FILE, model, extra=meta)
-    return folder / MODEL_FILE
 
 
 def _latency(base_model: GPT, model: GPT, idx: np.ndarray, repeats: int) -> dict[str, float]:
@@ -118,14 +95,15 @@ def _run(method: str, rank: int | None, base: str | GPT, base_model: GPT, task: 
          targets: tuple[str, ...], device: str | None, folder: Path, memory_steps: int, latency_idx: np.ndarray,
          latency_repeats: int) -> dict[str, Any]:
     """Train one method from a fresh copy of the base and measure it; one row of the table."""
-    peak, state_bytes = _training_memory(_prepare(_fresh_model(base, device), method, rank, targets, config.seed),
+    peak, state_bytes = _training_memory(prepare(_fresh_model(base, device), method, rank=rank, targets=targets,
+                                                 seed=config.seed),
                                          task, config, memory_steps)
-    model = _prepare(_fresh_model(base, device), method, rank, targets, config.seed)
+    model = prepare(_fresh_model(base, device), method, rank=rank, targets=targets, seed=config.seed)
     counts = count_parameters(model)
     result = train(model, task, config, desc=folder.name)
     losses = [h["loss"] for h in result.history]
     meta = {"task": task.name, "method": method, "train_config": asdict(config), "metrics": result.final_metrics}
-    weights_file = _save(model, method, folder, meta, base if isinstance(base, str) else None)
+    weights_file = save_weights(folder, model, method, meta, base if isinstance(base, str) else None)
     row = {
         "run": folder.name, "method": method, "rank": rank, "lr": config.lr,
         "trainable_params": counts.trainable, "total_params": counts.total, "trainable_pct": counts.percent,
