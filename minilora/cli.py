@@ -30,7 +30,7 @@ def _selfcheck_args(p: argparse.ArgumentParser) -> None:
 
 @command("selfcheck", "gradcheck a tiny MLP and watch it learn (seconds)", _selfcheck_args)
 def _selfcheck(args: argparse.Namespace) -> int:
-    from minilora.selfcheck import run_selfcheck
+    from minilora.experiments.selfcheck import run_selfcheck
 
     result = run_selfcheck(steps=args.steps, device=args.device)
     return 0 if result["last_loss"] < result["first_loss"] else 1
@@ -75,10 +75,10 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
 
 @command("pretrain", "pretrain a GPT from scratch on a task", _pretrain_args)
 def _pretrain(args: argparse.Namespace) -> int:
-    from minilora.runs import pretrain, print_eval
+    from minilora.experiments.runs import pretrain, print_eval
 
     if args.recipe is not None:
-        from minilora.zoo import RECIPES
+        from minilora.models.zoo import RECIPES
 
         if args.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {args.recipe!r}; expected one of {sorted(RECIPES)}")
@@ -95,7 +95,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 def _base_and_targets_args(p: argparse.ArgumentParser) -> None:
     """--base and --targets, shared by the commands that adapt a pretrained model."""
-    from minilora.runs import DEFAULT_TARGETS
+    from minilora.experiments.runs import DEFAULT_TARGETS
 
     p.add_argument("--base", default="skills", help="pretrained model: a shipped name (skills, names) or a checkpoint path")
     p.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
@@ -122,7 +122,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 
 @command("finetune", "fine-tune a pretrained GPT: full or LoRA", _finetune_args)
 def _finetune(args: argparse.Namespace) -> int:
-    from minilora.runs import finetune, print_eval
+    from minilora.experiments.runs import finetune, print_eval
 
     config = _train_config(args, weight_decay=0.0)
     model, result = finetune(args.base, args.task, args.method, config, out_dir=args.out, rank=args.rank,
@@ -186,7 +186,7 @@ def _params_args(p: argparse.ArgumentParser) -> None:
 @command("params", "LoRA parameter accounting: d·k vs r(d+k) per adapted matrix, and GPT-3's numbers", _params_args)
 def _params(args: argparse.Namespace) -> int:
     from minilora.lora import LoraConfig, apply_lora, count_parameters, lora_param_count, lora_report
-    from minilora.runs import load_base
+    from minilora.experiments.runs import load_base
 
     model = apply_lora(load_base(args.base), LoraConfig(r=args.rank, target_modules=tuple(_targets(args))))
     print(lora_report(model).table)
@@ -198,14 +198,14 @@ def _params(args: argparse.Namespace) -> int:
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    from minilora.bench import build_parser
+    from minilora.bench.steps import build_parser
 
     build_parser(p)
 
 
 @command("bench", "training-step time, FLOP/s and memory of named configs (beside PyTorch when installed)", _bench_args)
 def _bench(args: argparse.Namespace) -> int:
-    from minilora.bench import run_from_args
+    from minilora.bench.steps import run_from_args
 
     return run_from_args(args)
 

@@ -12,9 +12,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from minilora import backend, fused_ops, ops
-from minilora.creation import as_tensor
-from minilora.tensor import Tensor, _lift, _norm_axis
+from minilora import backend
+from minilora.engine import fused, ops
+from minilora.engine.creation import as_tensor
+from minilora.engine.tensor import Tensor, _lift, _norm_axis
 
 __all__ = [
     "softmax", "log_softmax", "cross_entropy", "gelu", "layer_norm", "embedding", "dropout",
@@ -48,7 +49,7 @@ def tanh(x: Tensor) -> Tensor:
 
 def gelu(x: Tensor) -> Tensor:
     """GELU (tanh approximation, as in GPT-2): x/2 · (1 + tanh(sqrt(2/π) · (x + 0.044715 x³)))."""
-    return fused_ops.Gelu.apply(x)
+    return fused.Gelu.apply(x)
 
 
 def gelu_composed(x: Tensor) -> Tensor:
@@ -62,7 +63,7 @@ def gelu_composed(x: Tensor) -> Tensor:
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """softmax(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x) along ``axis`` (max subtracted for stability)."""
-    return fused_ops.Softmax.apply(x, axis=_axis(axis, x))
+    return fused.Softmax.apply(x, axis=_axis(axis, x))
 
 
 def softmax_composed(x: Tensor, axis: int = -1) -> Tensor:
@@ -73,7 +74,7 @@ def softmax_composed(x: Tensor, axis: int = -1) -> Tensor:
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """log_softmax(x)_i = x_i - m - log sum_j exp(x_j - m), m = max x (the log-sum-exp trick)."""
-    return fused_ops.LogSoftmax.apply(x, axis=_axis(axis, x))
+    return fused.LogSoftmax.apply(x, axis=_axis(axis, x))
 
 
 def log_softmax_composed(x: Tensor, axis: int = -1) -> Tensor:
@@ -102,7 +103,7 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int | None = None)
     ``ignore_index`` do not count (n is the number of the others).  Fused and numerically stable.
     """
     flat_logits, flat_targets = _flatten_for_loss(logits, targets)
-    return fused_ops.CrossEntropy.apply(flat_logits, flat_targets, ignore_index=ignore_index)
+    return fused.CrossEntropy.apply(flat_logits, flat_targets, ignore_index=ignore_index)
 
 
 def cross_entropy_composed(logits: Tensor, targets: Any, ignore_index: int | None = None) -> Tensor:
@@ -130,7 +131,7 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
         bias = Tensor(xp.zeros(n, dtype=x.dtype))
     if weight.shape != (n,) or bias.shape != (n,):
         raise ValueError(f"layer_norm: weight and bias must have shape ({n},) for input {x.shape}; got {weight.shape} and {bias.shape}")
-    return fused_ops.LayerNorm.apply(x, weight, bias, eps=eps)
+    return fused.LayerNorm.apply(x, weight, bias, eps=eps)
 
 
 def layer_norm_composed(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
@@ -165,7 +166,7 @@ def embedding(ids: Any, weight: Tensor) -> Tensor:
         if low < 0 or high >= vocab:
             bad = low if low < 0 else high
             raise ValueError(f"embedding: token id {bad} is out of range for a table of {vocab} rows (expected 0..{vocab - 1})")
-    return fused_ops.Embedding.apply(Tensor(ids), weight)
+    return fused.Embedding.apply(Tensor(ids), weight)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
@@ -247,15 +248,15 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input last dimension {x.shape[-1]} does not match weight {weight.shape} (out, in)")
     if bias is None:
-        return fused_ops.LinearFn.apply(x, weight)
-    return fused_ops.LinearFn.apply(x, weight, bias)
+        return fused.LinearFn.apply(x, weight)
+    return fused.LinearFn.apply(x, weight, bias)
 
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = True) -> Tensor:
     """softmax(q k^T / sqrt(h) + mask) v for q, k, v of shape (B, H, T, h); fused forward and backward."""
     if not (q.shape == k.shape == v.shape) or q.ndim != 4:
         raise ValueError(f"scaled_dot_product_attention: q, k, v must share one (B, H, T, h) shape; got {q.shape}, {k.shape}, {v.shape}")
-    return fused_ops.Attention.apply(q, k, v, causal=causal)
+    return fused.Attention.apply(q, k, v, causal=causal)
 
 
 def attention_composed(q: Tensor, k: Tensor, v: Tensor, causal: bool = True) -> Tensor:

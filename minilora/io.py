@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "save_arrays", "load_arrays"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "save_arrays", "load_arrays", "strip_prefix"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -73,3 +73,8 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     except Exception as err:  # safetensors raises its own error types for corrupt headers/data
         raise ValueError(f"cannot read {path}: not a valid safetensors file ({type(err).__name__}: {err})") from None
     return arrays, metadata
+
+
+def strip_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays whose names start with ``prefix``, renamed without it (``"model.w"`` → ``"w"``)."""
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}

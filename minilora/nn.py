@@ -12,8 +12,9 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from minilora import backend, functional as F, fused_ops
-from minilora.tensor import Tensor
+from minilora import backend, functional as F
+from minilora.engine import fused
+from minilora.engine.tensor import Tensor
 
 __all__ = [
     "Parameter", "Module", "Linear", "Embedding", "LayerNorm", "Dropout", "GELU", "ModuleList",
@@ -231,8 +232,8 @@ class Linear(Module):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}, {self.out_features}): input has last dimension {x.shape[-1]}, expected {self.in_features}")
         if self.bias is None:
-            return fused_ops.LinearFn.apply(x, self.weight)
-        return fused_ops.LinearFn.apply(x, self.weight, self.bias)
+            return fused.LinearFn.apply(x, self.weight)
+        return fused.LinearFn.apply(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -13,9 +13,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from minilora import backend
-from minilora.nn import Embedding, Module, Parameter
+from minilora.nn import Parameter
 
-__all__ = ["Optimizer", "SGD", "AdamW", "clip_grad_norm", "warmup_cosine", "decay_groups"]
+__all__ = ["Optimizer", "SGD", "AdamW", "clip_grad_norm", "warmup_cosine"]
 
 
 def _groups(params: Iterable[Any], defaults: dict[str, Any]) -> list[dict[str, Any]]:
@@ -190,16 +190,3 @@ def warmup_cosine(step: int, max_lr: float, warmup_steps: int, total_steps: int,
         return min_lr
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return min_lr + (max_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def decay_groups(model: Module, weight_decay: float, skip_embeddings: bool = True) -> list[dict[str, Any]]:
-    """Two parameter groups: matrices get ``weight_decay``; biases, LayerNorm (1-D) and embeddings get 0."""
-    embedding_ids = set()
-    if skip_embeddings:
-        for _, module in model.named_modules():
-            if isinstance(module, Embedding):
-                embedding_ids.update(id(p) for p in module.parameters())
-    decay, no_decay = [], []
-    for _, p in model.named_parameters():
-        (decay if p.ndim >= 2 and id(p) not in embedding_ids else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

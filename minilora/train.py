@@ -18,14 +18,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from minilora import backend
-from minilora.checkpoint import load_training_state, save_training_state
 from minilora.data.registry import Task
 from minilora.io import atomic_write_json
-from minilora.nn import Dropout, Module
-from minilora.optim import AdamW, Optimizer, clip_grad_norm, decay_groups, warmup_cosine
-from minilora.tensor import Tensor
+from minilora.nn import Dropout, Embedding, Module
+from minilora.optim import AdamW, Optimizer, clip_grad_norm, warmup_cosine
+from minilora.engine.tensor import Tensor
+from minilora.train_state import load_training_state, save_training_state
 
-__all__ = ["TrainConfig", "TrainResult", "Task", "train", "train_step", "make_optimizer"]
+__all__ = ["TrainConfig", "TrainResult", "Task", "train", "train_step", "make_optimizer", "decay_groups"]
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 HISTORY_FILE = "history.json"
@@ -84,6 +84,24 @@ def _restore_rngs(model: Module, data_rng: np.random.Generator, states: dict[str
     for name, m in model.named_modules():
         if isinstance(m, Dropout) and name in states["dropout"]:
             m.rng.bit_generator.state = states["dropout"][name]
+
+
+def decay_groups(model: Module, weight_decay: float, skip_embeddings: bool = True) -> list[dict[str, Any]]:
+    """The weight-decay policy of training: two parameter groups for AdamW.
+
+    Matrices (≥ 2-D, the weights of products x·Wᵀ) get ``weight_decay``; biases, LayerNorm gains (1-D) and
+    embedding tables get 0 (decaying a lookup table shrinks rarely seen tokens for no benefit).  It is the
+    training code's choice, not the optimizer's: ``optim`` only applies the groups it is given.
+    """
+    embedding_ids = set()
+    if skip_embeddings:
+        for _, module in model.named_modules():
+            if isinstance(module, Embedding):
+                embedding_ids.update(id(p) for p in module.parameters())
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        (decay if p.ndim >= 2 and id(p) not in embedding_ids else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def make_optimizer(model: Module, config: TrainConfig) -> AdamW:

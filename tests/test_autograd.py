@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minilora as ml
-from minilora.autograd import unbroadcast
+from minilora.engine.autograd import unbroadcast
 
 
 @pytest.mark.parametrize("grad_shape,shape,expected", [

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from minilora import bench
+from minilora.bench import steps as bench
 from minilora.models import GPTConfig
 
 TINY = bench.BenchConfig("test-tiny", GPTConfig(vocab_size=16, block_size=8, n_layer=1, n_head=2, n_embd=16), batch_size=2)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minilora import backend, checkpoint, optim
+from minilora import backend, optim
+from minilora import train_state
+from minilora.models import checkpoint
+from minilora.train import decay_groups
 from minilora.io import load_arrays, save_arrays
 from minilora.models import GPT, GPTConfig
 
@@ -16,7 +19,7 @@ TARGETS = np.random.default_rng(1).integers(0, 11, (2, 6))
 
 def _trained(device="cpu", steps=3, seed=0):
     model = GPT(TINY, seed=seed, device=device)
-    opt = optim.AdamW(optim.decay_groups(model, 0.1), lr=1e-2)
+    opt = optim.AdamW(decay_groups(model, 0.1), lr=1e-2)
     for _ in range(steps):
         opt.zero_grad()
         model(IDS, TARGETS)[1].backward()
@@ -120,12 +123,12 @@ def test_corrupt_or_missing_model_file(tmp_path):
 
 def test_a_training_checkpoint_is_not_a_model_checkpoint(tmp_path):
     model, opt = _trained()
-    checkpoint.save_training_state(tmp_path / "state.safetensors", model, opt, {"step": 3})
+    train_state.save_training_state(tmp_path / "state.safetensors", model, opt, {"step": 3})
     with pytest.raises(ValueError, match="not a minilora model checkpoint"):
         checkpoint.load_model(tmp_path / "state.safetensors")
     checkpoint.save_model(tmp_path / "m.safetensors", model)
     with pytest.raises(ValueError, match="not a minilora training checkpoint"):
-        checkpoint.load_training_state(tmp_path / "m.safetensors", model, opt)
+        train_state.load_training_state(tmp_path / "m.safetensors", model, opt)
 
 
 # -- training state ------------------------------------------------------------------------------
@@ -135,11 +138,11 @@ def test_training_state_round_trip_restores_weights_moments_and_step(tmp_path, d
     model, opt = _trained(device, steps=3)
     path = tmp_path / "state.safetensors"
     rng_state = np.random.default_rng(5).bit_generator.state
-    checkpoint.save_training_state(path, model, opt, {"step": 3, "rng": rng_state, "history": [2.4, 2.1]})
+    train_state.save_training_state(path, model, opt, {"step": 3, "rng": rng_state, "history": [2.4, 2.1]})
 
     fresh = GPT(TINY, seed=99, device=device)
-    fresh_opt = optim.AdamW(optim.decay_groups(fresh, 0.1), lr=1e-2)
-    state = checkpoint.load_training_state(path, fresh, fresh_opt)
+    fresh_opt = optim.AdamW(decay_groups(fresh, 0.1), lr=1e-2)
+    state = train_state.load_training_state(path, fresh, fresh_opt)
     assert state["step"] == 3 and state["history"] == [2.4, 2.1] and state["rng"] == rng_state
 
     for k, v in model.state_dict().items():
@@ -168,19 +171,19 @@ def test_training_state_with_frozen_parameters_stores_only_trainable_moments(tmp
     model(IDS, TARGETS)[1].backward()
     opt.step()
     path = tmp_path / "state.safetensors"
-    checkpoint.save_training_state(path, model, opt, {"step": 1})
+    train_state.save_training_state(path, model, opt, {"step": 1})
     arrays, _ = load_arrays(path)
     assert sorted(k for k in arrays if k.startswith("optim.")) == [
         "optim.head.weight.exp_avg", "optim.head.weight.exp_avg_sq", "optim.head.weight.step"]
     fresh_opt = optim.AdamW(model.parameters(), lr=1e-2)
-    checkpoint.load_training_state(path, model, fresh_opt)
+    train_state.load_training_state(path, model, fresh_opt)
     assert list(fresh_opt.state) == [id(model.head.weight)]
 
 
 def test_training_state_for_another_model_names_the_file(tmp_path):
     model, opt = _trained()
     path = tmp_path / "state.safetensors"
-    checkpoint.save_training_state(path, model, opt, {"step": 3})
+    train_state.save_training_state(path, model, opt, {"step": 3})
     other = GPT(GPTConfig(vocab_size=11, block_size=6, n_layer=1, n_head=2, n_embd=8))
     with pytest.raises(ValueError, match=r"state\.safetensors.*unexpected.*blocks\.1"):
-        checkpoint.load_training_state(path, other, optim.AdamW(other.parameters()))
+        train_state.load_training_state(path, other, optim.AdamW(other.parameters()))

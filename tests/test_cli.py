@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from minilora.checkpoint import load_model
+from minilora.models.checkpoint import load_model
 from minilora.cli import main
 
 

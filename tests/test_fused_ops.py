@@ -1,6 +1,6 @@
-"""Fused ops (minilora/fused_ops.py): gradients, agreement with the composed versions, stability.
+"""Fused ops (minilora/fused.py): gradients, agreement with the composed versions, stability.
 
-Every Function in fused_ops.py has a gradient case in ``CASES`` (checked by a meta-test), and
+Every Function in fused.py has a gradient case in ``CASES`` (checked by a meta-test), and
 each fused op must agree with its ``*_composed`` twin in functional.py on values and gradients.
 """
 
@@ -9,7 +9,8 @@ import pytest
 
 import minilora as ml
 import minilora.functional as F
-from minilora import backend, fused_ops
+from minilora import backend
+from minilora.engine import fused
 
 from test_ops import check_float32_case, check_gradient_case, functions_defined_in
 
@@ -114,8 +115,8 @@ ALL_CASES = [pytest.param(op, build, id=f"{op}-{build.__name__}") for op, builds
 
 
 def test_every_fused_op_has_a_gradient_case():
-    """A Function added to fused_ops.py without a gradient case here makes this test fail."""
-    defined = functions_defined_in(fused_ops)
+    """A Function added to fused.py without a gradient case here makes this test fail."""
+    defined = functions_defined_in(fused)
     assert not defined - CASES.keys(), f"fused ops without a gradient case: {sorted(defined - CASES.keys())}"
     assert not CASES.keys() - defined, f"cases for unknown ops: {sorted(CASES.keys() - defined)}"
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import minilora as ml
-from minilora.tensor import Function
+from minilora.engine.tensor import Function
 
 
 class WrongSquare(Function):

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minilora import backend, fused_ops, nn, optim
-from minilora.gradcheck import gradcheck
+from minilora import backend, nn, optim
+from minilora.engine import fused
+from minilora.engine.gradcheck import gradcheck
 from minilora.lora import (
     LoraConfig,
     LoRALinear,
@@ -21,7 +22,7 @@ from minilora.lora import (
     unmerge_lora,
 )
 from minilora.models import GPT, GPTConfig
-from minilora.tensor import Tensor, no_grad
+from minilora.engine.tensor import Tensor, no_grad
 
 CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
 
@@ -280,14 +281,14 @@ def test_only_lora_gets_gradients_and_base_gets_none_computed(device, monkeypatc
     model = apply_lora(GPT(CFG, seed=0, device=device), LoraConfig(r=2, target_modules=("q_proj", "v_proj", "fc_in")))
     randomize_B(model)
     calls = []
-    original = fused_ops.LinearFn.backward
+    original = fused.LinearFn.backward
 
     def spy(ctx, g):
         grads = original(ctx, g)
         calls.append((ctx.inputs[1].requires_grad, ctx.needs_input_grad[1], grads[1] is not None))
         return grads
 
-    monkeypatch.setattr(fused_ops.LinearFn, "backward", staticmethod(spy))
+    monkeypatch.setattr(fused.LinearFn, "backward", staticmethod(spy))
     idx, targets = batch(device)
     _, loss = model(idx, targets)
     loss.backward()

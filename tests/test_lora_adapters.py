@@ -21,7 +21,7 @@ from minilora.lora import (
 )
 from minilora.lora.adapters import CONFIG_NAME, WEIGHTS_NAME
 from minilora.models import GPT, GPTConfig
-from minilora.tensor import Tensor
+from minilora.engine.tensor import Tensor
 
 CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
 LCFG = LoraConfig(r=2, alpha=6, target_modules=("q_proj", "v_proj"), init="kaiming", use_rslora=True)

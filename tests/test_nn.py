@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import minilora as ml
-from minilora import backend, fused_ops, nn
+from minilora import backend, nn
+from minilora.engine import fused
 
 
 def _x(shape, device, seed=0, dtype=np.float64, requires_grad=True):
@@ -282,14 +283,14 @@ def test_linear_gradcheck(device, bias, shape):
 
 def test_frozen_linear_computes_only_the_input_gradient(device, monkeypatch):
     calls = []
-    original = fused_ops.LinearFn.backward
+    original = fused.LinearFn.backward
 
     def spy(ctx, g):
         grads = original(ctx, g)
         calls.append((ctx.needs_input_grad, grads))
         return grads
 
-    monkeypatch.setattr(fused_ops.LinearFn, "backward", staticmethod(spy))
+    monkeypatch.setattr(fused.LinearFn, "backward", staticmethod(spy))
     lin = nn.Linear(3, 2, rng=0, device=device).requires_grad_(False)
     x = _x((4, 3), device, dtype=np.float32)
     lin(x).sum().backward()

@@ -16,11 +16,12 @@ from hypothesis.extra import numpy as hnp
 
 import minilora as ml
 import minilora.functional as F
-from minilora import backend, ops
-from minilora.tensor import Function
+from minilora import backend
+from minilora.engine import ops
+from minilora.engine.tensor import Function
 
 # the module, not the function ml.tensor that shadows it in the package namespace
-autograd_module = importlib.import_module("minilora.autograd")
+autograd_module = importlib.import_module("minilora.engine.autograd")
 
 # -- helpers shared by the gradient cases ---------------------------------------------------------
 

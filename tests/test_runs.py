@@ -5,7 +5,7 @@ import pytest
 
 import minilora
 from minilora.lora import load_adapter
-from minilora.runs import finetune, load_base
+from minilora.experiments.runs import finetune, load_base
 from minilora.train import TrainConfig
 
 QUICK = TrainConfig(steps=5, batch_size=8, lr=1e-2, warmup_steps=1, seed=1)
@@ -43,7 +43,7 @@ def test_unknown_method_is_a_clear_error():
 
 
 def test_load_base_accepts_shipped_names_and_paths(tmp_path):
-    from minilora.checkpoint import save_model
+    from minilora.models.checkpoint import save_model
 
     save_model(tmp_path / "m.safetensors", minilora.pretrained("names"))
     assert load_base("names").config == load_base(str(tmp_path / "m.safetensors")).config
@@ -52,7 +52,7 @@ def test_load_base_accepts_shipped_names_and_paths(tmp_path):
 def test_a_run_folder_says_what_the_run_was_and_evaluations_are_reported(tmp_path):
     import json
 
-    from minilora.runs import RUN_FILE
+    from minilora.experiments.runs import RUN_FILE
 
     seen = []
     finetune("skills", "subtract", "full", QUICK, out_dir=tmp_path, on_eval=lambda step, m: seen.append(step))

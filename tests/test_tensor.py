@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import minilora as ml
-from minilora import backend, ops
+from minilora import backend
+from minilora.engine import ops
 
 
 def _host(array):

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from minilora.checkpoint import load_training_state
+from minilora.train_state import load_training_state
 from minilora.data import get_task
 from minilora.models import GPT, GPTConfig
 from minilora.optim import AdamW
-from minilora.train import CHECKPOINT_FILE, HISTORY_FILE, TrainConfig, train
+from minilora.train import CHECKPOINT_FILE, HISTORY_FILE, TrainConfig, decay_groups, train
 
 
 def tiny_model(task, seed=0, device=None, dropout=0.0):
@@ -120,3 +120,19 @@ def test_corrupt_checkpoint_names_the_file(tmp_path):
 def test_bad_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
+
+
+def test_decay_groups_exclude_biases_layer_norms_and_embeddings():
+    model = GPT(GPTConfig(vocab_size=11, block_size=6, n_layer=2, n_head=2, n_embd=8))
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay, no_decay = decay_groups(model, weight_decay=0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    decayed = {names[id(p)] for p in decay["params"]}
+    kept = {names[id(p)] for p in no_decay["params"]}
+    assert decayed | kept == set(names.values()) and not decayed & kept
+    assert decayed == {n for n in names.values() if n.endswith("_proj.weight") or n.endswith(("fc_in.weight", "fc_out.weight"))} | {"head.weight"}
+    assert {"tok_emb.weight", "pos_emb.weight", "ln_f.weight", "ln_f.bias", "blocks.0.ln_1.weight",
+            "blocks.1.attn.q_proj.bias"} <= kept
+    with_emb, _ = decay_groups(model, 0.1, skip_embeddings=False)
+    assert {"tok_emb.weight", "pos_emb.weight"} <= {names[id(p)] for p in with_emb["params"]}
+    AdamW(decay_groups(model, 0.1), lr=1e-3)  # usable as optimizer groups

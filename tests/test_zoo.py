@@ -4,7 +4,7 @@ import pytest
 
 import minilora
 from minilora.data import PRETRAIN_SKILLS, get_task
-from minilora.zoo import RECIPES, weights_path
+from minilora.models.zoo import RECIPES, weights_path
 
 
 def test_every_recipe_has_shipped_weights():

@@ -22,7 +22,7 @@ import numpy as np
 
 import minilora as ml
 import minilora.functional as F
-from minilora import ops
+from minilora.engine import ops
 
 # %% [markdown]
 # ## 1. Every result remembers how it was made

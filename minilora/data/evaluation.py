@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from minilora.backend import to_device, to_host
-from minilora.tensor import no_grad
+from minilora.engine.tensor import no_grad
 
 __all__ = ["inference", "check_block_size", "greedy_complete"]
 

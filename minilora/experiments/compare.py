@@ -35,8 +35,8 @@ from minilora.experiments.measure import forward_ms, median_ms, peak_traced_byte
 from minilora.io import atomic_write_json
 from minilora.lora import LoraConfig, count_parameters, find_targets, merge_lora, unmerge_lora
 from minilora.models.gpt import GPT
-from minilora.runs import DEFAULT_TARGETS, load_base, prepare, save_weights
-from minilora.tensor import Tensor
+from minilora.experiments.runs import DEFAULT_TARGETS, load_base, prepare, save_weights
+from minilora.engine.tensor import Tensor
 from minilora.train import TrainConfig, make_optimizer, train, train_step
 
 __all__ = ["COMPARE_FILE", "DEFAULT_LR", "compare", "parse_ranks", "format_table"]

@@ -15,10 +15,15 @@ import time
 import tracemalloc
 from typing import Any, Callable, Sequence
 
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
+
 from minilora.backend import to_device, to_host
 from minilora.data.evaluation import inference
 
-__all__ = ["median_ms", "peak_traced_bytes", "forward_ms"]
+__all__ = ["median_ms", "peak_traced_bytes", "forward_ms", "time_steps"]
 
 
 def median_ms(seconds: Sequence[float]) -> float:
@@ -76,3 +81,25 @@ def forward_ms(models: dict[str, Any], idx: Any, repeats: int = 20,
             if round_ > 0:
                 times[name].append(elapsed)
     return {name: median_ms(t) for name, t in times.items()}
+
+
+def _page_faults() -> int:
+    """Minor page faults of this process so far (0 where ``resource`` is missing, e.g. Windows)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else 0
+
+
+def time_steps(step: Callable[[int], float], warmup: int, steps: int) -> dict[str, Any]:
+    """Run ``warmup`` then ``steps`` timed calls ``step(i)`` (returning the loss).
+
+    Returns wall seconds and process CPU seconds per timed step (CPU time is steadier on a busy
+    machine), all losses, and minor page faults per timed step (fresh memory the OS had to map).
+    """
+    losses, times, cpu_times, faults = [], [], [], 0
+    for i in range(warmup + steps):
+        faults_before, cpu, start = _page_faults(), time.process_time(), time.perf_counter()
+        losses.append(step(i))
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu)
+            faults += _page_faults() - faults_before
+    return {"times": times, "cpu_times": cpu_times, "losses": losses, "page_faults": faults / max(steps, 1)}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from minilora import backend, functional as F, nn
-from minilora.tensor import Tensor, is_grad_enabled
+from minilora.engine.tensor import Tensor, is_grad_enabled
 
 __all__ = ["LoraConfig", "LoRALinear", "lora_scaling", "INITS"]
 

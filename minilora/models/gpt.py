@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from minilora import backend, functional as F, nn
-from minilora.tensor import Tensor, no_grad
+from minilora.engine.tensor import Tensor, no_grad
 
 __all__ = ["GPTConfig", "GPT"]
 

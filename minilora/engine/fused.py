@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from minilora import backend
-from minilora.tensor import Function
+from minilora.engine.tensor import Function
 
 
 # Sums over the last axis use einsum: NumPy's ``.sum(axis=-1)`` reduces many short rows one at a

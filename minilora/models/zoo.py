@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from minilora.checkpoint import MODEL_FILE, load_model
+from minilora.models.checkpoint import MODEL_FILE, load_model
 from minilora.models.gpt import GPT
 
 __all__ = ["Recipe", "RECIPES", "pretrained", "weights_path"]
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parents[1] / "weights"  # minilora/weights/, package data
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from minilora import backend
-from minilora.autograd import GraphRef, run_backward, unbroadcast
+from minilora.engine.autograd import GraphRef, run_backward, unbroadcast
 
 __all__ = [
     "Tensor",
@@ -250,22 +250,6 @@ class Tensor:
         """The same data, cut from the graph (shares memory, requires no grad)."""
         return Tensor(self.data)
 
-    def to(self, device: str) -> "Tensor":
-        """A copy on ``device`` (the same tensor if already there); gradients flow back across devices."""
-        if backend.device_of(self.data) == device:
-            return self
-        from minilora import ops
-
-        return ops.ToDevice.apply(self, device=device)
-
-    def astype(self, dtype: Any) -> "Tensor":
-        """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
-        if np.dtype(dtype) == self.dtype:
-            return self
-        from minilora import ops
-
-        return ops.Cast.apply(self, dtype=np.dtype(dtype))
-
     def float(self) -> "Tensor":
         """Cast to float32."""
         return self.astype(np.float32)
@@ -304,51 +288,6 @@ class Tensor:
         """Forget the accumulated gradient (``grad = None``)."""
         self.grad = None
 
-    # -- operators (each is one Function in ops.py) ----------------------------------------------
-    def __add__(self, other: Any) -> "Tensor":
-        return ops.Add.apply(self, _lift(other, self))
-
-    def __radd__(self, other: Any) -> "Tensor":
-        return ops.Add.apply(_lift(other, self), self)
-
-    def __sub__(self, other: Any) -> "Tensor":
-        return ops.Sub.apply(self, _lift(other, self))
-
-    def __rsub__(self, other: Any) -> "Tensor":
-        return ops.Sub.apply(_lift(other, self), self)
-
-    def __mul__(self, other: Any) -> "Tensor":
-        return ops.Mul.apply(self, _lift(other, self))
-
-    def __rmul__(self, other: Any) -> "Tensor":
-        return ops.Mul.apply(_lift(other, self), self)
-
-    def __truediv__(self, other: Any) -> "Tensor":
-        return ops.Div.apply(self, _lift(other, self))
-
-    def __rtruediv__(self, other: Any) -> "Tensor":
-        return ops.Div.apply(_lift(other, self), self)
-
-    def __pow__(self, exponent: Any) -> "Tensor":
-        if isinstance(exponent, (int, float)):
-            return ops.PowScalar.apply(self, exponent=exponent)
-        return ops.Pow.apply(self, _lift(exponent, self))
-
-    def __rpow__(self, base: Any) -> "Tensor":
-        return ops.Pow.apply(_lift(base, self), self)
-
-    def __neg__(self) -> "Tensor":
-        return ops.Neg.apply(self)
-
-    def __matmul__(self, other: Any) -> "Tensor":
-        return ops.MatMul.apply(self, _lift(other, self))
-
-    def __rmatmul__(self, other: Any) -> "Tensor":
-        return ops.MatMul.apply(_lift(other, self), self)
-
-    def __getitem__(self, index: Any) -> "Tensor":
-        return ops.GetItem.apply(self, index=_index_to_arrays(index, self))
-
     # comparisons give boolean tensors outside the graph (elementwise, as in NumPy and PyTorch)
     def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
         return Tensor(self.data == _comparable(other, self, 'eq'))
@@ -375,83 +314,6 @@ class Tensor:
         return Tensor(self.data >= _comparable(other, self, 'ge'))
 
     __hash__ = object.__hash__
-
-    # -- reductions ------------------------------------------------------------------------------
-    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
-        """Sum over ``axis`` (all axes when None)."""
-        return ops.Sum.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
-
-    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
-        """Mean over ``axis``: sum / n."""
-        return ops.Mean.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
-
-    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
-        """Maximum over ``axis``; ties share the gradient equally."""
-        return ops.Max.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
-
-    def var(self, axis: int | Sequence[int] | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
-        """Variance mean((x - mean(x))^2) * n / (n - ddof) over ``axis``."""
-        return ops.Var.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims, ddof=ddof)
-
-    # -- elementwise -----------------------------------------------------------------------------
-    def exp(self) -> "Tensor":
-        """e^x elementwise."""
-        return ops.Exp.apply(self)
-
-    def log(self) -> "Tensor":
-        """Natural logarithm ln x elementwise."""
-        return ops.Log.apply(self)
-
-    def sqrt(self) -> "Tensor":
-        """sqrt(x) elementwise."""
-        return ops.Sqrt.apply(self)
-
-    def tanh(self) -> "Tensor":
-        """tanh x = (e^x - e^-x) / (e^x + e^-x) elementwise."""
-        return ops.Tanh.apply(self)
-
-    def relu(self) -> "Tensor":
-        """max(x, 0) elementwise."""
-        return ops.Relu.apply(self)
-
-    def sigmoid(self) -> "Tensor":
-        """1 / (1 + e^-x) elementwise."""
-        return ops.Sigmoid.apply(self)
-
-    def abs(self) -> "Tensor":
-        """|x| elementwise (gradient sign(x), 0 at 0)."""
-        return ops.Abs.apply(self)
-
-    __abs__ = abs
-
-    # -- shape -----------------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> "Tensor":
-        """Same data, new shape (one dimension may be -1)."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return ops.Reshape.apply(self, shape=tuple(int(s) for s in shape))
-
-    def transpose(self, *axes: Any) -> "Tensor":
-        """Permute axes like ``numpy.transpose``; no axes reverses them."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        if not axes:
-            axes = tuple(reversed(range(self.ndim)))
-        if sorted(a % self.ndim for a in axes) != list(range(self.ndim)):
-            raise ValueError(f"transpose: axes {axes} are not a permutation of the {self.ndim} axes of shape {self.shape}")
-        return ops.Transpose.apply(self, axes=tuple(a % self.ndim for a in axes))
-
-    permute = transpose
-
-    @property
-    def T(self) -> "Tensor":
-        """All axes reversed, as in NumPy."""
-        return self.transpose()
-
-    def flatten(self) -> "Tensor":
-        """The values as one axis: ``reshape(-1)``."""
-        return self.reshape(-1)
-
 
 def _comparable(other: Any, like: Tensor, op: str) -> Any:
     """The raw operand of a comparison, after checking it lives on ``like``'s device."""
@@ -509,5 +371,3 @@ def _index_to_arrays(index: Any, like: Tensor) -> Any:
         out.append(part)
     return tuple(out)
 
-
-from minilora import ops  # noqa: E402  (ops needs Tensor and Function defined above)

@@ -10,8 +10,8 @@ import numpy as np
 
 from minilora import functional as F, nn, optim
 from minilora.backend import to_device
-from minilora.gradcheck import gradcheck
-from minilora.tensor import Tensor
+from minilora.engine.gradcheck import gradcheck
+from minilora.engine.tensor import Tensor
 
 
 class TinyMLP(nn.Module):

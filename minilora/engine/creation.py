@@ -11,7 +11,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from minilora import backend
-from minilora.tensor import Tensor, _as_array
+from minilora.engine.tensor import Tensor, _as_array
 
 __all__ = ["tensor", "as_tensor", "zeros", "ones", "full", "arange", "randn", "rand"]
 

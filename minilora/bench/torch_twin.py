@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minilora.bench import time_steps
+from minilora.experiments.measure import time_steps
 from minilora.models import GPTConfig
 
 __all__ = ["TorchGPT", "TorchLoRALinear", "apply_torch_lora", "run", "set_threads", "environment"]

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from minilora import backend
-from minilora.tensor import Tensor, no_grad
+from minilora.engine.tensor import Tensor, no_grad
 
 __all__ = ["gradcheck"]
 

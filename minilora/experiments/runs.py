@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from minilora.checkpoint import MODEL_FILE, load_model, save_model
+from minilora.models.checkpoint import MODEL_FILE, load_model, save_model
 from minilora.data import get_task
 from minilora.io import atomic_write_json
 from minilora.models.configs import MODEL_SIZES, model_config
@@ -64,7 +64,7 @@ def pretrain(task: str, size: str, config: TrainConfig, out_dir: str | Path | No
 
 def load_base(base: str, device: str | None = None) -> GPT:
     """A pretrained model by shipped name ("skills", "names") or by checkpoint path (file or run folder)."""
-    from minilora.zoo import RECIPES, pretrained
+    from minilora.models.zoo import RECIPES, pretrained
 
     if base in RECIPES and not Path(base).exists():
         return pretrained(base, device=device)

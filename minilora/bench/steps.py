@@ -22,7 +22,7 @@ For every (config, method) pair it measures:
 
   times B·T tokens; **GFLOP/s** = FLOPs / median step time, shown beside NumPy's own float32 matmul
   speed on this machine (the ceiling a NumPy engine can reach).
-- with PyTorch installed: the same model in PyTorch (``bench_torch.py``) from the same weights on the
+- with PyTorch installed: the same model in PyTorch (``torch_twin.py``) from the same weights on the
   same batches with the same thread count; ``ratio`` = minilora time / PyTorch time.
 
 BLAS threads must be fixed before NumPy is imported, so ``main`` re-runs itself with
@@ -46,17 +46,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from minilora.backend import keep_freed_host_memory
-from minilora.experiments.measure import median_ms, peak_traced_bytes
+from minilora.experiments.measure import median_ms, peak_traced_bytes, time_steps
 from minilora.io import atomic_write_json
 from minilora.models import GPT, GPTConfig
 from minilora.models.configs import model_config
 from minilora.optim import AdamW
 from minilora.train import train_step
 
-try:
-    import resource
-except ImportError:  # Windows
-    resource = None
 
 __all__ = ["BenchConfig", "BENCH_CONFIGS", "METHODS", "run_benchmarks", "matmul_reference", "step_flops", "main"]
 
@@ -144,28 +140,6 @@ def _state_bytes(model: Any, optimizer: Any) -> int:
     params = list(model.parameters())
     grads = sum(int(p.grad.nbytes) for p in params if p.grad is not None)
     return sum(int(p.data.nbytes) for p in params) + grads + optimizer.state_bytes()
-
-
-def _page_faults() -> int:
-    """Minor page faults of this process so far (0 where ``resource`` is missing, e.g. Windows)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else 0
-
-
-def time_steps(step: Callable[[int], float], warmup: int, steps: int) -> dict[str, Any]:
-    """Run ``warmup`` then ``steps`` timed calls ``step(i)`` (returning the loss).
-
-    Returns wall seconds and process CPU seconds per timed step (CPU time is steadier on a busy
-    machine), all losses, and minor page faults per timed step (fresh memory the OS had to map).
-    """
-    losses, times, cpu_times, faults = [], [], [], 0
-    for i in range(warmup + steps):
-        faults_before, cpu, start = _page_faults(), time.process_time(), time.perf_counter()
-        losses.append(step(i))
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-            cpu_times.append(time.process_time() - cpu)
-            faults += _page_faults() - faults_before
-    return {"times": times, "cpu_times": cpu_times, "losses": losses, "page_faults": faults / max(steps, 1)}
 
 
 def make_batches(config: GPTConfig, batch_size: int, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -272,10 +246,10 @@ def _row(bench: BenchConfig, method: str, ours: dict[str, Any], theirs: dict[str
 def _torch_twin() -> Any:
     """The PyTorch twin module, or None when PyTorch is not installed."""
     try:
-        from minilora import bench_torch
+        from minilora.bench import torch_twin
     except ImportError:
         return None
-    return bench_torch
+    return torch_twin
 
 
 # -- the reference ceiling and the environment -----------------------------------------------------
@@ -418,6 +392,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"minilora bench: error: {err}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from minilora import backend
-from minilora.tensor import Function, unbroadcast
+from minilora.engine.tensor import Function, unbroadcast
 
 # ---------------------------------------------------------------------------------------------
 # arithmetic
