@@ -9,6 +9,7 @@ import pytest
 
 import minilora as ml
 from minilora import backend, nn, optim
+from minilora.engine import fused
 from minilora.models import GPT, GPTConfig
 
 TINY = GPTConfig(vocab_size=11, block_size=6, n_layer=2, n_head=2, n_embd=8)
@@ -166,6 +167,27 @@ def test_whole_model_logits_gradcheck(device):
     params = _random_parameters(model, seed=2, always=("head.weight", "ln_f.weight"))
     idx = _ids((2, 5), seed=2)
     assert ml.gradcheck(lambda *_: model(idx)[0], *params, rtol=1e-5)
+
+
+def test_textbook_attention_gives_the_fused_kernels_logits_and_gradients(device, monkeypatch):
+    """attn.fused = False runs scores, mask, softmax, weighted sum step by step; fused.Attention is an optimisation."""
+    calls = []
+    kernel = fused.Attention.forward
+    monkeypatch.setattr(fused.Attention, "forward", staticmethod(lambda *a, **kw: calls.append(1) or kernel(*a, **kw)))
+    model = GPT(TINY, seed=3, device=device).astype(np.float64)
+    idx, targets = _ids((3, 6), seed=4), _ids((3, 6), seed=5)
+    results = {}
+    for use_fused in (True, False):
+        for block in model.blocks:
+            block.attn.fused = use_fused
+        calls.clear()
+        model.zero_grad()
+        logits, loss = model(idx, targets)
+        loss.backward()
+        assert len(calls) == (TINY.n_layer if use_fused else 0)  # the textbook path never calls the kernel
+        results[use_fused] = [logits.numpy()] + [backend.to_host(p.grad) for p in model.parameters()]
+    for name, fast, plain in zip(["logits"] + [n for n, _ in model.named_parameters()], results[True], results[False]):
+        np.testing.assert_allclose(fast, plain, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
 def test_backward_reaches_every_parameter(device):

@@ -332,14 +332,17 @@ def test_merge_lora_gpt(device):
     model.eval()
     idx, _ = batch(device)
     before = model.state_dict()
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     logits = host(model(idx)[0])
     merge_lora(model)
     assert all(layer.merged for _, layer in lora_layers(model))
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == trainable   # W0 + s·B A stays frozen
     np.testing.assert_allclose(host(model(idx)[0]), logits, rtol=1e-4, atol=1e-5)
     for _ in range(2):
         unmerge_lora(model)
         merge_lora(model)
     unmerge_lora(model)
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == trainable   # still only A and B
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name], err_msg=name)
     np.testing.assert_array_equal(host(model(idx)[0]), logits)
@@ -353,6 +356,7 @@ def test_merge_and_unload(device):
     logits = host(model(idx)[0])
     merge_and_unload(model)
     assert not lora_layers(model) and not hasattr(model, "lora_config")
+    assert not any(p.requires_grad for p in model.parameters())   # stays frozen, as documented
     assert type(model.blocks[0].attn.q_proj) is nn.Linear
     fresh = GPT(CFG, seed=1, device=device).eval()
     fresh.load_state_dict(model.state_dict())   # a plain GPT again: same names
@@ -361,7 +365,7 @@ def test_merge_and_unload(device):
 
 def test_merge_without_lora_is_an_error():
     for fn in (merge_lora, unmerge_lora, merge_and_unload):
-        with pytest.raises(ValueError, match="no LoRA layers"):
+        with pytest.raises(ValueError, match=rf"^{fn.__name__}: GPT has no LoRA layers; call apply_lora"):
             fn(GPT(CFG))
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import minilora
-from minilora.lora import load_adapter
-from minilora.experiments.runs import finetune, load_base
+from minilora.lora import load_adapter, lora_parameters
+from minilora.experiments.runs import finetune, load_base, prepare
 from minilora.train import TrainConfig
 
 QUICK = TrainConfig(steps=5, batch_size=8, lr=1e-2, warmup_steps=1, seed=1)
@@ -30,6 +30,18 @@ def test_saved_adapter_reproduces_the_finetuned_model(tmp_path):
         expected, _ = model.eval()(ids)
         got, _ = fresh.eval()(ids)
     np.testing.assert_array_equal(expected.numpy(), got.numpy())
+
+
+def test_full_preparation_unfreezes_every_weight():
+    model = load_base("skills").requires_grad_(False)  # a loaded model is trainable already: start from a frozen one
+    assert prepare(model, "full") is model
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_lora_preparation_trains_only_the_adapters():
+    model = prepare(load_base("skills"), "lora", rank=2, targets=("q_proj",))
+    trainable = [id(p) for p in model.parameters() if p.requires_grad]
+    assert trainable and trainable == [id(p) for p in lora_parameters(model)]
 
 
 def test_full_finetuning_trains_every_weight():

@@ -3,28 +3,29 @@
 A fused op computes its gradient in closed form instead of through a chain of small ops, which
 saves memory (fewer saved intermediates) and time (fewer temporaries).  ``functional.py`` keeps
 a composed version of each beside it, built from the primitives in ``ops.py``; the tests check
-that both agree.
+that both agree.  ``Array`` (engine/tensor.py) is a NumPy or CuPy ndarray.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from typing import Callable
 
 import numpy as np
 
 from minilora import backend
-from minilora.engine.tensor import Function
+from minilora.engine.tensor import Array, Function
 
 
 # Sums over the last axis use einsum: NumPy's ``.sum(axis=-1)`` reduces many short rows one at a
 # time, while einsum vectorises across them (3-4x faster for rows of 32-256 values).
-def _rowsum(x):
+def _rowsum(x: Array) -> Array:
     """sum_i x[..., i] with the axis kept: (..., n) -> (..., 1)."""
     return backend.get_xp(x).einsum("...i->...", x)[..., None]
 
 
-def _rowdot(a, b):
+def _rowdot(a: Array, b: Array) -> Array:
     """sum_i a[..., i] b[..., i] with the axis kept: (..., n) -> (..., 1)."""
     return backend.get_xp(a).einsum("...i,...i->...", a, b)[..., None]
 
@@ -33,7 +34,7 @@ class Softmax(Function):
     """y = exp(x - max x) / sum exp(x - max x) along ``axis``; dx = y * (g - sum(g * y))."""
 
     @staticmethod
-    def forward(ctx, x, axis):
+    def forward(ctx: Function, x: Array, axis: int) -> Array:
         xp = backend.get_xp(x)
         y = x - x.max(axis=axis, keepdims=True)
         xp.exp(y, out=y)
@@ -43,7 +44,7 @@ class Softmax(Function):
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (y,) = ctx.saved_tensors
         dx = g * y
         dx -= y * dx.sum(axis=ctx.axis, keepdims=True)
@@ -54,7 +55,7 @@ class LogSoftmax(Function):
     """y = x - max x - log sum exp(x - max x) along ``axis``; dx = g - exp(y) * sum(g)."""
 
     @staticmethod
-    def forward(ctx, x, axis):
+    def forward(ctx: Function, x: Array, axis: int) -> Array:
         xp = backend.get_xp(x)
         shifted = x - x.max(axis=axis, keepdims=True)
         y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
@@ -63,7 +64,7 @@ class LogSoftmax(Function):
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (y,) = ctx.saved_tensors
         xp = backend.get_xp(g)
         return (g - xp.exp(y) * g.sum(axis=ctx.axis, keepdims=True),)
@@ -78,7 +79,7 @@ class CrossEntropy(Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, targets, ignore_index):
+    def forward(ctx: Function, logits: Array, targets: Array, ignore_index: int | None) -> Array:
         xp = backend.get_xp(logits)
         n_rows, n_classes = logits.shape
         valid = targets != ignore_index if ignore_index is not None else None
@@ -103,7 +104,7 @@ class CrossEntropy(Function):
         return (nll.sum() / ctx.count).astype(logits.dtype)  # a plain int divisor must not promote (NumPy 1, CuPy)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         probs, targets, valid = ctx.saved_tensors
         xp = backend.get_xp(probs)
         dz = probs.copy()
@@ -123,7 +124,7 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 _PIECE = 1 << 16  # elements per piece (256 KB of float32)
 
 
-def _piecewise(fn, *arrays) -> None:
+def _piecewise(fn: Callable[..., None], *arrays: Array) -> None:
     """Call ``fn`` on matching pieces of same-shaped arrays; outputs must be C-contiguous (one piece off the CPU)."""
     flat = [a.reshape(-1) for a in arrays]
     n = flat[0].size
@@ -132,7 +133,7 @@ def _piecewise(fn, *arrays) -> None:
         fn(*(a[start:start + step] for a in flat))
 
 
-def _gelu(x, y, dydx=None) -> None:
+def _gelu(x: Array, y: Array, dydx: Array | None = None) -> None:
     """Write y = gelu(x) and, when given, dydx = gelu'(x) (the formulas of ``Gelu``)."""
     xp = backend.get_xp(x)
     x2 = x * x
@@ -161,7 +162,7 @@ class Gelu(Function):
     """
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Function, x: Array) -> Array:
         xp = backend.get_xp(x)
         y = xp.empty(x.shape, dtype=x.dtype)
         if not any(ctx.needs_input_grad):
@@ -173,7 +174,7 @@ class Gelu(Function):
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (dydx,) = ctx.saved_tensors
         return (g * dydx,)
 
@@ -187,7 +188,7 @@ class LayerNorm(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, eps):
+    def forward(ctx: Function, x: Array, weight: Array, bias: Array, eps: float) -> Array:
         xp = backend.get_xp(x)
         n = x.shape[-1]
         xhat = x - _rowsum(x) / n  # x - mean
@@ -200,7 +201,7 @@ class LayerNorm(Function):
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         xhat, rstd, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         xp, n = backend.get_xp(g), g.shape[-1]
@@ -221,13 +222,13 @@ class Embedding(Function):
     """y = weight[ids] (rows of the table); dweight = rows of g added at ``ids`` (repeats accumulate)."""
 
     @staticmethod
-    def forward(ctx, ids, weight):
+    def forward(ctx: Function, ids: Array, weight: Array) -> Array:
         ctx.save_for_backward(ids)
         ctx.weight_shape = weight.shape
         return weight[ids]
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (ids,) = ctx.saved_tensors
         xp = backend.get_xp(g)
         dweight = xp.zeros(ctx.weight_shape, dtype=g.dtype)
@@ -244,7 +245,7 @@ class LinearFn(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias=None):
+    def forward(ctx: Function, x: Array, weight: Array, bias: Array | None = None) -> Array:
         x2 = x.reshape(-1, x.shape[-1])  # (N, k): one 2-D matmul is faster than a batch of them
         need_w = bool(ctx.needs_input_grad) and ctx.needs_input_grad[1]
         ctx.save_for_backward(x2 if need_w else None, weight)  # x is needed only for dW
@@ -255,7 +256,7 @@ class LinearFn(Function):
         return y.reshape(*x.shape[:-1], weight.shape[0])
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         x2, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1])  # (N, d)
@@ -268,7 +269,7 @@ class LinearFn(Function):
 
 
 @functools.lru_cache(maxsize=32)
-def _causal_mask_t(size: int, dtype: str, device: str):
+def _causal_mask_t(size: int, dtype: str, device: str) -> Array:
     """Additive causal mask in the transposed (key j, query i) layout: -inf where j > i, else 0 (cached)."""
     return backend.to_device(np.tril(np.full((size, size), -np.inf, dtype=dtype), -1), device)
 
@@ -287,7 +288,7 @@ class Attention(Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, causal):
+    def forward(ctx: Function, q: Array, k: Array, v: Array, causal: bool) -> Array:
         xp = backend.get_xp(q)
         scale = 1.0 / math.sqrt(q.shape[-1])
         att_t = k @ q.swapaxes(-1, -2)  # S^T (B, H, T, T): att_t[..., j, i] = k_j . q_i
@@ -303,7 +304,7 @@ class Attention(Function):
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         q, k, v, att_t, y = ctx.saved_tensors
         need_q, need_k, need_v = ctx.needs_input_grad
         dv = att_t @ g if need_v else None  # P^T g

@@ -1,9 +1,9 @@
 """Primitive differentiable operations: one ``Function`` subclass per primitive.
 
-Each works on raw arrays.  ``forward`` computes y = f(x...) and saves what ``backward`` needs;
-``backward(ctx, g)`` receives g = dL/dy and returns dL/dx_i = (dy/dx_i)^T g for each input,
-skipping inputs with ``ctx.needs_input_grad[i] == False``.  Gradients may keep a broadcast shape:
-the engine sums them back to each input's shape (``tensor.unbroadcast``).
+Each works on raw arrays (``Array``: a NumPy or CuPy ndarray, see engine/tensor.py).  ``forward``
+computes y = f(x...) and saves what ``backward`` needs; ``backward(ctx, g)`` receives g = dL/dy and
+returns dL/dx_i = (dy/dx_i)^T g for each input, skipping inputs with ``ctx.needs_input_grad[i] == False``.
+Gradients may keep a broadcast shape: the engine sums them back to each input's shape (``tensor.unbroadcast``).
 A backward never modifies ``g`` in place (it may be shared by several inputs).
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from minilora import backend
-from minilora.engine.tensor import Function, unbroadcast
+from minilora.engine.tensor import Array, Function, unbroadcast
 
 # ---------------------------------------------------------------------------------------------
 # arithmetic
@@ -25,11 +25,11 @@ class Add(Function):
     """y = a + b (broadcasting); da = g, db = g."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx: Function, a: Array, b: Array) -> Array:
         return a + b
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         return g, g
 
 
@@ -37,11 +37,11 @@ class Sub(Function):
     """y = a - b; da = g, db = -g."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx: Function, a: Array, b: Array) -> Array:
         return a - b
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         return g, (-g if ctx.needs_input_grad[1] else None)
 
 
@@ -49,12 +49,12 @@ class Mul(Function):
     """y = a * b; da = g * b, db = g * a."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx: Function, a: Array, b: Array) -> Array:
         ctx.save_for_backward(a, b)
         return a * b
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         a, b = ctx.saved_tensors
         da = g * b if ctx.needs_input_grad[0] else None
         db = g * a if ctx.needs_input_grad[1] else None
@@ -65,12 +65,12 @@ class Div(Function):
     """y = a / b; da = g / b, db = -g * a / b^2."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx: Function, a: Array, b: Array) -> Array:
         ctx.save_for_backward(a, b)
         return a / b
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         a, b = ctx.saved_tensors
         da = g / b if ctx.needs_input_grad[0] else None
         db = -g * a / (b * b) if ctx.needs_input_grad[1] else None
@@ -81,11 +81,11 @@ class Neg(Function):
     """y = -x; dx = -g."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Function, x: Array) -> Array:
         return -x
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         return (-g,)
 
 
@@ -93,13 +93,13 @@ class PowScalar(Function):
     """y = x^p for a constant exponent p; dx = g * p * x^(p-1)."""
 
     @staticmethod
-    def forward(ctx, x, exponent):
+    def forward(ctx: Function, x: Array, exponent: float) -> Array:
         ctx.save_for_backward(x)
         ctx.exponent = exponent
         return x**exponent
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (x,) = ctx.saved_tensors
         p = ctx.exponent
         return (g * (p * x ** (p - 1)),)
@@ -109,13 +109,13 @@ class Pow(Function):
     """y = a^b for tensors; da = g * b * a^(b-1), db = g * y * log(a) (a > 0)."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx: Function, a: Array, b: Array) -> Array:
         y = a**b
         ctx.save_for_backward(a, b, y)
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         a, b, y = ctx.saved_tensors
         xp = backend.get_xp(a)
         da = g * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
@@ -130,7 +130,7 @@ class MatMul(Function):
     """y = a @ b (batched, broadcasting, 1-D operands as in NumPy); da = g @ b^T, db = a^T @ g."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx: Function, a: Array, b: Array) -> Array:
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
         k_a = a.shape[-1]
@@ -144,7 +144,7 @@ class MatMul(Function):
         return a @ b
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         a, b = ctx.saved_tensors
         a2 = a[None, :] if a.ndim == 1 else a  # promote 1-D operands to matrices, as NumPy does
         b2 = b[:, None] if b.ndim == 1 else b
@@ -176,13 +176,13 @@ class Exp(Function):
     """y = e^x; dx = g * y."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Function, x: Array) -> Array:
         y = backend.get_xp(x).exp(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (y,) = ctx.saved_tensors
         return (g * y,)
 
@@ -191,12 +191,12 @@ class Log(Function):
     """y = ln x; dx = g / x."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Function, x: Array) -> Array:
         ctx.save_for_backward(x)
         return backend.get_xp(x).log(x)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (x,) = ctx.saved_tensors
         return (g / x,)
 
@@ -205,13 +205,13 @@ class Sqrt(Function):
     """y = sqrt(x); dx = g / (2 y)."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Function, x: Array) -> Array:
         y = backend.get_xp(x).sqrt(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (y,) = ctx.saved_tensors
         return (g / (2 * y),)
 
@@ -220,13 +220,13 @@ class Tanh(Function):
     """y = tanh x; dx = g * (1 - y^2)."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Function, x: Array) -> Array:
         y = backend.get_xp(x).tanh(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (y,) = ctx.saved_tensors
         return (g * (1 - y * y),)
 
@@ -235,13 +235,13 @@ class Relu(Function):
     """y = max(x, 0); dx = g * [x > 0]."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Function, x: Array) -> Array:
         y = backend.get_xp(x).maximum(x, 0)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (y,) = ctx.saved_tensors
         return (g * (y > 0),)
 
@@ -250,7 +250,7 @@ class Sigmoid(Function):
     """y = 1 / (1 + e^-x); dx = g * y * (1 - y)."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Function, x: Array) -> Array:
         xp = backend.get_xp(x)
         # stable for large |x|: e^-|x| never overflows
         z = xp.exp(-xp.abs(x))
@@ -259,7 +259,7 @@ class Sigmoid(Function):
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (y,) = ctx.saved_tensors
         return (g * y * (1 - y),)
 
@@ -268,12 +268,12 @@ class Abs(Function):
     """y = |x|; dx = g * sign(x)."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Function, x: Array) -> Array:
         ctx.save_for_backward(x)
         return backend.get_xp(x).abs(x)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (x,) = ctx.saved_tensors
         return (g * backend.get_xp(x).sign(x),)
 
@@ -282,12 +282,12 @@ class Cast(Function):
     """y = x converted to another dtype; dx = g converted back."""
 
     @staticmethod
-    def forward(ctx, x, dtype):
+    def forward(ctx: Function, x: Array, dtype: np.dtype) -> Array:
         ctx.dtype_in = x.dtype
         return x.astype(dtype)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         return (g.astype(ctx.dtype_in),)
 
 
@@ -295,12 +295,12 @@ class ToDevice(Function):
     """y = x copied to another device; dx = g copied back."""
 
     @staticmethod
-    def forward(ctx, x, device):
+    def forward(ctx: Function, x: Array, device: str) -> Array:
         ctx.device_in = backend.device_of(x)
         return backend.to_device(x, device)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         return (backend.to_device(g, ctx.device_in),)
 
 
@@ -309,7 +309,7 @@ class ToDevice(Function):
 # ---------------------------------------------------------------------------------------------
 
 
-def _expand_reduced(g: Any, shape: tuple, axis: tuple | None, keepdims: bool) -> Any:
+def _expand_reduced(g: Array, shape: tuple[int, ...], axis: tuple[int, ...] | None, keepdims: bool) -> Array:
     """Give a reduced gradient back the reduced axes (size 1) so it broadcasts against the input."""
     if keepdims or axis is None and g.ndim == len(shape):
         return g
@@ -322,17 +322,17 @@ class Sum(Function):
     """y = sum of x over ``axis``; dx = g broadcast back to x's shape."""
 
     @staticmethod
-    def forward(ctx, x, axis, keepdims):
+    def forward(ctx: Function, x: Array, axis: tuple[int, ...] | None, keepdims: bool) -> Array:
         ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
         return x.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         g = _expand_reduced(g, ctx.shape, ctx.axis, ctx.keepdims)
         return (backend.get_xp(g).broadcast_to(g, ctx.shape),)
 
 
-def _count(shape: tuple, axis: tuple | None) -> int:
+def _count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
     return int(np.prod(shape if axis is None else [shape[a] for a in axis]))
 
 
@@ -340,12 +340,12 @@ class Mean(Function):
     """y = sum(x) / n over ``axis``; dx = g / n broadcast back."""
 
     @staticmethod
-    def forward(ctx, x, axis, keepdims):
+    def forward(ctx: Function, x: Array, axis: tuple[int, ...] | None, keepdims: bool) -> Array:
         ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
         return x.mean(axis=axis, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         g = _expand_reduced(g, ctx.shape, ctx.axis, ctx.keepdims) / _count(ctx.shape, ctx.axis)
         return (backend.get_xp(g).broadcast_to(g, ctx.shape),)
 
@@ -354,7 +354,7 @@ class Max(Function):
     """y = max of x over ``axis``; dx = g * [x == y] / (number of ties)."""
 
     @staticmethod
-    def forward(ctx, x, axis, keepdims):
+    def forward(ctx: Function, x: Array, axis: tuple[int, ...] | None, keepdims: bool) -> Array:
         y = x.max(axis=axis, keepdims=True)
         ctx.save_for_backward(x, y)
         ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
@@ -363,7 +363,7 @@ class Max(Function):
         return y.reshape(()) if axis is None else y.squeeze(axis=axis)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         x, y = ctx.saved_tensors
         g = _expand_reduced(g, ctx.shape, ctx.axis, ctx.keepdims)
         winners = (x == y).astype(x.dtype)
@@ -375,7 +375,7 @@ class Var(Function):
     """y = sum((x - mean)^2) / (n - ddof) over ``axis``; dx = g * 2 (x - mean) / (n - ddof)."""
 
     @staticmethod
-    def forward(ctx, x, axis, keepdims, ddof):
+    def forward(ctx: Function, x: Array, axis: tuple[int, ...] | None, keepdims: bool, ddof: int) -> Array:
         centered = x - x.mean(axis=axis, keepdims=True)
         n = _count(x.shape, axis)
         if n - ddof <= 0:
@@ -385,7 +385,7 @@ class Var(Function):
         return ((centered * centered).sum(axis=axis, keepdims=keepdims) / (n - ddof)).astype(x.dtype)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (centered,) = ctx.saved_tensors
         g = _expand_reduced(g, ctx.shape, ctx.axis, ctx.keepdims)
         return (g * centered * (2.0 / ctx.dof),)
@@ -400,7 +400,7 @@ class Reshape(Function):
     """y = x viewed with a new shape; dx = g reshaped back."""
 
     @staticmethod
-    def forward(ctx, x, shape):
+    def forward(ctx: Function, x: Array, shape: tuple[int, ...]) -> Array:
         ctx.shape = x.shape
         try:
             return x.reshape(shape)
@@ -408,7 +408,7 @@ class Reshape(Function):
             raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({x.size} values) into {shape}") from None
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         return (g.reshape(ctx.shape),)
 
 
@@ -416,16 +416,16 @@ class Transpose(Function):
     """y = x with axes permuted; dx = g with the inverse permutation."""
 
     @staticmethod
-    def forward(ctx, x, axes):
+    def forward(ctx: Function, x: Array, axes: tuple[int, ...]) -> Array:
         ctx.inverse = tuple(np.argsort(axes))
         return x.transpose(axes)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         return (g.transpose(ctx.inverse),)
 
 
-def _has_array_index(index: tuple) -> bool:
+def _has_array_index(index: tuple[Any, ...]) -> bool:
     return any(hasattr(part, "shape") and hasattr(part, "dtype") for part in index)
 
 
@@ -436,7 +436,7 @@ class GetItem(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, index):
+    def forward(ctx: Function, x: Array, index: tuple[Any, ...]) -> Array:
         ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
         try:
             return x[index]
@@ -444,7 +444,7 @@ class GetItem(Function):
             raise IndexError(f"index {index!r} is out of range for a tensor of shape {tuple(x.shape)}: {err}") from None
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         xp = backend.get_xp(g)
         dx = xp.zeros(ctx.shape, dtype=g.dtype)
         if _has_array_index(ctx.index):
@@ -458,13 +458,13 @@ class Concat(Function):
     """y = concatenate(xs, axis); dx_i = the slice of g that came from x_i."""
 
     @staticmethod
-    def forward(ctx, *xs, axis):
+    def forward(ctx: Function, *xs: Array, axis: int) -> Array:
         ctx.axis = axis
         ctx.sizes = [x.shape[axis] for x in xs]
         return backend.get_xp(xs[0]).concatenate(xs, axis=axis)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         bounds = np.cumsum(ctx.sizes)[:-1].tolist()
         pieces = backend.get_xp(g).split(g, bounds, axis=ctx.axis)
         return tuple(p if need else None for p, need in zip(pieces, ctx.needs_input_grad))
@@ -474,12 +474,12 @@ class Stack(Function):
     """y = stack(xs, axis) (a new axis); dx_i = g taken at position i of that axis."""
 
     @staticmethod
-    def forward(ctx, *xs, axis):
+    def forward(ctx: Function, *xs: Array, axis: int) -> Array:
         ctx.axis = axis
         return backend.get_xp(xs[0]).stack(xs, axis=axis)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         xp = backend.get_xp(g)
         moved = xp.moveaxis(g, ctx.axis, 0)
         return tuple(moved[i] if need else None for i, need in enumerate(ctx.needs_input_grad))
@@ -489,13 +489,13 @@ class Where(Function):
     """y = a where cond else b (cond boolean, no gradient); da = g * cond, db = g * (1 - cond)."""
 
     @staticmethod
-    def forward(ctx, cond, a, b):
+    def forward(ctx: Function, cond: Array, a: Array, b: Array) -> Array:
         xp = backend.get_xp(a)
         ctx.save_for_backward(cond)
         return xp.where(cond, a, b)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (cond,) = ctx.saved_tensors
         xp = backend.get_xp(g)
         zero = xp.zeros((), dtype=g.dtype)
@@ -508,13 +508,13 @@ class MaskedFill(Function):
     """y = value where mask else x; dx = g where not mask else 0."""
 
     @staticmethod
-    def forward(ctx, x, mask, value):
+    def forward(ctx: Function, x: Array, mask: Array, value: float) -> Array:
         xp = backend.get_xp(x)
         ctx.save_for_backward(mask)
         return xp.where(mask, xp.asarray(value, dtype=x.dtype), x)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         (mask,) = ctx.saved_tensors
         xp = backend.get_xp(g)
         return xp.where(mask, xp.zeros((), dtype=g.dtype), g), None

@@ -19,6 +19,7 @@ from minilora import backend
 from minilora.engine.autograd import GraphRef, run_backward, unbroadcast
 
 __all__ = [
+    "Array",
     "Tensor",
     "Function",
     "no_grad",
@@ -26,6 +27,12 @@ __all__ = [
     "is_grad_enabled",
     "unbroadcast",
 ]
+
+Array = Any
+"""A NumPy or CuPy ndarray (or a test device's array): what a Function's forward and backward take and return.
+
+One alias for every Function signature, ``forward(ctx: Function, a: Array, b: Array) -> Array``;
+it is ``Any`` because NumPy and CuPy share no array base class."""
 
 _grad_enabled = True
 
@@ -70,27 +77,28 @@ def enable_grad() -> _GradMode:
 class Function:
     """A differentiable primitive.  Subclasses define two static methods on raw arrays:
 
-    ``forward(ctx, *arrays, **params) -> array`` computes the output and saves what backward needs;
-    ``backward(ctx, grad) -> tuple`` returns one gradient per input, ``dL/dinput = J^T · grad``,
-    or None where ``ctx.needs_input_grad[i]`` is False (nothing is computed for those inputs).
+    ``forward(ctx: Function, *arrays: Array, **params) -> Array`` computes the output and saves what backward
+    needs; ``backward(ctx: Function, grad: Array) -> tuple[Array | None, ...]`` returns one gradient per input,
+    ``dL/dinput = J^T · grad``, or None where ``ctx.needs_input_grad[i]`` is False (nothing is computed for those
+    inputs).
 
     The instance itself is the context ``ctx`` and becomes the graph node of the output.
     """
 
     inputs: tuple["Tensor", ...] | None
     needs_input_grad: tuple[bool, ...]
-    saved_tensors: tuple[Any, ...] = ()
+    saved_tensors: tuple[Array | None, ...] = ()
 
-    def save_for_backward(self, *arrays: Any) -> None:
-        """Keep arrays (or anything) needed by backward; released when the graph is freed."""
+    def save_for_backward(self, *arrays: Array | None) -> None:
+        """Keep the arrays (or None) that backward needs; released when the graph is freed."""
         self.saved_tensors = arrays
 
     @staticmethod
-    def forward(ctx: "Function", *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
+    def forward(ctx: "Function", *arrays: Array, **params: Any) -> Array:  # pragma: no cover - abstract
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx: "Function", grad: Any) -> tuple[Any, ...]:  # pragma: no cover - abstract
+    def backward(ctx: "Function", grad: Array) -> tuple[Array | None, ...]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     @classmethod

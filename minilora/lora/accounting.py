@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable, NamedTuple
 
 from minilora import nn
-from minilora.lora.inject import lora_layers
+from minilora.lora.inject import require_lora_layers
 
 __all__ = ["ParameterCount", "count_parameters", "LoraRow", "LoraReport", "lora_report", "lora_param_count"]
 
@@ -67,9 +67,7 @@ def lora_report(model: nn.Module) -> LoraReport:
 
     ``rows, table = lora_report(model)``;  ``print(table)``.
     """
-    layers = lora_layers(model)
-    if not layers:
-        raise ValueError(f"lora_report: {type(model).__name__} has no LoRA layers; call apply_lora(model, config) first")
+    layers = require_lora_layers(model, "lora_report")
     rows = [LoraRow(name or "<model>", l.out_features, l.in_features, l.out_features * l.in_features, l.r,
                     l.r * (l.out_features + l.in_features)) for name, l in layers]
     full, lora = sum(r.full for r in rows), sum(r.lora for r in rows)

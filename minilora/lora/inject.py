@@ -14,8 +14,8 @@ from minilora import nn
 from minilora.lora.layer import LoraConfig, LoRALinear
 
 __all__ = [
-    "apply_lora", "lora_layers", "lora_parameters", "merge_lora", "unmerge_lora", "merge_and_unload",
-    "find_targets",
+    "apply_lora", "lora_layers", "require_lora_layers", "lora_parameters", "merge_lora", "unmerge_lora",
+    "merge_and_unload", "find_targets",
 ]
 
 
@@ -68,6 +68,14 @@ def lora_layers(model: nn.Module) -> list[tuple[str, LoRALinear]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, LoRALinear)]
 
 
+def require_lora_layers(model: nn.Module, what: str) -> list[tuple[str, LoRALinear]]:
+    """``lora_layers(model)``, or a ValueError naming ``what`` (the caller) when the model has none."""
+    layers = lora_layers(model)
+    if not layers:
+        raise ValueError(f"{what}: {type(model).__name__} has no LoRA layers; call apply_lora(model, config) first")
+    return layers
+
+
 def lora_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
     """The adapter matrices (each layer's lora_A, then lora_B): all that LoRA trains."""
     for _, layer in lora_layers(model):
@@ -115,27 +123,20 @@ def apply_lora(model: nn.Module, config: LoraConfig | None = None, seed: int = 0
     return model
 
 
-def _require_lora(model: nn.Module, what: str) -> list[tuple[str, LoRALinear]]:
-    layers = lora_layers(model)
-    if not layers:
-        raise ValueError(f"{what}: {type(model).__name__} has no LoRA layers; call apply_lora(model, config) first")
-    return layers
-
-
 def merge_lora(model: nn.Module) -> nn.Module:
     """Merge every LoRA layer, W ← W0 + s·B A (see ``LoRALinear.merge``); returns ``model``.
 
     A merged model computes the same outputs with one matmul per layer (no extra latency).
     Train only after ``unmerge_lora``: a merged layer refuses a training-mode forward with grad.
     """
-    for _, layer in _require_lora(model, "merge_lora"):
+    for _, layer in require_lora_layers(model, "merge_lora"):
         layer.merge()
     return model
 
 
 def unmerge_lora(model: nn.Module) -> nn.Module:
     """Undo ``merge_lora``: every base weight is W0 again, bit for bit; returns ``model``."""
-    for _, layer in _require_lora(model, "unmerge_lora"):
+    for _, layer in require_lora_layers(model, "unmerge_lora"):
         layer.unmerge()
     return model
 
@@ -147,7 +148,7 @@ def merge_and_unload(model: nn.Module) -> nn.Module:
     with W = W0 + s·B A in each adapted layer.  This cannot be undone.  Parameters stay frozen:
     call ``model.requires_grad_(True)`` to train further.
     """
-    for name, layer in _require_lora(model, "merge_and_unload"):
+    for name, layer in require_lora_layers(model, "merge_and_unload"):
         if not name:
             raise ValueError("merge_and_unload: the model is itself a LoRALinear; use layer.merge() and layer.base")
         layer.merge()

@@ -48,12 +48,20 @@ class GPTConfig:
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention where token t attends only to tokens 0..t."""
+    """Multi-head self-attention where token t attends only to tokens 0..t.
+
+    Each head computes  y = softmax(q kᵀ / √h + mask) v,  with mask = -inf where the key comes after the query.
+    ``forward`` shows it step by step (the ``else`` branch).  By default (``fused = True``) it runs instead as
+    one fused Function, an optimisation: ``fused.Attention`` in engine/fused.py has a closed-form backward
+    and stores the scores transposed for faster sums.  Set ``attn.fused = False`` on every block to run the
+    textbook path; both give the same logits and gradients (tests/test_gpt.py).
+    """
 
     def __init__(self, config: GPTConfig, rng: np.random.Generator):
         super().__init__()
         c, bias = config.n_embd, config.bias
         self.n_head = config.n_head
+        self.fused = True  # a plain flag, not a parameter: the fused kernel or the textbook path
         self.q_proj = nn.Linear(c, c, bias=bias, rng=rng)
         self.k_proj = nn.Linear(c, c, bias=bias, rng=rng)
         self.v_proj = nn.Linear(c, c, bias=bias, rng=rng)
@@ -66,7 +74,16 @@ class CausalSelfAttention(nn.Module):
         q = self.q_proj(x).reshape(b, t, self.n_head, h).transpose(0, 2, 1, 3)  # (B, H, T, h)
         k = self.k_proj(x).reshape(b, t, self.n_head, h).transpose(0, 2, 1, 3)  # (B, H, T, h)
         v = self.v_proj(x).reshape(b, t, self.n_head, h).transpose(0, 2, 1, 3)  # (B, H, T, h)
-        y = F.scaled_dot_product_attention(q, k, v, causal=True)                # (B, H, T, h)
+        if self.fused:
+            # an optimisation: the four steps below as one Function with a hand-written backward
+            y = F.scaled_dot_product_attention(q, k, v, causal=True)            # (B, H, T, h)
+        else:
+            # the textbook computation, one step per line
+            att = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(h))          # (B, H, T, T)  scores q·kᵀ/√h
+            future = np.triu(np.ones((t, t), dtype=bool), k=1)                  # (T, T)  True where key j > query i
+            att = F.masked_fill(att, future, -np.inf)                           # (B, H, T, T)  no looking ahead
+            att = F.softmax(att, axis=-1)                                       # (B, H, T, T)  each row sums to 1
+            y = att @ v                                                         # (B, H, T, h)  weighted sum of values
         y = y.transpose(0, 2, 1, 3).reshape(b, t, c)                            # (B, T, C)
         return self.resid_drop(self.o_proj(y))                                  # (B, T, C)
 
