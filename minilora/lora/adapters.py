@@ -23,7 +23,7 @@ import numpy as np
 
 from minilora import backend, nn
 from minilora.io import atomic_write_bytes, load_arrays, save_arrays
-from minilora.lora.inject import apply_lora, find_targets, lora_layers
+from minilora.lora.inject import apply_lora, find_targets, lora_layers, require_lora_layers
 from minilora.lora.layer import LoraConfig, LoRALinear
 
 __all__ = [
@@ -44,9 +44,7 @@ def peft_key(module_name: str, matrix: str) -> str:
 
 
 def _layers_or_raise(model: nn.Module, what: str) -> list[tuple[str, LoRALinear]]:
-    layers = lora_layers(model)
-    if not layers:
-        raise ValueError(f"{what}: {type(model).__name__} has no LoRA layers; call apply_lora(model, config) first")
+    layers = require_lora_layers(model, what)
     if any(not name for name, _ in layers):
         raise ValueError(f"{what}: the model is a bare LoRALinear; adapters are saved from a model that contains it")
     return layers
