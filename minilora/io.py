@@ -10,20 +10,65 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "save_arrays", "load_arrays", "strip_prefix"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "save_arrays", "load_arrays", "load_metadata", "strip_prefix",
+           "temporary_name", "clean_temporaries", "check_writable_folder", "TEMP_PATTERN"]
+
+# ".<target name>.<12 hex digits>.tmp": the only names atomic_write_bytes gives its temporary files
+TEMP_PATTERN = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+
+
+def temporary_name(path: Path) -> Path:
+    """The temporary file an atomic write of ``path`` goes through: ``.<name>.<12 hex digits>.tmp`` beside it."""
+    return path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+def clean_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete what killed atomic writes left in ``folder``: files named like ``TEMP_PATTERN``, nothing else.
+
+    A write killed between creating its temporary file and renaming it (``kill -9``, power loss) leaves
+    the hidden file behind; the next run in the folder calls this.  Returns the files removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir() if TEMP_PATTERN.match(p.name) and p.is_file() and not p.is_symlink()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def check_writable_folder(folder: str | os.PathLike, what: str = "output folder") -> Path:
+    """Make sure ``folder`` is (or can become) a folder minilora can write into, before any work is done.
+
+    Creates it (and its parents) when missing and writes and deletes one temporary file there; any
+    failure (it is a file, a parent is a file, no permission, read-only disk) is a one-line ValueError.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{what} {folder} is a file, not a folder; choose a folder path")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = temporary_name(folder / "write-check")
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"{what} {folder} is not writable: {err.strerror or err}") from None
+    return folder
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    tmp = temporary_name(path)
     # not tempfile.mkstemp: its files are private (0600); os.open applies the umask as open() does
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -73,6 +118,20 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     except Exception as err:  # safetensors raises its own error types for corrupt headers/data
         raise ValueError(f"cannot read {path}: not a valid safetensors file ({type(err).__name__}: {err})") from None
     return arrays, metadata
+
+
+def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """Only the metadata of a file written by ``save_arrays`` (no array is read); errors as ``load_arrays``."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return json.loads((f.metadata() or {}).get("minilora", "{}"))
+    except Exception as err:  # safetensors raises its own error types for corrupt headers
+        raise ValueError(f"cannot read {path}: not a valid safetensors file ({type(err).__name__}: {err})") from None
 
 
 def strip_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from minilora.io import load_arrays, save_arrays, strip_prefix
+from minilora.io import load_arrays, load_metadata, save_arrays, strip_prefix
 from minilora.nn import Module
 from minilora.optim import Optimizer
 
-__all__ = ["save_training_state", "load_training_state", "TRAIN_STATE_FORMAT"]
+__all__ = ["save_training_state", "load_training_state", "read_training_state", "TRAIN_STATE_FORMAT"]
 
 TRAIN_STATE_FORMAT = "minilora-checkpoint-v1-train"
 
@@ -28,11 +28,22 @@ def save_training_state(path: str | os.PathLike, model: Module, optimizer: Optim
     save_arrays(path, arrays, {"format": TRAIN_STATE_FORMAT, **state})
 
 
+def _check_format(path: str | os.PathLike, meta: dict[str, Any]) -> None:
+    if meta.get("format") != TRAIN_STATE_FORMAT:
+        raise ValueError(f"{path} is not a minilora training checkpoint (format {meta.get('format')!r})")
+
+
+def read_training_state(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``state`` of a training checkpoint without loading its arrays (to check a resume before any work)."""
+    meta = load_metadata(path)
+    _check_format(path, meta)
+    return meta
+
+
 def load_training_state(path: str | os.PathLike, model: Module, optimizer: Optimizer) -> dict[str, Any]:
     """Restore what ``save_training_state`` wrote into ``model`` and ``optimizer``; returns ``state``."""
     arrays, meta = load_arrays(path)
-    if meta.get("format") != TRAIN_STATE_FORMAT:
-        raise ValueError(f"{path} is not a minilora training checkpoint (format {meta.get('format')!r})")
+    _check_format(path, meta)
     try:
         model.load_state_dict(strip_prefix(arrays, "model."))
         optimizer.load_state_dict(strip_prefix(arrays, "optim."), dict(model.named_parameters()))

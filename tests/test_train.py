@@ -136,3 +136,199 @@ def test_decay_groups_exclude_biases_layer_norms_and_embeddings():
     with_emb, _ = decay_groups(model, 0.1, skip_embeddings=False)
     assert {"tok_emb.weight", "pos_emb.weight"} <= {names[id(p)] for p in with_emb["params"]}
     AdamW(decay_groups(model, 0.1), lr=1e-3)  # usable as optimizer groups
+
+
+# -- check before you spend: every setting, the output folder -----------------------------------------
+
+
+@pytest.mark.parametrize("field,value", [
+    ("lr", float("nan")), ("lr", float("inf")), ("lr", -1e-3), ("grad_clip", -1.0), ("grad_clip", float("nan")),
+    ("weight_decay", -0.1), ("warmup_steps", -1), ("eval_every", -1), ("checkpoint_every", -5), ("seed", -1),
+    ("steps", 2.5), ("batch_size", True), ("min_lr", -1e-4), ("min_lr", 1.0), ("betas", (1.0, 0.9)), ("betas", (0.9,)),
+])
+def test_every_bad_setting_is_refused_naming_it(field, value):
+    with pytest.raises(ValueError, match=field) as info:
+        TrainConfig(**{field: value})
+    assert "\n" not in str(info.value)
+
+
+def test_settings_become_plain_python_numbers():
+    config = TrainConfig(steps=np.int64(3), lr=np.float32(0.5), betas=[0.9, 0.95])
+    assert type(config.steps) is int and type(config.lr) is float and config.betas == (0.9, 0.95)
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_any_step(tmp_path):
+    task = FewEvalTask()
+    (tmp_path / "taken").write_text("my notes")
+    with pytest.raises(ValueError, match="is a file"):
+        train(tiny_model(task), task, TrainConfig(steps=2, warmup_steps=1), out_dir=tmp_path / "taken")
+    with pytest.raises(ValueError, match="not writable"):
+        train(tiny_model(task), task, TrainConfig(steps=2, warmup_steps=1), out_dir=tmp_path / "taken" / "sub")
+    assert task.calls == 0 and (tmp_path / "taken").read_text() == "my notes"
+
+
+def test_a_folder_with_another_runs_checkpoint_is_not_overwritten(tmp_path):
+    task = FewEvalTask()
+    config = TrainConfig(steps=2, batch_size=4, warmup_steps=1)
+    train(tiny_model(task), task, config, out_dir=tmp_path)
+    before = (tmp_path / CHECKPOINT_FILE).read_bytes()
+    task = FewEvalTask()
+    with pytest.raises(ValueError, match="already holds a training checkpoint"):
+        train(tiny_model(task), task, config, out_dir=tmp_path)
+    assert task.calls == 0 and (tmp_path / CHECKPOINT_FILE).read_bytes() == before
+
+
+def test_stale_temporary_files_are_cleaned_and_nothing_else(tmp_path):
+    stale = tmp_path / ".checkpoint.safetensors.0123456789ab.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    mine = tmp_path / ".notes.tmp"
+    mine.write_text("not minilora's")
+    task = FewEvalTask()
+    train(tiny_model(task), task, TrainConfig(steps=1, batch_size=4, warmup_steps=1), out_dir=tmp_path)
+    assert not stale.exists() and mine.exists()
+
+
+# -- honest resume --------------------------------------------------------------------------------------
+
+
+def _finished_run(folder, steps=4, **run):
+    task = FewEvalTask()
+    config = TrainConfig(steps=steps, batch_size=4, lr=5e-3, warmup_steps=1, seed=2)
+    train(tiny_model(task), task, config, out_dir=folder, run=run or {"task": "copy"})
+    return config
+
+
+@pytest.mark.parametrize("change,name", [({"lr": 1e-2}, "lr"), ({"seed": 3}, "seed"), ({"batch_size": 8}, "batch_size"),
+                                         ({"warmup_steps": 2}, "warmup_steps")])
+def test_resume_with_another_setting_is_refused_naming_both_values(tmp_path, change, name):
+    config = _finished_run(tmp_path)
+    from dataclasses import replace
+
+    other = replace(config, **change)
+    task = FewEvalTask()
+    with pytest.raises(ValueError, match=name) as info:
+        train(tiny_model(task), task, other, out_dir=tmp_path, resume=True, run={"task": "copy"})
+    message = str(info.value)
+    assert repr(getattr(config, name)) in message and repr(getattr(other, name)) in message
+    assert task.calls == 0
+
+
+def test_resume_for_another_task_is_refused(tmp_path):
+    config = _finished_run(tmp_path, task="copy")
+    task = FewEvalTask()
+    with pytest.raises(ValueError, match="task = 'copy', not 'reverse'"):
+        train(tiny_model(task), task, config, out_dir=tmp_path, resume=True, run={"task": "reverse"})
+
+
+def test_resume_with_fewer_steps_than_done_is_refused(tmp_path):
+    config = _finished_run(tmp_path, steps=4)
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="already done 4 steps; resume with steps >= 4"):
+        train(tiny_model(FewEvalTask()), FewEvalTask(), replace(config, steps=2), out_dir=tmp_path, resume=True,
+              run={"task": "copy"})
+
+
+def test_resuming_a_finished_run_changes_nothing(tmp_path):
+    config = _finished_run(tmp_path)
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    task = FewEvalTask()
+    evaluated = []
+    result = train(tiny_model(task), task, config, out_dir=tmp_path, resume=True, run={"task": "copy"},
+                   on_eval=lambda step, m: evaluated.append(step))
+    assert result.already_finished and task.calls == 0 and not evaluated
+    assert len(result.evals) == 1 and "accuracy" in result.final_metrics
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+
+
+def test_extending_steps_continues_and_is_recorded(tmp_path):
+    config = _finished_run(tmp_path, steps=4)
+    from dataclasses import replace
+
+    result = train(tiny_model(FewEvalTask()), FewEvalTask(), replace(config, steps=6), out_dir=tmp_path, resume=True,
+                   run={"task": "copy"})
+    assert [h["step"] for h in result.history] == list(range(6))
+    assert result.extensions == [{"at_step": 4, "from_steps": 4, "to_steps": 6}]
+    assert json.loads((tmp_path / HISTORY_FILE).read_text())["extensions"] == result.extensions
+    assert [e["step"] for e in result.evals] == [4, 6]
+
+
+# -- divergence ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow this test provokes
+def test_a_non_finite_loss_stops_at_that_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    task = FewEvalTask()
+    model = tiny_model(task)
+    config = TrainConfig(steps=6, batch_size=4, lr=1e30, warmup_steps=1, checkpoint_every=1)
+    with pytest.raises(ValueError, match=r"diverged at step (\d).*learning rate.*dtype") as info:
+        train(model, task, config, out_dir=tmp_path)
+    step = info.value.step
+    assert 0 < step < 6 and "\n" not in str(info.value)
+    assert all(np.isfinite(w).all() for w in weights(model).values())  # the failing step updated nothing
+    saved = tiny_model(task)
+    state = load_training_state(tmp_path / CHECKPOINT_FILE, saved, AdamW(saved.parameters()))
+    assert state["step"] == step and all(np.isfinite(w).all() for w in weights(saved).values())
+
+
+def test_float16_training_is_refused_with_a_reason():
+    task = FewEvalTask()
+    model = tiny_model(task).astype(np.float16)
+    with pytest.raises(ValueError, match="float16.*loss scaling"):
+        train(model, task, TrainConfig(steps=2, warmup_steps=1))
+    assert task.calls == 0
+
+
+# -- clean interrupts ------------------------------------------------------------------------------------
+
+
+def test_an_interrupt_saves_a_checkpoint_that_resumes_bit_for_bit(tmp_path):
+    """No periodic checkpoints: the interrupt itself saves step 5 (undoing the half-drawn batch)."""
+    from minilora.train import TrainingInterrupted
+
+    config = TrainConfig(steps=8, batch_size=8, lr=5e-3, warmup_steps=2, seed=4)
+    straight = tiny_model(FewEvalTask(), dropout=0.1)
+    train(straight, FewEvalTask(), config)
+    with pytest.raises(TrainingInterrupted) as info:
+        train(tiny_model(FewEvalTask(), dropout=0.1), FewEvalTask(fail_after=5), config, out_dir=tmp_path)
+    assert info.value.step == 5 and info.value.checkpoint == tmp_path / CHECKPOINT_FILE
+    resumed = tiny_model(FewEvalTask(), seed=7, dropout=0.1)
+    train(resumed, FewEvalTask(), config, out_dir=tmp_path, resume=True)
+    for (name, wa), wb in zip(weights(straight).items(), weights(resumed).values()):
+        assert np.array_equal(wa, wb), name
+
+
+class SigintDuringStep(GPT):
+    """A GPT that sends itself Ctrl-C (SIGINT) in the middle of its ``at``-th training forward pass."""
+
+    def __init__(self, *args, at, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.at, self.forwards = at, 0
+
+    def forward(self, idx, targets=None):
+        if targets is not None:
+            self.forwards += 1
+            if self.forwards == self.at:
+                import os
+                import signal
+
+                os.kill(os.getpid(), signal.SIGINT)
+        return super().forward(idx, targets)
+
+
+def test_ctrl_c_inside_a_step_finishes_that_step_then_saves(tmp_path):
+    from minilora.train import TrainingInterrupted
+
+    task = FewEvalTask()
+    config = TrainConfig(steps=6, batch_size=4, lr=5e-3, warmup_steps=1, seed=5)
+    straight = tiny_model(task)
+    train(straight, FewEvalTask(), config)
+    gpt_config = tiny_model(task).config
+    with pytest.raises(TrainingInterrupted) as info:
+        train(SigintDuringStep(gpt_config, at=3), FewEvalTask(), config, out_dir=tmp_path)
+    assert info.value.step == 3  # the third step ran to its end
+    resumed = tiny_model(task, seed=9)
+    result = train(resumed, FewEvalTask(), config, out_dir=tmp_path, resume=True)
+    assert [h["step"] for h in result.history] == list(range(6))
+    for (name, wa), wb in zip(weights(straight).items(), weights(resumed).values()):
+        assert np.array_equal(wa, wb), name
