@@ -19,7 +19,7 @@ from minilora.lora import (
     merge_lora,
     save_adapter,
 )
-from minilora.lora.adapters import CONFIG_NAME, WEIGHTS_NAME
+from minilora.lora.adapters import CONFIG_NAME, WEIGHTS_NAME, base_fingerprint
 from minilora.models import GPT, GPTConfig
 from minilora.engine.tensor import Tensor
 
@@ -228,10 +228,90 @@ def test_corrupt_files_are_errors_naming_the_file(tmp_path):
         load_adapter(GPT(CFG), tmp_path)
     for change, message in (({"peft_type": "PREFIX_TUNING"}, "expected 'LORA'"), ({"use_dora": True}, "use_dora=True"),
                             ({"r": 2.5}, "got 2.5"), ({"target_modules": "q_proj|v_proj"}, "regex"),
-                            ({"rank_pattern": {"q_proj": 8}}, "rank_pattern")):
+                            ({"rank_pattern": {"q_proj": 8}}, "rank_pattern"),
+                            ({"alora_invocation_tokens": [3]}, "alora_invocation_tokens.*does not implement")):
         config.write_text(json.dumps({**json.loads(good), **change}))
         with pytest.raises(ValueError, match=f"{CONFIG_NAME}.*{message}"):
             load_adapter(GPT(CFG), tmp_path)
     config.unlink()
     with pytest.raises(ValueError, match=f"{CONFIG_NAME}: no such file"):
+        load_adapter(GPT(CFG), tmp_path)
+
+
+@pytest.mark.parametrize("key", ["lora_alpha", "r"])
+@pytest.mark.parametrize("how", ["missing", "null"])
+def test_config_without_scale_is_refused(tmp_path, key, how):
+    """Without r or lora_alpha the scale α/r it was trained with is unknown: no silent default (PEFT's is 8)."""
+    save_adapter(trained("cpu"), tmp_path)
+    config = json.loads((tmp_path / CONFIG_NAME).read_text())
+    if how == "missing":
+        del config[key]
+    else:
+        config[key] = None
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    model = GPT(CFG)
+    with pytest.raises(ValueError, match=rf"{CONFIG_NAME}: no value for '{key}' \(missing or null\).*PEFT would assume {key}=8"):
+        load_adapter(model, tmp_path)
+    assert not lora_layers(model)
+
+
+# -- the base model an adapter was made for ------------------------------------------------------------
+
+
+def test_base_fingerprint_is_the_base_weights(device):
+    """One fingerprint for a base with or without LoRA, merged or not, in float64, on any device; another
+    seed or vocabulary changes it."""
+    plain = base_fingerprint(GPT(CFG, seed=0, device="cpu"))
+    assert re.fullmatch(r"[0-9a-f]{16}", plain)
+    model = trained(device)
+    assert base_fingerprint(model) == plain
+    assert base_fingerprint(merge_lora(model)) == plain
+    assert base_fingerprint(GPT(CFG, seed=0, device=device).astype(np.float64)) == plain
+    assert base_fingerprint(GPT(CFG, seed=1, device=device)) != plain
+    other_vocab = GPTConfig(vocab_size=17, block_size=8, n_layer=2, n_head=2, n_embd=16)
+    assert base_fingerprint(GPT(other_vocab, seed=0, device=device)) != plain
+
+
+def test_adapter_for_another_base_is_refused(device, tmp_path):
+    """Same adapter shapes, other base (vocabulary or pretraining): refused naming both bases; the model is unchanged."""
+    save_adapter(trained(device), tmp_path, base_model_name_or_path="tiny-gpt")
+    recorded = base_fingerprint(GPT(CFG, seed=0))
+    other_vocab = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=16), seed=0, device=device)
+    message = (rf"{WEIGHTS_NAME}: adapter made for another base model: trained on 'tiny-gpt' \(weights {recorded}, "
+               rf"vocab_size=16\) but this model's base is \(weights {base_fingerprint(other_vocab)}, vocab_size=20\)")
+    with pytest.raises(ValueError, match=message):
+        load_adapter(other_vocab, tmp_path)
+    other_seed = GPT(CFG, seed=1, device=device)
+    with pytest.raises(ValueError, match=rf"\(weights {recorded}\) but this model's base is \(weights {base_fingerprint(other_seed)}\)"):
+        load_adapter(other_seed, tmp_path)
+    assert not lora_layers(other_seed) and all(p.requires_grad for p in other_seed.parameters())
+    with_lora = apply_lora(GPT(CFG, seed=1, device=device), LCFG)
+    with pytest.raises(ValueError, match="another base model"):
+        load_adapter(with_lora, tmp_path)
+    assert load_adapter(other_seed, tmp_path, check_base=False) is other_seed  # asked for explicitly
+    assert len(lora_layers(other_seed)) == 4
+
+
+def test_shipped_skills_adapter_is_refused_on_the_names_model(tmp_path):
+    """The two shipped models have the same layer shapes but other vocabularies and tasks."""
+    import minilora
+
+    skills = apply_lora(minilora.pretrained("skills"), LoraConfig(r=2, target_modules=("q_proj", "v_proj", "fc_in", "fc_out")))
+    save_adapter(skills, tmp_path, base_model_name_or_path="skills")
+    with pytest.raises(ValueError, match=r"trained on 'skills' \(weights [0-9a-f]{16}, vocab_size=67\) "
+                                         r"but this model's base is \(weights [0-9a-f]{16}, vocab_size=28\)"):
+        load_adapter(minilora.pretrained("names"), tmp_path)
+    load_adapter(minilora.pretrained("skills"), tmp_path)
+
+
+def test_adapter_without_recorded_base_loads(tmp_path):
+    """PEFT records no base in the weights file: such an adapter loads on any model it fits."""
+    model = trained("cpu")
+    save_adapter(model, tmp_path)
+    tensors = safetensors.numpy.load_file(str(tmp_path / WEIGHTS_NAME))
+    safetensors.numpy.save_file(tensors, str(tmp_path / WEIGHTS_NAME), metadata={"format": "pt"})  # as PEFT writes
+    other = load_adapter(GPT(CFG, seed=1), tmp_path)
+    np.testing.assert_array_equal(host(other.blocks[1].attn.v_proj.lora_B), host(model.blocks[1].attn.v_proj.lora_B))
+    safetensors.numpy.save_file(tensors, str(tmp_path / WEIGHTS_NAME), metadata={"minilora": json.dumps({"base_model": "x"})})
+    with pytest.raises(ValueError, match=f"{WEIGHTS_NAME}: metadata base_model must be an object with a fingerprint"):
         load_adapter(GPT(CFG), tmp_path)

@@ -9,15 +9,24 @@ minilora's module names can be read here.  Tensor names:
     base_model.model.<module path>.lora_B.weight   (d, r)
 
 Both files are written atomically from host arrays (a GPU-trained adapter loads without CuPy).
+
+An adapter only makes sense on the base model it was trained on: the same shapes with another
+vocabulary or another pretraining give garbage without an error.  So the weights file's metadata
+also records the base (PEFT reads tensors and ignores it; adapter_config.json keeps PEFT's keys
+only): its ``base_model_name_or_path``, its config, and a fingerprint of its weights
+(``base_fingerprint``).  ``load_adapter`` refuses an adapter whose recorded base is not the model's;
+an adapter with no recorded base (saved by PEFT) loads as before.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -28,12 +37,15 @@ from minilora.lora.layer import LoraConfig, LoRALinear
 
 __all__ = [
     "CONFIG_NAME", "WEIGHTS_NAME", "peft_key", "adapter_config", "adapter_state_dict", "save_adapter",
-    "read_adapter_config", "load_adapter",
+    "read_adapter_config", "load_adapter", "base_weights", "base_fingerprint",
 ]
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
 _PREFIX = "base_model.model."
+_FORMAT = "minilora-lora-adapter-v1"
+# What PEFT's LoraConfig assumes for a key missing from adapter_config.json
+_PEFT_DEFAULTS = {"r": 8, "lora_alpha": 8}
 # init_lora_weights values whose adapters only make sense on a base model that PEFT itself changed
 _BASE_CHANGING_INITS = ("pissa", "olora", "loftq", "corda", "eva")
 
@@ -61,6 +73,51 @@ def adapter_state_dict(model: nn.Module) -> dict[str, np.ndarray]:
         arrays[peft_key(name, "A")] = np.ascontiguousarray(backend.to_host(layer.lora_A.data)).copy()
         arrays[peft_key(name, "B")] = np.ascontiguousarray(backend.to_host(layer.lora_B.data)).copy()
     return arrays
+
+
+def base_weights(model: nn.Module) -> Iterator[tuple[str, Any]]:
+    """(name, array) of every weight of the base model under the adapters, in model order.
+
+    LoRA's A and B are left out; a LoRALinear's frozen Linear is listed under the name of the layer it
+    replaced (``blocks.0.attn.q_proj.weight``, not ``...q_proj.base.weight``) with its un-merged W0, so
+    a model gives the same list before ``apply_lora``, after it, and while merged.
+    """
+    skip: set[str] = set()
+    rename: dict[str, str] = {}
+    w0: dict[str, Any] = {}
+    for layer_name, layer in lora_layers(model):
+        prefix = f"{layer_name}." if layer_name else ""
+        skip |= {prefix + "lora_A", prefix + "lora_B"}                     # the adapter, not the base
+        rename[prefix + "base.weight"], rename[prefix + "base.bias"] = prefix + "weight", prefix + "bias"
+        if layer.merged:
+            w0[prefix + "base.weight"] = layer._w0                          # W0, not W0 + s·B A
+    for name, param in model.named_parameters():
+        if name not in skip:
+            yield rename.get(name, name), w0.get(name, param.data)
+
+
+def base_fingerprint(model: nn.Module) -> str:
+    """A short fingerprint of the base model's weights: 16 hex digits of SHA-256 over, for each of
+    ``base_weights(model)`` in name order, its name, shape and values rounded to float16.
+
+    Equal weights give equal fingerprints on every device; rounding to float16 first makes the same
+    base cast to float16, float32 or float64 keep one fingerprint, while another pretraining,
+    vocabulary or architecture changes it.
+    """
+    digest = hashlib.sha256()
+    for name, array in sorted(base_weights(model), key=lambda item: item[0]):
+        host = backend.to_host(array)
+        digest.update(f"{name}{tuple(host.shape)}".encode())
+        with np.errstate(over="ignore"):  # |w| > 65504 rounds to inf: still a fingerprint
+            digest.update(np.ascontiguousarray(host, dtype="<f2").tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _base_record(model: nn.Module, base_model_name_or_path: str | None) -> dict[str, Any]:
+    """What the weights file records about the base: name, config (a dataclass ``model.config``), fingerprint."""
+    config = getattr(model, "config", None)
+    as_dict = dataclasses.asdict(config) if dataclasses.is_dataclass(config) and not isinstance(config, type) else None
+    return {"name_or_path": base_model_name_or_path, "config": as_dict, "fingerprint": base_fingerprint(model)}
 
 
 def adapter_config(model: nn.Module, base_model_name_or_path: str | None = None, task_type: str | None = None) -> dict[str, Any]:
@@ -117,17 +174,22 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike, base_model_name
     """Write ``model``'s adapter to ``directory`` (created if needed): adapter_config.json and
     adapter_model.safetensors, each atomically (temporary file, then rename).  Returns the directory.
 
-    The config is turned into JSON text before anything is written (a value JSON cannot hold
-    raises here, leaving no file behind); then the weights are written and the config last, so a
+    ``base_model_name_or_path`` names the base model (PEFT's key); the weights file's metadata also
+    records the base's config and ``base_fingerprint(model)``, so ``load_adapter`` can refuse another base.
+
+    The config and metadata are turned into JSON text before anything is written (a value JSON cannot
+    hold raises here, leaving no file behind); then the weights are written and the config last, so a
     config on disk always has weights.
     """
     directory = Path(directory)
     config = adapter_config(model, base_model_name_or_path, task_type)
+    metadata = {"format": _FORMAT, "base_model": _base_record(model, base_model_name_or_path)}
     try:
         config_text = json.dumps(config, indent=2) + "\n"  # the layout atomic_write_json writes
+        json.dumps(metadata)
     except (TypeError, ValueError) as err:
         raise ValueError(f"save_adapter: the adapter config cannot be written as JSON ({err}); nothing was written") from None
-    save_arrays(directory / WEIGHTS_NAME, adapter_state_dict(model), metadata={"format": "minilora-lora-adapter-v1"})
+    save_arrays(directory / WEIGHTS_NAME, adapter_state_dict(model), metadata=metadata)
     atomic_write_bytes(directory / CONFIG_NAME, config_text.encode())
     return directory
 
@@ -138,7 +200,8 @@ def _unsupported(path: Path, key: str, value: Any, why: str) -> ValueError:
 
 def read_adapter_config(directory: str | os.PathLike) -> LoraConfig:
     """Read ``adapter_config.json`` into a LoraConfig; ValueError naming the file when it is missing,
-    not JSON, not a LoRA adapter, or uses a PEFT feature minilora does not implement."""
+    not JSON, not a LoRA adapter, has no ``r`` or ``lora_alpha`` (the scale s = lora_alpha / r it was
+    trained with would be a guess), or uses a PEFT feature minilora does not implement."""
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         raise ValueError(f"{path}: no such file (an adapter folder holds {CONFIG_NAME} and {WEIGHTS_NAME})")
@@ -150,9 +213,14 @@ def read_adapter_config(directory: str | os.PathLike) -> LoraConfig:
         raise ValueError(f"{path}: expected a JSON object, got {type(cfg).__name__}")
     if cfg.get("peft_type", "LORA") != "LORA":
         raise ValueError(f"{path}: peft_type is {cfg['peft_type']!r}, expected 'LORA'")
-    for key in ("r", "target_modules"):
-        if key not in cfg:
-            raise ValueError(f"{path}: missing key {key!r}")
+    unknown = [key for key in ("r", "lora_alpha") if cfg.get(key) is None]
+    if unknown:  # the scale α/r the adapter was trained with would be a guess
+        defaults = ", ".join(f"{key}={_PEFT_DEFAULTS[key]}" for key in unknown)
+        raise ValueError(f"{path}: no value for {' and '.join(map(repr, unknown))} (missing or null), so the scale "
+                         f"lora_alpha/r the adapter was trained with is unknown (PEFT would assume {defaults}); "
+                         "add the values it was trained with")
+    if "target_modules" not in cfg:
+        raise ValueError(f"{path}: missing key 'target_modules'")
     targets = cfg["target_modules"]
     if not isinstance(targets, list):
         raise _unsupported(path, "target_modules", targets, "expected a list of module names; PEFT reads a string as a regex")
@@ -162,12 +230,15 @@ def read_adapter_config(directory: str | os.PathLike) -> LoraConfig:
     for key in ("rank_pattern", "alpha_pattern", "modules_to_save", "layers_to_transform", "layer_replication"):
         if cfg.get(key):
             raise _unsupported(path, key, cfg[key], "one r and alpha for all target modules")
+    for key in ("exclude_modules", "target_parameters", "trainable_token_indices", "alora_invocation_tokens"):
+        if cfg.get(key):
+            raise _unsupported(path, key, cfg[key], "a PEFT feature minilora does not implement")
     init = cfg.get("init_lora_weights", True)
     if isinstance(init, str) and init.lower().startswith(_BASE_CHANGING_INITS):
         raise _unsupported(path, "init_lora_weights", init, "this initialisation also changes the base weights")
     try:
         return LoraConfig(
-            r=cfg["r"], alpha=cfg.get("lora_alpha", 8),  # 8 is PEFT's default lora_alpha
+            r=cfg["r"], alpha=cfg["lora_alpha"],
             dropout=cfg.get("lora_dropout", 0.0) or 0.0, target_modules=tuple(targets),
             init="gaussian" if str(init).lower() == "gaussian" else "kaiming", use_rslora=bool(cfg.get("use_rslora", False)),
         )
@@ -191,19 +262,48 @@ def _check_arrays(path: Path, arrays: dict[str, np.ndarray], expected: dict[str,
         raise ValueError(f"{path}: adapter does not fit this model: " + " | ".join(problems))
 
 
-def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0) -> nn.Module:
+def _describe_base(record: dict[str, Any], other: dict[str, Any]) -> str:
+    """``'skills' (weights 1a2b..., vocab_size=67)``: a base's name, fingerprint and the config fields
+    in which it differs from ``other``."""
+    name = f"{record['name_or_path']!r} " if record.get("name_or_path") else ""
+    mine, theirs = record.get("config") or {}, other.get("config") or {}
+    differ = [f"{key}={mine[key]!r}" for key in mine if key in theirs and mine[key] != theirs[key]]
+    return f"{name}(weights {', '.join([record['fingerprint'], *differ])})"
+
+
+def _check_base(path: Path, metadata: dict[str, Any], model: nn.Module) -> None:
+    """ValueError naming both bases when ``metadata`` records a base model other than ``model``'s."""
+    recorded = metadata.get("base_model")
+    if recorded is None:  # saved by PEFT or by an older minilora: nothing to compare
+        return
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("fingerprint"), str):
+        raise ValueError(f"{path}: metadata base_model must be an object with a fingerprint string, got {recorded!r}")
+    current = _base_record(model, None)
+    if recorded["fingerprint"] != current["fingerprint"]:
+        raise ValueError(
+            f"{path}: adapter made for another base model: trained on {_describe_base(recorded, current)} but this "
+            f"model's base is {_describe_base(current, recorded)}; load it onto the base it was trained on "
+            "(or pass check_base=False to load it anyway)"
+        )
+
+
+def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0, check_base: bool = True) -> nn.Module:
     """Load an adapter folder into ``model`` (in place); returns ``model``.
 
     On a model without LoRA, LoRA is applied first from adapter_config.json (r, lora_alpha,
     lora_dropout, target_modules, use_rslora).  On a model with LoRA, its layers must have the
     file's r, alpha and rsLoRA setting (dropout may differ: it does not change the function).
-    Every tensor name and shape must fit; otherwise a ValueError names the file and the offending
-    keys, and the model is left unchanged.  Merged layers are loaded and stay merged.
+    Every tensor name and shape must fit, and when the file records its base model (minilora's
+    ``save_adapter`` does; PEFT does not), ``base_fingerprint(model)`` must equal the recorded one
+    (unless ``check_base=False``): the same shapes with other base weights (another vocabulary,
+    task or pretraining) would load without error and compute nonsense.  Otherwise a ValueError
+    names the file and what does not fit, and the model is left unchanged.  Merged layers are
+    loaded and stay merged.
     """
     directory = Path(directory)
     config_path = directory / CONFIG_NAME
     config = read_adapter_config(directory)
-    arrays, _ = load_arrays(directory / WEIGHTS_NAME)
+    arrays, metadata = load_arrays(directory / WEIGHTS_NAME)
     layers = lora_layers(model)
     if layers:
         for name, layer in layers:
@@ -226,6 +326,8 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0) 
         expected[peft_key(name, "A")] = (r, k)
         expected[peft_key(name, "B")] = (d, r)
     _check_arrays(directory / WEIGHTS_NAME, arrays, expected)
+    if check_base:
+        _check_base(directory / WEIGHTS_NAME, metadata, model)
     if not layers:
         apply_lora(model, config, seed=seed)
     for name, layer in lora_layers(model):
