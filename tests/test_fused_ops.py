@@ -1,7 +1,7 @@
-"""Fused ops (minilora/fused.py): gradients, agreement with the composed versions, stability.
+"""Fused ops (minilora/engine/fused.py): gradients, agreement with the composed versions, stability.
 
-Every Function in fused.py has a gradient case in ``CASES`` (checked by a meta-test), and
-each fused op must agree with its ``*_composed`` twin in functional.py on values and gradients.
+Every Function in fused.py has a gradient case (``@case``, a registry from tests/gradcases.py; checked by a
+meta-test), and each fused op must agree with its ``*_composed`` twin in functional.py on values and gradients.
 """
 
 import numpy as np
@@ -12,17 +12,9 @@ import minilora.functional as F
 from minilora import backend
 from minilora.engine import fused
 
-from test_ops import check_float32_case, check_gradient_case, functions_defined_in
+from gradcases import GradCases, assert_typed_with_the_array_alias, check_float32_case, check_gradient_case
 
-CASES: dict[str, list] = {}
-
-
-def case(op_name: str):
-    def register(build):
-        CASES.setdefault(op_name, []).append(build)
-        return build
-
-    return register
+case = GradCases()
 
 
 @case("Softmax")
@@ -111,14 +103,17 @@ def attention_bidirectional(m):
     return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, causal=False)), q, k, v
 
 
-ALL_CASES = [pytest.param(op, build, id=f"{op}-{build.__name__}") for op, builds in CASES.items() for build in builds]
+ALL_CASES = case.params()
 
 
 def test_every_fused_op_has_a_gradient_case():
     """A Function added to fused.py without a gradient case here makes this test fail."""
-    defined = functions_defined_in(fused)
-    assert not defined - CASES.keys(), f"fused ops without a gradient case: {sorted(defined - CASES.keys())}"
-    assert not CASES.keys() - defined, f"cases for unknown ops: {sorted(CASES.keys() - defined)}"
+    case.assert_covers(fused)
+
+
+def test_every_fused_op_is_typed_with_the_array_alias():
+    """forward(ctx: Function, x: Array, ...) -> Array and backward(ctx: Function, g: Array) -> tuple[Array | None, ...]."""
+    assert_typed_with_the_array_alias(fused)
 
 
 @pytest.mark.parametrize("op, build", ALL_CASES)

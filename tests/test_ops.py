@@ -1,12 +1,9 @@
-"""Primitive ops (minilora/ops.py): forward values, finite-difference gradients, dtypes, errors.
+"""Primitive ops (minilora/engine/ops.py): forward values, finite-difference gradients, dtypes, errors.
 
-Every Function in ops.py has at least one gradient case in ``CASES``; ``test_every_op_has_a_
-gradient_case`` fails when a new Function is added without one.  Each case is checked in float64
-against central differences and, in float32, for gradients that keep float32.
+Every Function in ops.py has at least one gradient case (``@case``, a registry from tests/gradcases.py);
+``test_every_op_has_a_gradient_case`` fails when a new Function is added without one.  Each case is checked
+in float64 against central differences and, in float32, for gradients that keep float32.
 """
-
-import importlib
-import inspect
 
 import numpy as np
 import pytest
@@ -18,66 +15,12 @@ import minilora as ml
 import minilora.functional as F
 from minilora import backend
 from minilora.engine import ops
-from minilora.engine.tensor import Function
 
-# the module, not the function ml.tensor that shadows it in the package namespace
-autograd_module = importlib.import_module("minilora.engine.autograd")
-
-# -- helpers shared by the gradient cases ---------------------------------------------------------
-
-
-class Maker:
-    """Builds a case's inputs on one device in one dtype, from a fixed seed (deterministic)."""
-
-    def __init__(self, device: str, dtype=np.float64) -> None:
-        self.device, self.dtype = device, dtype
-        self.rng = np.random.default_rng(0)
-
-    def __call__(self, *shape: int, positive: bool = False, requires_grad: bool = True) -> ml.Tensor:
-        """Values with 0.5 <= |v| <= 1.5: far from the kinks of relu/abs and the pole of 1/x."""
-        values = np.asarray(self.rng.uniform(0.5, 1.5, shape))
-        if not positive:
-            values = values * self.rng.choice([-1.0, 1.0], shape)
-        return ml.tensor(values.astype(self.dtype), requires_grad=requires_grad, device=self.device)
-
-    def const(self, values) -> ml.Tensor:
-        """A non-differentiable input (integer indices, boolean masks) on the case's device."""
-        return ml.tensor(np.asarray(values), device=self.device)
-
-    @property
-    def other_device(self) -> str:
-        return "cpu" if self.device != "cpu" else [d for d in backend.available_devices() if d != "cpu"][0]
-
-
-def ops_in_graph(out: ml.Tensor) -> set[str]:
-    """Names of the Functions that produced ``out`` (walked without recursion)."""
-    names, stack, seen = set(), [out], set()
-    while stack:
-        t = stack.pop()
-        if t._ctx is None or id(t) in seen:
-            continue
-        seen.add(id(t))
-        names.add(type(t._ctx).__name__)
-        stack.extend(t._ctx.inputs)
-    return names
-
-
-def functions_defined_in(module) -> set[str]:
-    return {name for name, obj in inspect.getmembers(module, inspect.isclass)
-            if issubclass(obj, Function) and obj.__module__ == module.__name__}
-
+from gradcases import GradCases, Maker, assert_typed_with_the_array_alias, check_float32_case, check_gradient_case
 
 # -- the registry: op name -> cases; a case returns (fn, *inputs) ---------------------------------
 
-CASES: dict[str, list] = {}
-
-
-def case(op_name: str):
-    def register(build):
-        CASES.setdefault(op_name, []).append(build)
-        return build
-
-    return register
+case = GradCases()
 
 
 @case("Add")
@@ -365,7 +308,7 @@ def masked_fill_broadcast_mask(m):
     return (lambda a: F.masked_fill(a, causal, -1e9).exp()), m(2, 3, 3)
 
 
-ALL_CASES = [pytest.param(op, build, id=f"{op}-{build.__name__}") for op, builds in CASES.items() for build in builds]
+ALL_CASES = case.params()
 
 
 # -- gradients ------------------------------------------------------------------------------------
@@ -373,33 +316,12 @@ ALL_CASES = [pytest.param(op, build, id=f"{op}-{build.__name__}") for op, builds
 
 def test_every_op_has_a_gradient_case():
     """A Function added to ops.py without a gradient case here makes this test fail."""
-    defined = functions_defined_in(ops)
-    assert not defined - CASES.keys(), f"ops without a gradient case: {sorted(defined - CASES.keys())}"
-    assert not CASES.keys() - defined, f"cases for unknown ops: {sorted(CASES.keys() - defined)}"
+    case.assert_covers(ops)
 
 
-def check_gradient_case(op, build, device):
-    """The case's graph contains ``op``, and its float64 gradients match central differences."""
-    fn, *inputs = build(Maker(device))
-    assert op in ops_in_graph(fn(*inputs)), f"the case does not exercise {op}"
-    assert ml.gradcheck(fn, *inputs, rtol=1e-5, atol=1e-7)
-
-
-def check_float32_case(build, device, monkeypatch):
-    """Every backward returns gradients in its input's dtype by itself (no silent float64 promotion)."""
-    seen = []
-    fit = autograd_module._fit_gradient
-
-    def spy(grad, parent, op_name):
-        seen.append((op_name, grad.dtype, parent.dtype))
-        return fit(grad, parent, op_name)
-
-    monkeypatch.setattr(autograd_module, "_fit_gradient", spy)
-    fn, *inputs = build(Maker(device, np.float32))
-    fn(*inputs).sum().backward()
-    assert seen and all(g == p for _, g, p in seen), f"promoted gradients: {[s for s in seen if s[1] != s[2]]}"
-    for x in inputs:
-        assert x.grad is not None and x.grad.dtype == np.float32
+def test_every_op_is_typed_with_the_array_alias():
+    """forward(ctx: Function, a: Array, ...) -> Array and backward(ctx: Function, g: Array) -> tuple[Array | None, ...]."""
+    assert_typed_with_the_array_alias(ops)
 
 
 @pytest.mark.parametrize("op, build", ALL_CASES)

@@ -11,7 +11,7 @@ itself (``autograd.run_backward``) is in ``autograd.py``.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
