@@ -7,7 +7,8 @@
     merge_lora(model)                              # W = W0 + (α/r)·B A: no inference latency
 
 One job per file:  ``layer`` (LoraConfig, LoRALinear),  ``inject`` (apply / merge / unmerge),
-``adapters`` (PEFT adapter files),  ``accounting`` (parameter counts).
+``adapters`` (PEFT adapter files),  ``accounting`` (parameter counts),  ``analysis`` (what ΔW learns:
+subspace similarity, amplification).
 """
 
 from minilora.lora.accounting import (
@@ -19,6 +20,14 @@ from minilora.lora.accounting import (
     lora_report,
 )
 from minilora.lora.adapters import adapter_config, adapter_state_dict, load_adapter, read_adapter_config, save_adapter
+from minilora.lora.analysis import (
+    amplification_factor,
+    chance_similarity,
+    projection_norm,
+    singular_directions,
+    subspace_similarity,
+    subspace_similarity_grid,
+)
 from minilora.lora.inject import (
     apply_lora,
     find_targets,
@@ -35,4 +44,6 @@ __all__ = [
     "apply_lora", "find_targets", "lora_layers", "lora_parameters", "merge_lora", "unmerge_lora", "merge_and_unload",
     "save_adapter", "load_adapter", "adapter_config", "adapter_state_dict", "read_adapter_config",
     "ParameterCount", "count_parameters", "LoraRow", "LoraReport", "lora_report", "lora_param_count",
+    "subspace_similarity", "subspace_similarity_grid", "chance_similarity", "amplification_factor",
+    "singular_directions", "projection_norm",
 ]
