@@ -1,5 +1,7 @@
-"""``python -m minilora`` runs the ``minilora`` command."""
+"""``python -m minilora`` runs the ``minilora`` command (same arguments, same exit codes)."""
+
+import sys
 
 from minilora.cli import main
 
-main()
+sys.exit(main())

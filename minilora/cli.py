@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
+import shlex
 import sys
-from typing import TYPE_CHECKING, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from minilora.train import TrainConfig
@@ -23,8 +26,48 @@ def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser],
     return register
 
 
+# -- argparse types: every numeric option is checked when parsed, the option's name is in the message ---------------
+
+
+def _number(kind: type, least: float, strict: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type=``: a finite ``kind`` (int or float) >= ``least`` (> ``least`` when ``strict``)."""
+    bound = f"{'>' if strict else '>='} {least:g}"
+    expected = f"{'an integer' if kind is int else 'a finite number'} {bound}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not math.isfinite(value) or value < least or (strict and value == least):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected
+    return parse
+
+
+positive_int = _number(int, 1)
+nonnegative_int = _number(int, 0)
+positive_float = _number(float, 0.0, strict=True)
+nonnegative_float = _number(float, 0.0)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``minilora finetune: error: argument --lr: expected ...`` and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _out_args(p: argparse.ArgumentParser, what: str) -> None:
+    """--resume and --overwrite: re-using a run folder is always explicit."""
+    p.add_argument("--resume", action="store_true", help=f"continue the {what} in OUT (only --steps may change)")
+    p.add_argument("--overwrite", action="store_true", help=f"delete the {what} in OUT first and start again")
+
+
 def _selfcheck_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=int, default=300, help="training steps of the tiny MLP (default 300)")
+    p.add_argument("--steps", type=positive_int, default=300, help="training steps of the tiny MLP (default 300)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: MINILORA_DEVICE or cpu)")
 
 
@@ -37,32 +80,48 @@ def _selfcheck(args: argparse.Namespace) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser, steps: int, lr: float) -> None:
-    p.add_argument("--steps", type=int, default=steps, help=f"training steps (default {steps})")
-    p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default {lr})")
-    p.add_argument("--batch-size", type=int, default=64, help="sequences per step (default 64)")
-    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default: 5%% of steps)")
-    p.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay")
-    p.add_argument("--seed", type=int, default=0, help="seed of data order and initialisation (default 0)")
-    p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (default: only at the end)")
-    p.add_argument("--checkpoint-every", type=int, default=0, help="write a resumable checkpoint every N steps")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    p.add_argument("--steps", type=positive_int, default=steps, help=f"training steps (default {steps})")
+    p.add_argument("--lr", type=positive_float, default=lr, help=f"peak learning rate (default {lr})")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="sequences per step (default 64)")
+    p.add_argument("--warmup", type=nonnegative_int, default=None, help="warm-up steps (default: 5%% of steps)")
+    p.add_argument("--weight-decay", type=nonnegative_float, default=None, help="AdamW weight decay")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of data order and initialisation (default 0)")
+    p.add_argument("--eval-every", type=nonnegative_int, default=0, help="evaluate every N steps (default: only at the end)")
+    p.add_argument("--checkpoint-every", type=nonnegative_int, default=0,
+                   help="write a resumable checkpoint every N steps (Ctrl-C always writes one)")
+    _out_args(p, "run")
     p.add_argument("--device", default=None, help="cpu or cuda (default: MINILORA_DEVICE or cpu)")
 
 
 def _train_config(args: argparse.Namespace, weight_decay: float) -> TrainConfig:
-    from minilora.train import TrainConfig
+    from minilora.train import TrainConfig, checkpoint_state
 
     warmup = args.warmup if args.warmup is not None else max(1, args.steps // 20)
+    recorded = checkpoint_state(args.out) if args.resume and args.out and args.warmup is None else None
+    if recorded is not None:  # the default warm-up follows --steps; a resumed run keeps the one it started with
+        warmup = recorded["train_config"]["warmup_steps"]
     return TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=warmup,
                        weight_decay=weight_decay if args.weight_decay is None else args.weight_decay,
                        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, seed=args.seed)
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
-    import json
+    """The final metrics, once, rounded: ``title accuracy 0.998``."""
+    from minilora.experiments.runs import summarize
 
-    print(title)
-    print(json.dumps(metrics, indent=2))
+    print(f"{title} {summarize(metrics)}")
+
+
+def _intermediate_evals(steps: int) -> Callable[[int, dict], None]:
+    """An on_eval callback printing the evaluations before the last (the last is printed once, at the end)."""
+    from minilora.experiments.runs import print_eval
+
+    return lambda step, metrics: print_eval(step, metrics) if step < steps else None
+
+
+def _already_finished(out: str, result: Any) -> None:
+    print(f"{out} already finished ({result.history[-1]['step'] + 1 if result.history else 0} steps); nothing changed "
+          f"(pass a larger --steps to extend it)")
 
 
 def _pretrain_args(p: argparse.ArgumentParser) -> None:
@@ -87,8 +146,11 @@ def _pretrain(args: argparse.Namespace) -> int:
         args.batch_size, args.warmup, args.seed = r.batch_size, r.warmup_steps, r.seed
     config = _train_config(args, weight_decay=0.1)
     _, result = pretrain(args.task, args.config, config, out_dir=args.out, device=args.device, resume=args.resume,
-                         extra={"recipe": args.recipe}, on_eval=print_eval)
-    _print_metrics(f"pretrained on {args.task} in {result.seconds:.0f} s; held-out metrics:", result.final_metrics)
+                         extra={"recipe": args.recipe}, on_eval=_intermediate_evals(config.steps),
+                         overwrite=args.overwrite)
+    if result.already_finished:
+        _already_finished(args.out, result)
+    _print_metrics(f"pretrained on {args.task} ({config.steps} steps, {result.seconds:.0f} s); held-out:", result.final_metrics)
     print(f"wrote {args.out}/model.safetensors")
     return 0
 
@@ -114,25 +176,31 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     _base_and_targets_args(p)
     p.add_argument("--task", required=True, help=_TASK_HELP)
     p.add_argument("--method", choices=["full", "lora"], default="lora", help="full fine-tuning or LoRA (default lora)")
-    p.add_argument("--rank", type=int, default=4, help="LoRA rank r (default 4)")
-    p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: alpha = r, scaling 1)")
-    p.add_argument("--out", default=None, help="output folder (model or adapter, history.json)")
+    p.add_argument("--rank", type=positive_int, default=4, help="LoRA rank r (default 4)")
+    p.add_argument("--alpha", type=positive_float, default=None, help="LoRA alpha (default: alpha = r, scaling 1)")
+    p.add_argument("--out", default=None, help="output folder: model or adapter, run.json, history.json, checkpoint "
+                                               "(default runs/finetune-TASK-METHOD[-rR]-sSEED, a new one per run)")
     _train_args(p, steps=2000, lr=1e-2)
 
 
 @command("finetune", "fine-tune a pretrained GPT: full or LoRA", _finetune_args)
 def _finetune(args: argparse.Namespace) -> int:
-    from minilora.experiments.runs import finetune, print_eval
+    from minilora.experiments.runs import default_run_folder, finetune
 
+    if args.out is None:
+        rank = args.rank if args.method == "lora" else None
+        args.out = str(default_run_folder(args.task, args.method, rank, args.seed, fresh=not (args.resume or args.overwrite)))
+    print(f"run folder: {args.out}", flush=True)
     config = _train_config(args, weight_decay=0.0)
     model, result = finetune(args.base, args.task, args.method, config, out_dir=args.out, rank=args.rank,
                              alpha=args.alpha, targets=_targets(args), device=args.device, resume=args.resume,
-                             on_eval=print_eval)
+                             on_eval=_intermediate_evals(config.steps), overwrite=args.overwrite)
+    if result.already_finished:
+        _already_finished(args.out, result)
     trainable, total = model.num_parameters(trainable_only=True), model.num_parameters()
     print(f"{args.method} fine-tuning: {trainable:,} of {total:,} parameters trainable ({100 * trainable / total:.2f}%)")
-    _print_metrics(f"after {args.steps} steps ({result.seconds:.0f} s), held-out metrics on {args.task}:", result.final_metrics)
-    if args.out:
-        print(f"wrote {args.out}")
+    _print_metrics(f"after {config.steps} steps ({result.seconds:.0f} s), held-out {args.task}:", result.final_metrics)
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -180,7 +248,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _params_args(p: argparse.ArgumentParser) -> None:
     _base_and_targets_args(p)
-    p.add_argument("--rank", type=int, default=4, help="LoRA rank r (default 4)")
+    p.add_argument("--rank", type=positive_int, default=4, help="LoRA rank r (default 4)")
 
 
 @command("params", "LoRA parameter accounting: d·k vs r(d+k) per adapted matrix, and GPT-3's numbers", _params_args)
@@ -190,10 +258,71 @@ def _params(args: argparse.Namespace) -> int:
 
     model = apply_lora(load_base(args.base), LoraConfig(r=args.rank, target_modules=tuple(_targets(args))))
     print(lora_report(model).table)
+    print("columns: W is d×k (out×in); d·k its weights, r(d+k) LoRA's trainable A (r×k) and B (d×r), ratio r(d+k)/(d·k)")
     print(count_parameters(model))
     print("\nThe LoRA paper's GPT-3 175B (d_model 12288, 96 layers), adapting W_q and W_v:")
     for r in (1, 8):
         print(f"  r = {r}: {lora_param_count(12288, 96, r, targets=('q', 'v')):>12,} trainable parameters")
+    return 0
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    """MODEL and --base, shared by the commands that use a trained model."""
+    p.add_argument("model", help="a shipped model (skills, names), a pretrain or fine-tuning run folder, a model file, "
+                                 "or a LoRA adapter folder")
+    p.add_argument("--base", default=None, help="the base model of an adapter (default: the base its files record)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: MINILORA_DEVICE or cpu)")
+
+
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--prompt", required=True, help="text to continue, e.g. 'Tabc=' (skills) or '.ma' (names)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=20, help="at most this many new characters (default 20)")
+    p.add_argument("--temperature", type=nonnegative_float, default=0.0,
+                   help="sampling temperature; 0 (the default) is greedy decoding")
+    p.add_argument("--top-k", type=positive_int, default=None, help="sample only among the k most likely characters")
+    p.add_argument("--samples", type=positive_int, default=1, help="how many continuations to print (default 1)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the sampling (default 0)")
+    p.add_argument("--task", default=None, help="the task whose characters the model reads (default: the one it was trained on)")
+
+
+@command("generate", "continue a prompt with a shipped model, a trained run or a LoRA adapter", _generate_args)
+def _generate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from minilora.data import get_task
+    from minilora.experiments.runs import load_trained
+
+    model, trained_on = load_trained(args.model, base=args.base, device=args.device)
+    task = args.task or trained_on
+    if task is None:
+        raise ValueError(f"{args.model} does not record the task it was trained on; pass --task")
+    tokenizer = get_task(task).tokenizer
+    if not args.prompt:
+        raise ValueError("--prompt is empty; give at least one character to continue")
+    ids = np.array([tokenizer.encode(args.prompt)] * args.samples, dtype=np.int64)  # (samples, P)
+    out = model.generate(ids, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k, rng=args.seed)
+    for row in out[:, ids.shape[1]:]:
+        text = tokenizer.decode(row)
+        print(args.prompt + (text[: text.index(".") + 1] if "." in text else text))  # "." ends every example
+    return 0
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--task", default=None, help="task to score on (default: the one the model was trained on)")
+
+
+@command("evaluate", "score a shipped model, a trained run or a LoRA adapter on a task's held-out set", _evaluate_args)
+def _evaluate(args: argparse.Namespace) -> int:
+    from minilora.data import get_task
+    from minilora.experiments.runs import load_trained
+
+    model, trained_on = load_trained(args.model, base=args.base, device=args.device)
+    task = args.task or trained_on
+    if task is None:
+        raise ValueError(f"{args.model} does not record the task it was trained on; pass --task")
+    _print_metrics(f"{args.model} on {task} (held-out):", get_task(task).evaluate(model))
     return 0
 
 
@@ -211,7 +340,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _figures_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dir", default="figures", help="folder of the JSON results and PNGs (default figures)")
+    p.add_argument("--dir", default="figures", help="folder of the JSON results and PNGs (default figures), or a "
+                                                    "`minilora compare` folder (draws its full-vs-lora.png)")
     p.add_argument("--rerun", action="store_true",
                    help="recompute the results first (minilora compare for each of the 4 tasks: about 4 CPU-minutes)")
 
@@ -227,6 +357,9 @@ def _figures(args: argparse.Namespace) -> int:
 
     if args.rerun:
         from minilora.experiments.compare import COMPARE_FILE, compare
+        from minilora.io import check_writable_folder
+
+        check_writable_folder(args.dir, "--dir")  # before minutes of training, not after
 
         for task, base in FIGURE_RUNS:
             with tempfile.TemporaryDirectory() as tmp:
@@ -250,15 +383,32 @@ def _tasks(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``minilora`` parser with one subparser per registered command."""
-    parser = argparse.ArgumentParser(prog="minilora", description="LoRA from scratch: engine, tiny GPT, full fine-tuning vs LoRA.")
+    from minilora import __version__
+
+    parser = _Parser(prog="minilora", description="LoRA from scratch: engine, tiny GPT, full fine-tuning vs LoRA.")
+    parser.add_argument("--version", action="version", version=f"minilora {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, arguments, help_text) in _COMMANDS.items():
         arguments(sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
+def _interrupted(args: argparse.Namespace, argv: list[str]) -> str:
+    """The one line printed after Ctrl-C: where the progress is and the exact command that resumes it."""
+    out = getattr(args, "out", None)
+    if not hasattr(args, "resume") or out is None or not Path(out).is_dir() or not any(Path(out).iterdir()):
+        return "interrupted; nothing was saved"
+    again = [a for a in argv if a != "--overwrite"]
+    if "--out" not in again and not any(a.startswith("--out=") for a in again):
+        again += ["--out", str(out)]
+    if "--resume" not in again:
+        again.append("--resume")
+    return f"interrupted; progress saved in {out}; resume with: minilora {shlex.join(again)}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run ``minilora COMMAND ...``; user errors print one line and exit with 2."""
+    """Run ``minilora COMMAND ...``; user errors print one line and exit with 2, Ctrl-C one line and exit 130."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -269,9 +419,12 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_host_memory()  # a command is its own process: reuse freed memory, no page faults per step
     try:
         return _COMMANDS[args.command][0](args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:
         print(f"minilora {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"minilora {args.command}: {_interrupted(args, argv)}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -45,17 +45,21 @@ def clean_temporaries(folder: str | os.PathLike) -> list[Path]:
 
 
 def check_writable_folder(folder: str | os.PathLike, what: str = "output folder") -> Path:
-    """Make sure ``folder`` is (or can become) a folder minilora can write into, before any work is done.
+    """Make sure ``folder`` is, or can become, a folder minilora can write into, before any work is done.
 
-    Creates it (and its parents) when missing and writes and deletes one temporary file there; any
-    failure (it is a file, a parent is a file, no permission, read-only disk) is a one-line ValueError.
+    Nothing is created: one temporary file is written and deleted in ``folder`` or, when it does not exist
+    yet, in its nearest existing parent (writes create the missing folders later).  Any failure (it or a
+    parent is a file, no permission, a read-only disk) is a one-line ValueError.
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{what} {folder} is a file, not a folder; choose a folder path")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == folder else f" ({existing} is a file)"
+        raise ValueError(f"{what} {folder} is a file, not a folder{where}; choose a folder path")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = temporary_name(folder / "write-check")
+        probe = temporary_name(existing / "write-check")
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         os.close(fd)
         os.unlink(probe)

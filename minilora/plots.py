@@ -83,8 +83,12 @@ def plot_compare(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
 
 
 def draw_figures(folder: str | Path = "figures") -> list[Path]:
-    """Redraw every figure from the JSON results in ``folder`` (``compare-<task>.json``); returns the PNGs."""
+    """Redraw every figure from the JSON results in ``folder`` (``compare-<task>.json``); returns the PNGs.
+    A folder written by ``minilora compare`` (it holds ``compare.json``) gets that run's figure,
+    ``full-vs-lora.png``, beside it."""
     folder = Path(folder)
+    if (folder / "compare.json").is_file():
+        return [plot_compare([load_compare(folder / "compare.json")], folder / "full-vs-lora.png")]
     missing = [task for task, _ in FIGURE_RUNS if not (folder / f"compare-{task}.json").is_file()]
     if missing:
         raise ValueError(f"{folder} lacks compare results for {missing}; run `minilora figures --rerun` to compute them")

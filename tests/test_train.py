@@ -162,7 +162,7 @@ def test_an_output_path_that_is_a_file_is_refused_before_any_step(tmp_path):
     (tmp_path / "taken").write_text("my notes")
     with pytest.raises(ValueError, match="is a file"):
         train(tiny_model(task), task, TrainConfig(steps=2, warmup_steps=1), out_dir=tmp_path / "taken")
-    with pytest.raises(ValueError, match="not writable"):
+    with pytest.raises(ValueError, match="taken is a file"):
         train(tiny_model(task), task, TrainConfig(steps=2, warmup_steps=1), out_dir=tmp_path / "taken" / "sub")
     assert task.calls == 0 and (tmp_path / "taken").read_text() == "my notes"
 

@@ -72,7 +72,7 @@ def prepare_run_folder(out_dir: str | Path, resume: bool = False, overwrite: boo
     if resume and not (folder / CHECKPOINT_FILE).is_file():
         raise ValueError(f"nothing to resume in {folder}: there is no {CHECKPOINT_FILE}")
     clean_temporaries(check_writable_folder(folder))
-    present = sorted(p.name for p in folder.iterdir())
+    present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     if resume or not present:
         return folder
     foreign = [name for name in present if name not in RUN_FILES]
