@@ -1,6 +1,5 @@
 """Subspace training and intrinsic dimension (Li et al. 2018; Aghajanyan et al. 2020): θ = θ0 + P z."""
 
-from minilora.subspace.fwht import fwht
 from minilora.subspace.projections import (
     DENSE_MAX_BYTES,
     PROJECTIONS,
@@ -12,5 +11,5 @@ from minilora.subspace.projections import (
 )
 from minilora.subspace.model import SubspaceCount, SubspaceModel
 
-__all__ = ["fwht", "Projection", "DenseProjection", "SparseProjection", "FastfoodProjection", "PROJECTIONS",
+__all__ = ["Projection", "DenseProjection", "SparseProjection", "FastfoodProjection", "PROJECTIONS",
            "DENSE_MAX_BYTES", "make_projection", "SubspaceModel", "SubspaceCount"]

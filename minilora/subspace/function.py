@@ -13,7 +13,7 @@ from minilora import backend
 from minilora.engine.tensor import Function
 from minilora.subspace.projections import Projection
 
-__all__ = ["Project", "OffsetSlice"]
+__all__ = ["Project", "GradientBuffer", "OffsetSlice"]
 
 Array = Any  # a NumPy or CuPy array
 
@@ -31,19 +31,45 @@ class Project(Function):
         return (ctx.projection.rmatvec(g),)
 
 
-class OffsetSlice(Function):
-    """θ_i = θ0_i + λ_i · δ[start : start + n_i].reshape(shape_i)  (with λ_i = 1 when ``scales`` is not given).
+class GradientBuffer:
+    """dL/dδ for one forward pass, assembled in a single (D,) array by all the ``OffsetSlice`` nodes that cut δ.
 
-    Inputs: δ (D,), θ0_i (shape_i), optionally the SAID scales λ (T,) of which entry ``index`` is used.
-    Gradients (g = dL/dθ_i):  dL/dδ is g flattened into positions start..start+n_i, times λ_i, zeros elsewhere;
-    dL/dθ0_i = g;  dL/dλ_index = Σ g ⊙ δ-slice, zero for the other scales.
+    Each slice writes its gradient into its own positions of ``array``.  The first slice to run backward
+    hands ``array`` to the engine as δ's gradient; the others return None for δ, so the engine adds no
+    full-length arrays (T slices would otherwise cost T zero-filled (D,) arrays and T additions per step).
+    This is complete before it is used because backward runs in reverse topological order: δ's own node
+    (``Project``) runs only after every node that consumed δ, i.e. after every slice has written its part.
+    It relies on the engine passing a gradient of the right shape and dtype on unchanged (not copied); the
+    gradient checks of SubspaceModel would fail if it did not.
+    """
+
+    def __init__(self, size: int, dtype: Any) -> None:
+        self.size, self.dtype = size, dtype
+        self.array: Array | None = None
+
+    def write(self, start: int, values: Array) -> Array | None:
+        """Put ``values`` (flattened) at positions start..start+len; the full array the first time, else None."""
+        first = self.array is None
+        if first:
+            self.array = backend.get_xp(values).zeros(self.size, dtype=self.dtype)  # (D,)
+        self.array[start : start + values.size] = values.reshape(-1)
+        return self.array if first else None
+
+
+class OffsetSlice(Function):
+    """θ_i = θ0_i + λ_i · δ[start : start + n_i].reshape(shape_i)  (λ_i = 1 when no ``scales`` input is given).
+
+    Inputs: δ (D,), θ0_i (shape_i), optionally the SAID scales λ (T,) of which entry ``index`` is used;
+    ``buffer`` is the forward pass's ``GradientBuffer`` for δ.
+    Gradients (g = dL/dθ_i):  dL/dδ is λ_i·g at positions start..start+n_i and 0 elsewhere (written into
+    the buffer);  dL/dθ0_i = g;  dL/dλ_index = Σ g ⊙ δ-slice, 0 for the other scales.
     """
 
     @staticmethod
-    def forward(ctx: Function, delta: Array, theta0: Array, scales: Array | None = None, *, start: int = 0,
-                index: int = 0) -> Array:
+    def forward(ctx: Function, delta: Array, theta0: Array, scales: Array | None = None, *, start: int,
+                index: int, buffer: GradientBuffer) -> Array:
         piece = delta[start : start + theta0.size].reshape(theta0.shape)  # (shape_i), a view of δ
-        ctx.start, ctx.index, ctx.delta_size = start, index, delta.shape[0]
+        ctx.start, ctx.index, ctx.buffer = start, index, buffer
         if scales is None:
             return theta0 + piece
         scale = scales[index]  # 0-d
@@ -52,16 +78,14 @@ class OffsetSlice(Function):
 
     @staticmethod
     def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
-        xp = backend.get_xp(g)
         needs = ctx.needs_input_grad
         said = len(needs) == 3
         d_delta = d_scales = None
         if needs[0]:
-            d_delta = xp.zeros(ctx.delta_size, dtype=g.dtype)  # (D,)
-            d_delta[ctx.start : ctx.start + g.size] = (g * ctx.saved_tensors[1] if said else g).reshape(-1)
+            d_delta = ctx.buffer.write(ctx.start, g * ctx.saved_tensors[1] if said else g)
         if said and needs[2]:
             piece, _, num_scales = ctx.saved_tensors
-            d_scales = xp.zeros(num_scales, dtype=g.dtype)  # (T,)
+            d_scales = backend.get_xp(g).zeros(num_scales, dtype=g.dtype)  # (T,)
             d_scales[ctx.index] = (g * piece).sum()
         d_theta0 = g if needs[1] else None
         return (d_delta, d_theta0, d_scales) if said else (d_delta, d_theta0)

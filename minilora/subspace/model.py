@@ -33,7 +33,7 @@ import numpy as np
 
 from minilora import backend, nn
 from minilora.engine.tensor import Tensor
-from minilora.subspace.function import OffsetSlice, Project
+from minilora.subspace.function import GradientBuffer, OffsetSlice, Project
 from minilora.subspace.projections import PROJECTIONS, Projection, make_projection
 
 __all__ = ["SubspaceModel", "SubspaceCount"]
@@ -139,10 +139,12 @@ class SubspaceModel(nn.Module):
         """
         delta = Project.apply(self.z, projection=self.projection)  # (D,)
         scales = () if self.said_scales is None else (self.said_scales,)
+        buffer = GradientBuffer(self.D, delta.dtype)
         swapped: list[tuple[nn.Module, str, nn.Parameter]] = []
         try:
             for index, slot in enumerate(self._slots):
-                theta = OffsetSlice.apply(delta, slot.param, *scales, start=slot.start, index=index)  # (shape_i)
+                theta = OffsetSlice.apply(delta, slot.param, *scales, start=slot.start, index=index,
+                                         buffer=buffer)  # (shape_i)
                 for module, attr in slot.owners:
                     object.__setattr__(module, attr, theta)  # not Module.__setattr__: the registry keeps the Parameter
                     swapped.append((module, attr, slot.param))
