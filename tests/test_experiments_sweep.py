@@ -40,9 +40,13 @@ def _fails_on_3(spec: dict) -> dict:
 def _environment(spec: dict) -> dict:
     """What a worker sees: its thread settings and whether progress bars are off."""
     from threadpoolctl import threadpool_info
+    from tqdm.auto import tqdm
 
+    with tqdm(total=1) as bar:
+        silent = bar.disable
     return {"vars": [os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")],
-            "tqdm": os.environ.get("TQDM_DISABLE"), "blas": sorted({p["num_threads"] for p in threadpool_info()})}
+            "tqdm": os.environ.get("TQDM_DISABLE"), "silent": silent,
+            "blas": sorted({p["num_threads"] for p in threadpool_info()})}
 
 
 def _grid(n: int = 5) -> list[dict]:
@@ -73,7 +77,7 @@ def test_jobs_1_and_jobs_2_give_identical_results():
 
 def test_pool_workers_use_one_blas_thread_and_no_progress_bars():
     for out in run_sweep(_grid(2), _environment, jobs=2):
-        assert out["result"] == {"vars": ["1", "1", "1"], "tqdm": "1", "blas": [1]}
+        assert out["result"] == {"vars": ["1", "1", "1"], "tqdm": "1", "silent": True, "blas": [1]}
 
 
 def test_resume_runs_only_missing_specs(tmp_path):

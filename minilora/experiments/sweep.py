@@ -19,6 +19,7 @@ only submits and collects: it never schedules by itself.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import hashlib
 import json
 import os
@@ -69,8 +70,12 @@ def _pin_one_thread() -> None:
     for name in _THREAD_VARS:
         os.environ[name] = "1"
     os.environ["TQDM_DISABLE"] = "1"
+    # tqdm reads TQDM_DISABLE once, when it is imported, and a forked worker has imported it already:
+    # make every bar in this worker process silent by default instead
+    import tqdm.std
     from threadpoolctl import threadpool_limits
 
+    tqdm.std.tqdm.__init__ = functools.partialmethod(tqdm.std.tqdm.__init__, disable=True)
     _worker_limits = threadpool_limits(limits=1)
 
 
