@@ -53,6 +53,16 @@ positive_float = _number(float, 0.0, strict=True)
 nonnegative_float = _number(float, 0.0)
 
 
+def ranks_list(text: str) -> list[int]:
+    """An argparse ``type=`` for --ranks: "1,2,4,8" → [1, 2, 4, 8] (see ``compare.parse_ranks``)."""
+    from minilora.experiments.compare import parse_ranks
+
+    try:
+        return parse_ranks(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--ranks: ")) from None
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``minilora finetune: error: argument --lr: expected ...`` and exit 2."""
 
@@ -209,39 +219,47 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--task", required=True, help=_TASK_HELP)
     _base_and_targets_args(p)
-    p.add_argument("--ranks", default="1,2,4,8", help="comma-separated LoRA ranks, one run each (default 1,2,4,8)")
-    p.add_argument("--steps", type=int, default=1000, help="training steps of every run (default 1000)")
-    p.add_argument("--batch-size", type=int, default=64, help="sequences per step (default 64)")
-    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default: 5%% of steps)")
-    p.add_argument("--lr-full", type=float, default=DEFAULT_LR["full"], help=f"peak lr of full fine-tuning (default {DEFAULT_LR['full']})")
-    p.add_argument("--lr-lora", type=float, default=DEFAULT_LR["lora"], help=f"peak lr of LoRA (default {DEFAULT_LR['lora']})")
-    p.add_argument("--seed", type=int, default=0, help="seed of data order and LoRA initialisation (default 0)")
+    p.add_argument("--ranks", type=ranks_list, default="1,2,4,8", help="comma-separated LoRA ranks, one run each (default 1,2,4,8)")
+    p.add_argument("--steps", type=positive_int, default=1000, help="training steps of every run (default 1000)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="sequences per step (default 64)")
+    p.add_argument("--warmup", type=nonnegative_int, default=None, help="warm-up steps (default: 5%% of steps)")
+    p.add_argument("--lr-full", type=positive_float, default=DEFAULT_LR["full"], help=f"peak lr of full fine-tuning (default {DEFAULT_LR['full']})")
+    p.add_argument("--lr-lora", type=positive_float, default=DEFAULT_LR["lora"], help=f"peak lr of LoRA (default {DEFAULT_LR['lora']})")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of data order and LoRA initialisation (default 0)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: MINILORA_DEVICE or cpu)")
     p.add_argument("--out", default=None, help="output folder: weights per run and compare.json (default runs/compare-TASK)")
     p.add_argument("--json", action="store_true", help="print compare.json to stdout instead of the table")
+    _out_args(p, "compare run")
+
+
+COMPARE_LEGEND = ("columns: r LoRA rank; trainable weights and their % of all; the task's held-out metric; final "
+                  "training loss; median step ms; peak training MiB (CPU); AdamW state KiB; weights file KiB; forward "
+                  "ms of the base model and with the adapters merged / unmerged (overhead in %)")
 
 
 @command("compare", "full fine-tuning vs LoRA at several ranks, same budget, one table", _compare_args)
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from minilora.experiments.compare import COMPARE_FILE, compare, format_table, parse_ranks
+    from minilora.experiments.compare import COMPARE_FILE, compare, format_table
 
     out = Path(args.out or f"runs/compare-{args.task}")
+    args.out = str(out)  # where Ctrl-C's resume line points
     targets = _targets(args)
 
     def report(row: dict) -> None:
         print(f"{row['run']}: {row['metric']} {row['metric_value']:.3f} after {row['train_seconds']:.0f} s", file=sys.stderr)
 
-    rows = compare(args.task, base=args.base, ranks=parse_ranks(args.ranks), steps=args.steps, batch_size=args.batch_size,
+    rows = compare(args.task, base=args.base, ranks=args.ranks, steps=args.steps, batch_size=args.batch_size,
                    lr_full=args.lr_full, lr_lora=args.lr_lora, targets=targets, seed=args.seed, warmup_steps=args.warmup,
-                   device=args.device, out_dir=out, on_row=report)
+                   device=args.device, out_dir=out, on_row=report, resume=args.resume, overwrite=args.overwrite)
     if args.json:
         print((out / COMPARE_FILE).read_text(), end="")
         return 0
     print(f"{args.task} from {args.base}: {args.steps} steps x batch {args.batch_size}, lr full {args.lr_full:g}, "
           f"lr LoRA {args.lr_lora:g} on {','.join(targets)}, seed {args.seed}")
     print(format_table(rows))
+    print(COMPARE_LEGEND)
     print(f"wrote {out / COMPARE_FILE}")
     return 0
 
@@ -410,7 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``minilora COMMAND ...``; user errors print one line and exit with 2, Ctrl-C one line and exit 130."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help and --version exit 0 as usual; a bad option returns 2 like any user error
+        if exit_.code == 2:
+            return 2
+        raise
     if args.command is None:
         parser.print_help()
         return 0

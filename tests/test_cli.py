@@ -68,3 +68,54 @@ def test_bench_subcommand_prints_the_table(capsys):
                  "--no-torch", "--threads", "0"]) == 0
     out = capsys.readouterr().out
     assert "bench-tiny" in out and "GFLOP/s" in out
+
+
+def test_version_and_python_dash_m(capsys):
+    import subprocess
+    import sys
+
+    import minilora
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"minilora {minilora.__version__}"
+    done = subprocess.run([sys.executable, "-m", "minilora", "selfcheck", "--steps", "0"], capture_output=True, text=True)
+    assert done.returncode == 2  # the command's exit code, not 0
+    assert done.stderr.strip() == ("minilora selfcheck: error: argument --steps: expected an integer >= 1, got '0' "
+                                   "(see minilora selfcheck --help)")
+
+
+def test_generate_from_a_shipped_model_and_from_an_adapter_folder(tmp_path, capsys):
+    assert main(["generate", "skills", "--prompt", "Rabc="]) == 0
+    assert capsys.readouterr().out == "Rabc=cba.\n"  # greedy: the skills model reverses
+    assert main(["generate", "names", "--prompt", ".ma", "--temperature", "1", "--top-k", "5", "--samples", "3",
+                 "--seed", "3"]) == 0
+    names = capsys.readouterr().out.split()
+    assert len(names) == 3 and all(n.startswith(".ma") for n in names)
+    out = tmp_path / "adapter"
+    assert main(["finetune", "--task", "reverse-shift", "--steps", "2", "--batch-size", "4", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(out), "--prompt", "Tabc=", "--max-new-tokens", "3"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("Tabc=") and len(printed) <= len("Tabc=") + 3
+    assert main(["generate", str(tmp_path / "nothing"), "--prompt", "a"]) == 2
+    assert "neither a shipped model" in capsys.readouterr().err
+
+
+def test_evaluate_prints_the_metric_once_rounded(tmp_path, capsys):
+    out = tmp_path / "full"
+    assert main(["finetune", "--task", "subtract", "--method", "full", "--steps", "2", "--batch-size", "4",
+                 "--out", str(out)]) == 0
+    trained = capsys.readouterr().out
+    assert trained.count("accuracy") == 1  # the final metric once, not an evaluation line and a JSON dump
+    assert main(["evaluate", str(out)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{out} on subtract (held-out): accuracy ") and len(line.splitlines()) == 1
+    value = line.rsplit(" ", 1)[1]
+    assert len(value.split(".")[1]) == 3  # rounded to 3 decimals
+    assert json.loads((out / "run.json").read_text())["metrics"]["accuracy"] == pytest.approx(float(value), abs=5e-4)
+
+
+def test_tables_print_a_legend(capsys):
+    assert main(["params", "--rank", "2"]) == 0
+    assert "columns: W is d×k" in capsys.readouterr().out

@@ -14,11 +14,13 @@ order); only the learning rate is each method's own.  Per run it reports
                            vs. unmerged (W0 x + s·B A x) adapters
 
 Results are written as JSON (``compare.json``) next to the saved weights, so a table or figure
-can be redrawn without retraining.
+can be redrawn without retraining.  Each finished run also leaves ``row.json`` (its row and the settings it
+ran with) in its folder, so an interrupted compare resumes (``resume=True``): finished runs are skipped.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import tempfile
@@ -32,16 +34,18 @@ from minilora.backend import to_device
 from minilora.data import get_task
 from minilora.data.registry import Task
 from minilora.experiments.measure import forward_ms, median_ms, peak_traced_bytes
-from minilora.io import atomic_write_json
+from minilora.io import atomic_write_json, check_writable_folder, clean_temporaries
 from minilora.lora import LoraConfig, count_parameters, find_targets, merge_lora, unmerge_lora
 from minilora.models.gpt import GPT
-from minilora.experiments.runs import DEFAULT_TARGETS, load_base, prepare, save_weights
+from minilora.experiments.runs import DEFAULT_TARGETS, RUN_FILES, load_base, prepare, save_weights
 from minilora.engine.tensor import Tensor
 from minilora.train import TrainConfig, make_optimizer, train, train_step
 
 __all__ = ["COMPARE_FILE", "DEFAULT_LR", "compare", "parse_ranks", "format_table"]
 
 COMPARE_FILE = "compare.json"
+ROW_FILE = "row.json"  # in each run's folder: {"spec": what the run was, "row": its measured row}
+_FIGURE_FILE = "full-vs-lora.png"  # what `minilora figures --dir` draws into a compare folder
 DEFAULT_LR = {"full": 3e-3, "lora": 1e-2}
 
 
@@ -62,6 +66,49 @@ def _fresh_model(base: str | GPT, device: str | None) -> GPT:
     model = GPT(base.config, device=device or base.device)
     model.load_state_dict(base.state_dict())
     return model
+
+
+def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Check the output folder before any run: writable, and holding another compare only when resuming it
+    (``resume``) or replacing it (``overwrite`` deletes compare's own files, never anything else)."""
+    if resume and overwrite:
+        raise ValueError("compare: resume and overwrite exclude each other")
+    clean_temporaries(check_writable_folder(out))
+    present = sorted(out.iterdir()) if out.is_dir() else []
+    if resume or not present:
+        return
+    ours = [p for p in present if p.name in (COMPARE_FILE, _FIGURE_FILE) or (
+        p.is_dir() and (p.name == "full" or p.name.startswith("lora-r"))
+        and all(f.name in (*RUN_FILES, ROW_FILE) for f in p.iterdir()))]
+    foreign = [p.name for p in present if p not in ours]
+    if foreign:
+        raise ValueError(f"{out} is not empty and holds files compare does not write ({', '.join(foreign[:3])}); "
+                         f"choose a new or empty folder")
+    if not overwrite:
+        raise ValueError(f"{out} already holds a compare run; pass --resume to finish it (finished runs are "
+                         f"skipped), --overwrite to start again, or choose another --out")
+    for p in ours:
+        if p.is_dir():
+            for f in p.iterdir():
+                f.unlink()
+            p.rmdir()
+        else:
+            p.unlink()
+
+
+def _finished_row(folder: Path, spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The row a finished run left in ``folder`` (None when it has not finished); a run made with other
+    settings is a ValueError naming the first one that differs."""
+    path = folder / ROW_FILE
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    wanted = json.loads(json.dumps(spec))
+    for key in wanted:
+        if saved["spec"].get(key) != wanted[key]:
+            raise ValueError(f"cannot resume: {folder} was run with {key} = {saved['spec'].get(key)!r}, not "
+                             f"{wanted[key]!r}; compare again with the first run's settings, or --overwrite")
+    return saved["row"]
 
 
 def _training_memory(model: GPT, task: Task, config: TrainConfig, steps: int) -> tuple[int | None, int]:
@@ -126,7 +173,8 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
             targets: Sequence[str] = DEFAULT_TARGETS, seed: int = 0, warmup_steps: int | None = None,
             device: str | None = None, out_dir: str | Path | None = None, memory_steps: int = 3,
             latency_batch: int = 256, latency_repeats: int = 20,
-            on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+            on_row: Callable[[dict[str, Any]], None] | None = None, resume: bool = False,
+            overwrite: bool = False) -> list[dict[str, Any]]:
     """Fine-tune ``base`` on ``task`` fully and with LoRA at each of ``ranks``; one measured row per run.
 
     Budget (the same for every run): ``steps`` AdamW steps of ``batch_size`` sequences, lr_t a linear
@@ -140,8 +188,12 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
     folder (to measure their size) and deleted.  Peak memory is traced over ``memory_steps`` separate
     steps; latency is the median of ``latency_repeats`` forward passes of ``latency_batch`` sequences.
     ``on_row(row)`` is called as each run finishes.  Row keys: see ``format_table`` and the module docstring;
-    ``losses`` is the training loss per step.
+    ``losses`` is the training loss per step.  ``out_dir`` is checked before any run: a folder holding another
+    compare is refused unless ``resume`` (runs that finished are loaded, not rerun; a run made with other
+    settings is refused) or ``overwrite`` (its files are deleted first).
     """
+    if out_dir is not None:
+        _prepare_folder(Path(out_dir), resume, overwrite)
     task_obj = get_task(task) if isinstance(task, str) else task
     ranks, targets = list(ranks), tuple(targets)
     for name, value in (("lr_full", lr_full), ("lr_lora", lr_lora)):
@@ -168,8 +220,14 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(out_dir) if out_dir is not None else Path(scratch)
         for method, rank, name in runs:
-            row = _run(method, rank, base, base_model, task_obj, configs[method], targets, device, root / name,
-                       memory_steps, latency_idx, latency_repeats)
+            spec = {"task": task_obj.name, "base": base if isinstance(base, str) else "<GPT object>", "method": method,
+                    "rank": rank, "targets": list(targets), **asdict(configs[method])}
+            row = _finished_row(root / name, spec) if out_dir is not None and resume else None
+            if row is None:
+                row = _run(method, rank, base, base_model, task_obj, configs[method], targets, device, root / name,
+                           memory_steps, latency_idx, latency_repeats)
+                if out_dir is not None:
+                    atomic_write_json(root / name / ROW_FILE, {"spec": spec, "row": row})
             rows.append(row)
             if on_row is not None:
                 on_row(row)

@@ -1,0 +1,62 @@
+"""`minilora compare` re-uses its folder only when told to, and resumes: finished runs are skipped."""
+
+import json
+
+import pytest
+
+import minilora.train
+from minilora.cli import main
+
+ARGS = ["compare", "--task", "subtract", "--ranks", "1", "--steps", "2", "--batch-size", "4"]
+
+
+@pytest.fixture
+def counted_steps(monkeypatch):
+    """Count the steps of the training loop (its learning-rate lookups), and raise KeyboardInterrupt at the step
+    numbers put in ``interrupt_at`` (as Ctrl-C between two steps would)."""
+    real = minilora.train.warmup_cosine
+    state = {"calls": 0, "interrupt_at": set()}
+
+    def lr_of_step(*args, **kwargs):
+        state["calls"] += 1
+        if state["calls"] in state["interrupt_at"]:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(minilora.train, "warmup_cosine", lr_of_step)
+    return state
+
+
+def test_interrupted_compare_resumes_skipping_finished_runs(tmp_path, capsys, counted_steps):
+    out = tmp_path / "cmp"
+    counted_steps["interrupt_at"] = {4}  # full fine-tuning's 2 steps finish; LoRA's second step is interrupted
+    assert main([*ARGS, "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().endswith(f"resume with: minilora {' '.join(ARGS)} --out {out} --resume")
+    assert (out / "full" / "row.json").is_file() and not (out / "compare.json").exists()
+    counted_steps["calls"], counted_steps["interrupt_at"] = 0, set()
+    assert main([*ARGS, "--out", str(out), "--resume"]) == 0
+    assert counted_steps["calls"] == 2  # only the LoRA run trained again
+    rows = json.loads((out / "compare.json").read_text())["rows"]
+    assert [r["run"] for r in rows] == ["full", "lora-r1"]
+    assert main([*ARGS, "--out", str(out), "--resume"]) == 0 and counted_steps["calls"] == 2  # all finished: no step
+
+
+def test_an_existing_compare_is_kept_unless_resumed_or_overwritten(tmp_path, capsys, counted_steps):
+    out = tmp_path / "cmp"
+    assert main([*ARGS, "--out", str(out)]) == 0
+    before = (out / "compare.json").read_bytes()
+    capsys.readouterr()
+    counted_steps["calls"] = 0
+    assert main([*ARGS, "--out", str(out)]) == 2
+    assert "already holds a compare run" in capsys.readouterr().err and counted_steps["calls"] == 0
+    assert (out / "compare.json").read_bytes() == before
+    assert main([*ARGS, "--out", str(out), "--resume", "--lr-lora", "0.02"]) == 2
+    assert "lr = 0.01, not 0.02" in capsys.readouterr().err and counted_steps["calls"] == 0
+    assert main([*ARGS, "--out", str(out), "--overwrite"]) == 0 and counted_steps["calls"] == 4
+
+
+def test_compare_prints_a_legend_under_its_table(tmp_path, capsys):
+    assert main([*ARGS, "--out", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    assert "columns: r LoRA rank" in out
