@@ -2,6 +2,10 @@
 
     python -m minilora.bench [--config bench-tiny,bench-small] [--method full,lora] [--steps 20]
                              [--threads 1] [--json PATH | --json -] [--no-torch]
+    python -m minilora.bench --subspace [--steps 20] [--threads 1] [--json PATH | --json -]
+
+``--subspace`` runs the subspace-training benchmarks instead (``bench/subspace.py``): projection matvec/rmatvec
+times and a subspace step of the shipped skills model against a full fine-tuning step.
 
 For every (config, method) pair it measures:
 
@@ -340,6 +344,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
     p.add_argument("--torch-attention", choices=("sdpa", "explicit"), default="sdpa",
                    help="PyTorch attention: F.scaled_dot_product_attention (default) or an explicit masked softmax")
+    p.add_argument("--subspace", action="store_true",
+                   help="instead: projection speeds and a subspace step of the skills model against a full step")
     return p
 
 
@@ -351,6 +357,7 @@ def _reexec_with_threads(args: argparse.Namespace) -> None:
     argv = ["--config", args.config, "--method", args.method, "--steps", str(args.steps), "--warmup", str(args.warmup),
             "--threads", str(threads), "--torch-attention", args.torch_attention]
     argv += (["--json", args.json] if args.json else []) + (["--no-torch"] if args.no_torch else [])
+    argv += ["--subspace"] if args.subspace else []
     env = {**os.environ, **{k: str(threads) for k in _THREAD_VARS}, _REEXEC_FLAG: "1"}
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, "-m", "minilora.bench", *argv], env)
@@ -363,6 +370,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     by a fresh ``python -m minilora.bench`` with the thread variables set (``os.execve``).
     """
     _reexec_with_threads(args)
+    if args.subspace:
+        return _run_subspace(args)
     configs = [c.strip() for c in args.config.split(",") if c.strip()]
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     rows = run_benchmarks(configs, methods, steps=args.steps, warmup=args.warmup, torch=not args.no_torch,
@@ -378,6 +387,23 @@ def run_from_args(args: argparse.Namespace) -> int:
     for m in report["matmul"]:
         print(f"numpy float32 matmul {m['shape']}: {m['ms']:.2f} ms, {m['gflops']:.1f} GFLOP/s")
     print(format_table(rows))
+    if args.json:
+        atomic_write_json(args.json, report)
+    return 0
+
+
+def _run_subspace(args: argparse.Namespace) -> int:
+    """``--subspace``: the projection and subspace-step benchmarks of ``bench/subspace.py``, printed (or JSON)."""
+    from minilora.bench import subspace
+
+    report = {"environment": environment(), "projections": subspace.projection_times(),
+              "subspace_step": subspace.subspace_step(steps=args.steps, warmup=args.warmup)}
+    if args.json == "-":
+        json.dump(report, sys.stdout, indent=2)
+        print()
+        return 0
+    print(subspace.format_projection_table(report["projections"]))
+    print(subspace.format_step_table(report["subspace_step"]))
     if args.json:
         atomic_write_json(args.json, report)
     return 0

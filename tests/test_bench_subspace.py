@@ -1,0 +1,27 @@
+"""Smoke tests of the subspace benchmarks: projection timings and the subspace-vs-full step of the skills model."""
+
+from __future__ import annotations
+
+from minilora.bench import steps, subspace
+
+
+def test_projection_times_rows():
+    rows = subspace.projection_times(sizes=[(1000, 20), (100_000, 20_000)], repeats=2)
+    assert [(r["projection"], r["D"]) for r in rows] == [("fastfood", 1000), ("sparse", 1000), ("dense", 1000),
+                                                         ("fastfood", 100_000), ("sparse", 100_000), ("dense", 100_000)]
+    for r in rows[:-1]:
+        assert r["matvec_ms"] > 0 and r["rmatvec_ms"] > 0 and r["total_ms"] == r["matvec_ms"] + r["rmatvec_ms"]
+    assert "7.5 GiB" in rows[-1]["skipped"]  # 10^5 × 2·10^4 float32 does not fit
+    assert "dense P would take" in subspace.format_projection_table(rows)
+
+
+def test_subspace_step_against_full_fine_tuning():
+    row = subspace.subspace_step(d=100, batch_size=4, steps=2, warmup=1)
+    assert row["D"] == 110_720 and row["d"] == 100 and row["steps"] == 2
+    assert row["full_ms"] > 0 and row["subspace_ms"] > 0 and row["ratio"] == row["subspace_ms"] / row["full_ms"]
+    assert "ratio" in subspace.format_step_table(row)
+
+
+def test_the_command_line_knows_the_subspace_suite():
+    args = steps.build_parser().parse_args(["--subspace", "--steps", "3"])
+    assert args.subspace and args.steps == 3
