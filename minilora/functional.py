@@ -29,6 +29,15 @@ def _axis(axis: int, x: Tensor) -> int:
     return _norm_axis(axis, x.ndim)[0]
 
 
+def _floating(x: Tensor, op: str) -> Tensor:
+    """``x`` itself when its dtype is floating point; a TypeError naming ``op`` otherwise (exp of integers is not
+    defined in the integers, and NumPy would fail deep inside with a casting error)."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op} expects a floating-point tensor, got dtype {x.dtype}; cast it first, "
+                        f"e.g. x.astype(np.float32)")
+    return x
+
+
 # -- activations ----------------------------------------------------------------------------------
 
 
@@ -63,27 +72,28 @@ def gelu_composed(x: Tensor) -> Tensor:
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """softmax(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x) along ``axis`` (max subtracted for stability)."""
-    return fused.Softmax.apply(x, axis=_axis(axis, x))
+    return fused.Softmax.apply(_floating(x, "softmax"), axis=_axis(axis, x))
 
 
 def softmax_composed(x: Tensor, axis: int = -1) -> Tensor:
     """Softmax from primitives: e = exp(x - max x); e / sum(e)."""
-    e = (x - x.max(axis=axis, keepdims=True).detach()).exp()
+    e = (_floating(x, "softmax_composed") - x.max(axis=axis, keepdims=True).detach()).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """log_softmax(x)_i = x_i - m - log sum_j exp(x_j - m), m = max x (the log-sum-exp trick)."""
-    return fused.LogSoftmax.apply(x, axis=_axis(axis, x))
+    return fused.LogSoftmax.apply(_floating(x, "log_softmax"), axis=_axis(axis, x))
 
 
 def log_softmax_composed(x: Tensor, axis: int = -1) -> Tensor:
     """Log-softmax from primitives: s = x - max x; s - log(sum(exp(s)))."""
-    shifted = x - x.max(axis=axis, keepdims=True).detach()
+    shifted = _floating(x, "log_softmax_composed") - x.max(axis=axis, keepdims=True).detach()
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 
 def _flatten_for_loss(logits: Tensor, targets: Any) -> tuple[Tensor, Tensor]:
+    _floating(logits, "cross_entropy")
     targets = as_tensor(targets, device=logits.device) if not isinstance(targets, Tensor) else targets
     if targets.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integers (class indices), got dtype {targets.dtype}")

@@ -186,3 +186,11 @@ def test_attention_and_linear_check_their_shapes(device):
         F.scaled_dot_product_attention(q, q, _t(np.zeros((1, 2, 3, 5)), device))
     with pytest.raises(ValueError, match=r"\(5, 3\)"):
         F.linear(_t(np.zeros((2, 4)), device), _t(np.zeros((5, 3)), device))
+
+
+@pytest.mark.parametrize("op", [F.softmax, F.log_softmax, F.softmax_composed, F.log_softmax_composed,
+                                lambda x: F.cross_entropy(x, np.array([0, 1]))])
+def test_softmax_family_refuses_integer_tensors_with_one_clear_error(op, device):
+    ids = ml.tensor(np.arange(4).reshape(2, 2), device=device)  # integer data stays integer
+    with pytest.raises(TypeError, match=r"expects a floating-point tensor, got dtype int64; cast it first"):
+        op(ids)

@@ -296,3 +296,9 @@ def test_generate_names_the_bad_argument(kwargs, match):
     args = {"max_new_tokens": 2, **kwargs}
     with pytest.raises(ValueError, match=match):
         GPT(TINY).generate(np.zeros((1, 2), dtype=np.int64), **args)
+
+
+@pytest.mark.parametrize("shape", [(2, 0), (0, 3)])
+def test_an_empty_batch_or_sequence_is_one_clear_error(shape):
+    with pytest.raises(ValueError, match=rf"at least one token, got shape \({shape[0]}, {shape[1]}\)"):
+        GPT(TINY)(np.zeros(shape, dtype=np.int64))

@@ -159,6 +159,8 @@ class GPT(nn.Module):
         if ids.ndim != 2:
             raise ValueError(f"GPT expects token ids of shape (B, T), got shape {tuple(ids.shape)}")
         b, t = ids.shape
+        if t == 0 or b == 0:
+            raise ValueError(f"GPT expects at least one sequence of at least one token, got shape {tuple(ids.shape)}")
         if t > self.config.block_size:
             raise ValueError(f"sequence length {t} exceeds block_size {self.config.block_size}")
         positions = backend.to_device(np.arange(t), self.device)
