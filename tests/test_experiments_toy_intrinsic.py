@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from minilora.experiments.toy_intrinsic import (ToyLoss, toy_intrinsic_dimension, toy_problem, toy_subspace_fit,
-                                                 toy_sweep)
+                                                 toy_summary)
 from minilora.subspace import SubspaceModel
 
 
@@ -46,11 +46,16 @@ def test_the_least_squares_point_solves_it_through_subspace_model(projection):
     assert sm().item() < 1e-12
 
 
-def test_sweep_writes_json(tmp_path):
-    result = toy_sweep(ds=[8, 10], projections=["dense"], out=tmp_path / "toy.json")
-    assert result["intrinsic_dimension"] == {"dense": 10}
-    assert [f["solved"] for f in result["fits"]] == [False, True]
+def test_summary_writes_json(tmp_path):
+    result = toy_summary(max_d=12, projection="sparse", out=tmp_path / "toy.json")
+    assert (result["D"], result["expected"], result["d_int"]) == (1000, 10, 10)
+    assert [f["solved"] for f in result["fits"]] == [False] * 9 + [True] * 3
     assert json.loads((tmp_path / "toy.json").read_text()) == result
+
+
+def test_not_reached_below_max_d_is_none():
+    assert toy_intrinsic_dimension("fastfood", max_d=9) is None
+    assert toy_summary(max_d=5)["d_int"] is None
 
 
 def test_bad_problem_is_refused():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +25,8 @@ from minilora.engine.tensor import Tensor
 from minilora.io import atomic_write_json
 from minilora.subspace import make_projection
 
-__all__ = ["ToyProblem", "ToyFit", "toy_problem", "ToyLoss", "toy_subspace_fit", "toy_intrinsic_dimension", "toy_sweep"]
+__all__ = ["ToyProblem", "ToyFit", "toy_problem", "ToyLoss", "toy_subspace_fit", "toy_intrinsic_dimension",
+           "toy_summary"]
 
 SOLVED_TOLERANCE = 1e-8  # solved: ‖A θ − b‖ ≤ tolerance · ‖A θ0 − b‖
 
@@ -109,32 +110,35 @@ def toy_subspace_fit(d: int, projection: str = "dense", seed: int = 0,
     return ToyFit(d, projection, relative, relative <= SOLVED_TOLERANCE, z)
 
 
-def toy_intrinsic_dimension(projection: str = "dense", seed: int = 0, problem: ToyProblem | None = None) -> int:
+def toy_intrinsic_dimension(projection: str = "dense", seed: int = 0, problem: ToyProblem | None = None,
+                            max_d: int | None = None) -> int | None:
     """The smallest d at which subspace training solves the toy problem:  min {d : toy_subspace_fit(d).solved}.
 
-    d is scanned upward from 1 (each least-squares fit costs a few adjoint products), up to D.
+    d is scanned upward from 1 to ``max_d`` (default D); each least-squares fit costs a few adjoint products.
+    None when no d ≤ max_d solves it.
     """
     problem = problem or toy_problem()
-    for d in range(1, problem.D + 1):
+    for d in range(1, (problem.D if max_d is None else max_d) + 1):
         if toy_subspace_fit(d, projection, seed, problem).solved:
             return d
-    raise ValueError("toy_intrinsic_dimension: no d ≤ D solves the problem (are the constraints consistent?)")
+    return None
 
 
-def toy_sweep(ds: Iterable[int] = range(1, 21), projections: Iterable[str] = ("dense", "sparse", "fastfood"),
-              seed: int = 0, out: str | Path | None = None) -> dict[str, Any]:
-    """Relative residual against d for each projection, and each projection's intrinsic dimension.
+def toy_summary(max_d: int = 20, projection: str = "dense", seed: int = 0,
+                out: str | Path | None = None) -> dict[str, Any]:
+    """The toy experiment as a JSON-able dict: the relative residual at every d = 1 .. max_d and d_int.
 
-    Returns ``{"D", "constraints", "fits": [{d, projection, relative_residual, solved}], "intrinsic_dimension":
-    {projection: d_int}}``; with ``out``, also written there as JSON (atomically).
+    Keys: ``D`` (1000), ``constraints`` and ``expected`` (10: the codimension of the solution set, the answer
+    d_int must equal), ``projection``, ``seed``, ``d_int`` (``toy_intrinsic_dimension``; None if above max_d),
+    ``fits`` = [{d, relative_residual, solved}].  With ``out``, also written there as JSON (atomically).
     """
     problem = toy_problem()
-    projections = list(projections)
-    fits = [toy_subspace_fit(d, kind, seed, problem=problem) for kind in projections for d in ds]
-    result = {"D": problem.D, "constraints": int(problem.A.shape[0]), "seed": seed,
-              "fits": [{"d": f.d, "projection": f.projection, "relative_residual": f.relative_residual,
-                        "solved": f.solved} for f in fits],
-              "intrinsic_dimension": {kind: toy_intrinsic_dimension(kind, seed, problem) for kind in projections}}
+    fits = [toy_subspace_fit(d, projection, seed, problem) for d in range(1, max_d + 1)]
+    solved = [f.d for f in fits if f.solved]
+    constraints = int(problem.A.shape[0])
+    result = {"D": problem.D, "constraints": constraints, "expected": constraints, "projection": projection,
+              "seed": seed, "d_int": solved[0] if solved else None,
+              "fits": [{"d": f.d, "relative_residual": f.relative_residual, "solved": f.solved} for f in fits]}
     if out is not None:
         atomic_write_json(out, result)
     return result
