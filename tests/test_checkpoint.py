@@ -187,3 +187,14 @@ def test_training_state_for_another_model_names_the_file(tmp_path):
     other = GPT(GPTConfig(vocab_size=11, block_size=6, n_layer=1, n_head=2, n_embd=8))
     with pytest.raises(ValueError, match=r"state\.safetensors.*unexpected.*blocks\.1"):
         train_state.load_training_state(path, other, optim.AdamW(other.parameters()))
+
+
+def test_read_training_state_returns_the_state_without_the_arrays(tmp_path):
+    model, opt = _trained()
+    path = tmp_path / "checkpoint.safetensors"
+    train_state.save_training_state(path, model, opt, {"step": 3, "run": {"task": "copy"}})
+    state = train_state.read_training_state(path)
+    assert state["step"] == 3 and state["run"] == {"task": "copy"} and state["format"] == train_state.TRAIN_STATE_FORMAT
+    checkpoint.save_model(tmp_path / "model.safetensors", model)
+    with pytest.raises(ValueError, match="not a minilora training checkpoint"):
+        train_state.read_training_state(tmp_path / "model.safetensors")

@@ -164,3 +164,51 @@ def test_corrupt_file_is_a_value_error_naming_it(tmp_path, damage):
         save_file({"w": np.ones(2, np.float32)}, str(path), metadata={"minilora": "{not json"})
     with pytest.raises(ValueError, match=r"cannot read .*broken\.safetensors"):
         io.load_arrays(path)
+
+
+# -- output folders and what killed writes leave behind ------------------------------------------
+
+
+def test_temporary_names_match_the_pattern_that_cleaning_removes(tmp_path):
+    name = io.temporary_name(tmp_path / "checkpoint.safetensors").name
+    assert name.startswith(".checkpoint.safetensors.") and io.TEMP_PATTERN.match(name)
+
+
+def test_clean_temporaries_removes_only_minilora_temporaries(tmp_path):
+    killed = io.temporary_name(tmp_path / "history.json")
+    killed.write_text("{half")
+    keep = [".notes.tmp", "data.tmp", ".history.json.XYZ.tmp", ".a.0123456789abc.tmp", "history.json"]
+    for name in keep:
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".dir.0123456789ab.tmp").mkdir()  # a folder is never removed
+    assert io.clean_temporaries(tmp_path) == [killed]
+    assert _listing(tmp_path) == sorted([*keep, ".dir.0123456789ab.tmp"])
+    assert io.clean_temporaries(tmp_path / "missing") == []
+
+
+def test_check_writable_folder_creates_nothing_and_names_the_problem(tmp_path, monkeypatch):
+    assert io.check_writable_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert _listing(tmp_path) == []  # checked in the nearest existing parent, nothing left behind
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=r"--out .*file is a file, not a folder"):
+        io.check_writable_folder(tmp_path / "file", "--out")
+    with pytest.raises(ValueError, match=r"is a file, not a folder \(.*file is a file\)"):
+        io.check_writable_folder(tmp_path / "file" / "below")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "open", refuse)  # as a read-only folder would (the tests may run as root)
+    with pytest.raises(ValueError, match="output folder .* is not writable: Permission denied"):
+        io.check_writable_folder(tmp_path)
+
+
+def test_load_metadata_reads_no_arrays(tmp_path):
+    path = tmp_path / "a.safetensors"
+    io.save_arrays(path, {"w": np.ones(3)}, {"step": 7})
+    assert io.load_metadata(path) == {"step": 7}
+    with pytest.raises(ValueError, match="no such file"):
+        io.load_metadata(tmp_path / "b.safetensors")
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="cannot read"):
+        io.load_metadata(path)

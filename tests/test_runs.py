@@ -72,3 +72,61 @@ def test_a_run_folder_says_what_the_run_was_and_evaluations_are_reported(tmp_pat
     assert {run["base"], run["task"], run["method"]} == {"skills", "subtract", "full"}
     assert run["train_config"]["steps"] == QUICK.steps and "accuracy" in run["metrics"]
     assert seen == [QUICK.steps]  # the final evaluation
+
+
+# -- run folders: one run each, checked before any work --------------------------------------------
+
+
+def test_prepare_run_folder_refuses_what_it_must(tmp_path):
+    from minilora.experiments.runs import prepare_run_folder
+
+    assert prepare_run_folder(tmp_path / "new") == tmp_path / "new"  # nothing created before the first write
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(ValueError, match="nothing to resume"):
+        prepare_run_folder(tmp_path / "new", resume=True)
+    with pytest.raises(ValueError, match="exclude each other"):
+        prepare_run_folder(tmp_path, resume=True, overwrite=True)
+    (tmp_path / "mine.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"no minilora run writes \(mine.txt\)"):
+        prepare_run_folder(tmp_path, overwrite=True)
+
+
+def test_a_run_folder_records_its_status(tmp_path):
+    import json
+
+    from minilora.experiments.runs import RUN_FILE
+
+    finetune("skills", "subtract", "lora", QUICK, out_dir=tmp_path, rank=2)
+    run = json.loads((tmp_path / RUN_FILE).read_text())
+    assert run["status"] == "finished" and run["steps_done"] == QUICK.steps and run["kind"] == "finetune"
+    assert run["rank"] == 2 and run["extensions"] == []
+    with pytest.raises(ValueError, match="pass --resume to continue it, --overwrite to replace it"):
+        finetune("skills", "subtract", "full", QUICK, out_dir=tmp_path)
+    assert not (tmp_path / "model.safetensors").exists()  # nothing of the refused run was written
+
+
+def test_default_run_folders_are_named_and_never_reused(tmp_path):
+    from minilora.experiments.runs import default_run_folder
+
+    first = default_run_folder("subtract", "lora", 4, 0, root=tmp_path)
+    assert first == tmp_path / "finetune-subtract-lora-r4-s0"
+    first.mkdir()
+    assert default_run_folder("subtract", "lora", 4, 0, root=tmp_path) == tmp_path / "finetune-subtract-lora-r4-s0-2"
+    assert default_run_folder("subtract", "lora", 4, 0, root=tmp_path, fresh=False) == first
+    assert default_run_folder("sort", "full", None, 3, root=tmp_path).name == "finetune-sort-full-s3"
+
+
+def test_load_trained_finds_the_model_and_its_task(tmp_path):
+    from minilora.experiments.runs import load_trained
+
+    model, task = load_trained("names")
+    assert task == "surnames" and model.config == minilora.pretrained("names").config
+    finetune("skills", "subtract", "lora", QUICK, out_dir=tmp_path / "lora", rank=2)
+    adapted, task = load_trained(str(tmp_path / "lora"))
+    assert task == "subtract" and any(name.endswith("lora_A") for name, _ in adapted.named_parameters())
+    finetune("skills", "sort", "full", QUICK, out_dir=tmp_path / "full")
+    _, task = load_trained(str(tmp_path / "full"))
+    assert task == "sort"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds neither model.safetensors nor an adapter"):
+        load_trained(str(tmp_path / "empty"))

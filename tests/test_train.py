@@ -282,6 +282,17 @@ def test_float16_training_is_refused_with_a_reason():
 # -- clean interrupts ------------------------------------------------------------------------------------
 
 
+class DrawThenFailTask(FewEvalTask):
+    """Raises KeyboardInterrupt after drawing the batch of call ``fail_after + 1`` (its random numbers are used up)."""
+
+    def sample_batch(self, rng, batch_size):
+        self.calls += 1
+        batch = self.inner.sample_batch(rng, batch_size)
+        if self.calls > self.fail_after:
+            raise KeyboardInterrupt("simulated Ctrl-C")
+        return batch
+
+
 def test_an_interrupt_saves_a_checkpoint_that_resumes_bit_for_bit(tmp_path):
     """No periodic checkpoints: the interrupt itself saves step 5 (undoing the half-drawn batch)."""
     from minilora.train import TrainingInterrupted
@@ -290,7 +301,7 @@ def test_an_interrupt_saves_a_checkpoint_that_resumes_bit_for_bit(tmp_path):
     straight = tiny_model(FewEvalTask(), dropout=0.1)
     train(straight, FewEvalTask(), config)
     with pytest.raises(TrainingInterrupted) as info:
-        train(tiny_model(FewEvalTask(), dropout=0.1), FewEvalTask(fail_after=5), config, out_dir=tmp_path)
+        train(tiny_model(FewEvalTask(), dropout=0.1), DrawThenFailTask(fail_after=5), config, out_dir=tmp_path)
     assert info.value.step == 5 and info.value.checkpoint == tmp_path / CHECKPOINT_FILE
     resumed = tiny_model(FewEvalTask(), seed=7, dropout=0.1)
     train(resumed, FewEvalTask(), config, out_dir=tmp_path, resume=True)
