@@ -170,6 +170,20 @@ def test_parameters_are_restored_after_the_call_even_when_it_raises():
     assert model.head.weight is model._modules["head"]._parameters["weight"]
 
 
+def test_nested_calls_keep_the_outer_theta():
+    model = tiny_gpt()
+    sm = SubspaceModel(model, 3, seed=1)
+    sm.z.data[...] = 5.0
+    x, _ = batch()
+    with sm.weights_in_place():
+        before = model(x)[0].numpy()
+        sm(x)  # an inner call puts θ in place and takes it out again
+        after = model(x)[0].numpy()
+    assert np.array_equal(before, after) and np.array_equal(before, sm(x)[0].numpy())
+    assert not np.array_equal(before, model(x)[0].numpy())  # outside the block: θ0 again
+    assert model.head.weight is model._modules["head"]._parameters["weight"]
+
+
 def test_shared_parameters_get_one_theta():
     model = TiedPair()
     sm = SubspaceModel(model, 4, projection="dense", seed=0)

@@ -73,7 +73,8 @@ class OffsetSlice(Function):
         if scales is None:
             return theta0 + piece
         scale = scales[index]  # 0-d
-        ctx.save_for_backward(piece, scale, scales.shape[0])
+        ctx.num_scales = scales.shape[0]
+        ctx.save_for_backward(piece, scale)
         return theta0 + scale * piece
 
     @staticmethod
@@ -84,8 +85,8 @@ class OffsetSlice(Function):
         if needs[0]:
             d_delta = ctx.buffer.write(ctx.start, g * ctx.saved_tensors[1] if said else g)
         if said and needs[2]:
-            piece, _, num_scales = ctx.saved_tensors
-            d_scales = backend.get_xp(g).zeros(num_scales, dtype=g.dtype)  # (T,)
+            piece = ctx.saved_tensors[0]
+            d_scales = backend.get_xp(g).zeros(ctx.num_scales, dtype=g.dtype)  # (T,)
             d_scales[ctx.index] = (g * piece).sum()
         d_theta0 = g if needs[1] else None
         return (d_delta, d_theta0, d_scales) if said else (d_delta, d_theta0)

@@ -135,23 +135,24 @@ class SubspaceModel(nn.Module):
         """Inside the block the wrapped model computes with θ = θ0 + P z (graph tensors when grad is on).
 
         δ = P z is computed once; each projected Parameter is replaced, on every module that owns it, by
-        θ_i = θ0_i + λ_i δ-slice and restored on exit (also after an exception).
+        θ_i = θ0_i + λ_i δ-slice and restored on exit (also after an exception; nested blocks restore the
+        outer block's θ).
         """
         delta = Project.apply(self.z, projection=self.projection)  # (D,)
         scales = () if self.said_scales is None else (self.said_scales,)
         buffer = GradientBuffer(self.D, delta.dtype)
-        swapped: list[tuple[nn.Module, str, nn.Parameter]] = []
+        swapped: list[tuple[nn.Module, str, Any]] = []  # (module, attribute, what it held before)
         try:
             for index, slot in enumerate(self._slots):
                 theta = OffsetSlice.apply(delta, slot.param, *scales, start=slot.start, index=index,
                                          buffer=buffer)  # (shape_i)
                 for module, attr in slot.owners:
+                    swapped.append((module, attr, module.__dict__[attr]))
                     object.__setattr__(module, attr, theta)  # not Module.__setattr__: the registry keeps the Parameter
-                    swapped.append((module, attr, slot.param))
             yield
         finally:
-            for module, attr, param in reversed(swapped):
-                object.__setattr__(module, attr, param)
+            for module, attr, previous in reversed(swapped):
+                object.__setattr__(module, attr, previous)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The wrapped model's output at θ = θ0 + P z: ``self.model(*args, **kwargs)`` with θ in place."""
