@@ -343,3 +343,26 @@ def test_ctrl_c_inside_a_step_finishes_that_step_then_saves(tmp_path):
     assert [h["step"] for h in result.history] == list(range(6))
     for (name, wa), wb in zip(weights(straight).items(), weights(resumed).values()):
         assert np.array_equal(wa, wb), name
+
+
+def test_ctrl_c_during_a_checkpoint_write_lets_the_write_finish(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import minilora.train as train_module
+    from minilora.train import TrainingInterrupted
+
+    real_save, writes = train_module.save_training_state, []
+
+    def save_with_ctrl_c(*args, **kwargs):
+        if not writes:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives while the first checkpoint is being written
+        real_save(*args, **kwargs)
+        writes.append(load_training_state(args[0], tiny_model(FewEvalTask()), AdamW(tiny_model(FewEvalTask()).parameters())))
+
+    monkeypatch.setattr(train_module, "save_training_state", save_with_ctrl_c)
+    config = TrainConfig(steps=6, batch_size=4, warmup_steps=1, checkpoint_every=2)
+    with pytest.raises(TrainingInterrupted) as info:
+        train(tiny_model(FewEvalTask()), FewEvalTask(), config, out_dir=tmp_path)
+    assert info.value.step == 2 and [w["step"] for w in writes] == [2, 2]  # the write finished, then the interrupt saved
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
