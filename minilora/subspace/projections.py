@@ -11,8 +11,10 @@ projection             P                                 memory               ma
 ``DenseProjection``    N(0, 1) entries, columns scaled   D·d                  O(D·d)
 ``SparseProjection``   ±1 with density 1/√D (Li, Hastie  ≈ d·√D nonzeros      O(d·√D)
                        & Church 2006), columns scaled
-``FastfoodProjection`` (H G Π H B z)[:D], scaled         O(D)                 O(D log D)
+``FastfoodProjection`` (H G Π H B z)[:D], scaled         O(D) per block       O(D log D) per block
 =====================  ================================  ===================  ==========================
+
+(a Fastfood block serves n = 2^⌈log2 D⌉ coordinates of z; d > n stacks ⌈d / n⌉ blocks.)
 
 Random numbers are drawn on the host with ``numpy.random.Generator`` and moved to the device of the
 array a method is called with (once per device and dtype, then cached), so one seed gives the same P
@@ -108,8 +110,8 @@ class Projection:
 class DenseProjection(Projection):
     """P with i.i.d. N(0, 1) entries, each column divided by its norm:  P[:, j] = a_j / ‖a_j‖,  a_j ~ N(0, I_D).
 
-    Stored as float32 (D·d·4 bytes); more than ``DENSE_MAX_BYTES`` (1 GiB) is refused: use
-    ``SparseProjection`` or ``FastfoodProjection`` then.
+    Stored as float32 (D·d·4 bytes; float64 inputs use a float64 copy, made once); more than
+    ``DENSE_MAX_BYTES`` (1 GiB of float32) is refused: use ``SparseProjection`` or ``FastfoodProjection`` then.
     """
 
     def __init__(self, D: int, d: int, seed: int = 0) -> None:
