@@ -37,6 +37,10 @@ def _fails_on_3(spec: dict) -> dict:
     return _seeded(spec)
 
 
+def _breaks(spec: dict) -> dict:
+    raise KeyError("a bug, not a bad setting")
+
+
 def _environment(spec: dict) -> dict:
     """What a worker sees: its thread settings and whether progress bars are off."""
     from threadpoolctl import threadpool_info
@@ -115,12 +119,19 @@ def test_a_failing_run_raises_one_error_naming_it_and_keeps_finished_runs(tmp_pa
     with pytest.raises(SweepError, match=r'"x": 3') as info:
         run_sweep(_grid(6), _fails_on_3, out_dir=tmp_path, jobs=1)
     assert isinstance(info.value.__cause__, ValueError)
+    assert isinstance(info.value, ValueError)  # a ValueError in a run stays a ValueError (one-line CLI errors)
     assert info.value.spec == {"x": 3, "seed": 13}
     saved = {json.loads(p.read_text())["spec"]["x"] for p in (tmp_path / "runs").iterdir()}
     assert saved == {0, 1, 2}  # in one process the runs after the failure never start
     CALLS.clear()
     run_sweep(_grid(6), _counted, out_dir=tmp_path, jobs=1)
     assert [c["x"] for c in CALLS] == [3, 4, 5]
+
+
+def test_a_bug_in_a_run_is_a_sweep_error_but_not_a_value_error():
+    with pytest.raises(SweepError, match="KeyError") as info:
+        run_sweep(_grid(1), _breaks, jobs=1)
+    assert not isinstance(info.value, ValueError) and isinstance(info.value.__cause__, KeyError)
 
 
 def test_a_failing_run_in_a_pool_keeps_the_runs_that_finished(tmp_path):

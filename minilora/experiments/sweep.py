@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from minilora.io import atomic_write_json
 
-__all__ = ["SweepError", "run_sweep", "spec_key"]
+__all__ = ["SweepError", "SweepValueError", "run_sweep", "spec_key"]
 
 RUNS_FOLDER = "runs"
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -43,6 +43,11 @@ class SweepError(RuntimeError):
     def __init__(self, message: str, spec: Mapping[str, Any], key: str) -> None:
         super().__init__(message)
         self.spec, self.key = dict(spec), key
+
+
+class SweepValueError(SweepError, ValueError):
+    """A run raised a ValueError (a bad setting, a diverged run): still a ValueError, so a command that reports
+    ValueErrors in one line reports this one too."""
 
 
 def spec_key(spec: Mapping[str, Any]) -> str:
@@ -97,7 +102,8 @@ def _load_finished(folder: Path, specs: dict[str, dict[str, Any]]) -> dict[str, 
 def _failure(desc: str, spec: dict[str, Any], key: str, err: BaseException, others: int) -> SweepError:
     """One clear error naming the failed spec (and how many other runs failed with it)."""
     more = f" ({others} other run(s) failed too)" if others else ""
-    return SweepError(f"sweep {desc!r}: run {key} {json.dumps(spec, sort_keys=True)} failed with "
+    kind = SweepValueError if isinstance(err, ValueError) else SweepError
+    return kind(f"sweep {desc!r}: run {key} {json.dumps(spec, sort_keys=True)} failed with "
                       f"{type(err).__name__}: {err}{more}; finished runs are saved, rerun to resume", spec, key)
 
 
