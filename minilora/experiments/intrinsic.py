@@ -77,7 +77,7 @@ class Settings:
 
 FULL = Settings()
 # a quick look (≈ 2-3 minutes on 2 cores): one seed, fewer steps, no refinement, short pretraining
-FAST = Settings(steps=100, lrs=(0.1,), seeds=1, random_seeds=1, refine=0, ranks=(1, 4), dense_dims=(256,),
+FAST = Settings(steps=100, lrs=(0.03,), seeds=1, random_seeds=1, refine=0, ranks=(1, 4), dense_dims=(256,),
                 start=(1024, 2048), start_random=(8192, 16384), snapshots=(200, 400, 800),
                 snapshot_starts=((4096, 8192), (4096, 8192), (2048, 4096)), widths=(32, 48, 64), width_steps=400,
                 toy_max_d=12)
