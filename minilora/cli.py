@@ -389,6 +389,37 @@ def _figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _intrinsic_args(p: argparse.ArgumentParser) -> None:
+    from minilora.experiments.intrinsic import EXPERIMENTS
+
+    p.add_argument("--fast", action="store_true", help="a quick look: one seed, 100 steps, fewer d (a few minutes)")
+    p.add_argument("--jobs", type=positive_int, default=None, help="runs in parallel, one BLAS thread each (default: all cores)")
+    p.add_argument("--out", default=None, help="run cache and pretraining snapshots (default runs/intrinsic[-fast])")
+    p.add_argument("--figures", default=None, help="where the JSON results and PNGs go (default figures; with --fast: OUT)")
+    p.add_argument("--only", default=None, help=f"comma-separated experiments (default all: {','.join(EXPERIMENTS)})")
+
+
+@command("intrinsic", "intrinsic dimension: d90 of subspace training (pretrained vs random, along pretraining, "
+                      "width, SAID, projections, parameter budget)", _intrinsic_args)
+def _intrinsic(args: argparse.Namespace) -> int:
+    import time
+
+    from minilora.experiments.intrinsic import format_table, run_intrinsic
+    from minilora.plots import draw_intrinsic_figures
+
+    out = args.out or ("runs/intrinsic-fast" if args.fast else "runs/intrinsic")
+    figures = args.figures or (out if args.fast else "figures")
+    only = None if args.only is None else [n.strip() for n in args.only.split(",") if n.strip()]
+    start = time.perf_counter()
+    results = run_intrinsic(only=only, fast=args.fast, out_dir=out, json_dir=figures, jobs=args.jobs)
+    print(format_table(results))
+    print(f"d90: the smallest d whose seed-mean metric reaches the target = 0.9 x baseline (full fine-tuning, same "
+          f"budget), interpolated on log d; {time.perf_counter() - start:.0f} s")
+    for path in draw_intrinsic_figures(figures):
+        print(f"wrote {path}")
+    return 0
+
+
 @command("tasks", "list the tasks")
 def _tasks(args: argparse.Namespace) -> int:
     from minilora.data import get_task, list_tasks

@@ -8,7 +8,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["FIGURE_RUNS", "load_compare", "plot_compare", "draw_figures", "smooth"]
+__all__ = ["FIGURE_RUNS", "load_compare", "plot_compare", "draw_figures", "smooth", "INTRINSIC_FIGURES",
+           "plot_intrinsic_curves", "plot_intrinsic_trend", "plot_budget", "draw_intrinsic_figures"]
 
 # The compare runs behind figures/full-vs-lora.png: (task, pretrained base), one column each.
 FIGURE_RUNS = (("reverse-shift", "skills"), ("subtract", "skills"), ("sort", "skills"), ("first-names", "names"))
@@ -93,4 +94,149 @@ def draw_figures(folder: str | Path = "figures") -> list[Path]:
     if missing:
         raise ValueError(f"{folder} lacks compare results for {missing}; run `minilora figures --rerun` to compute them")
     results = [load_compare(folder / f"compare-{task}.json") for task, _ in FIGURE_RUNS]
-    return [plot_compare(results, folder / "full-vs-lora.png")]
+    return [plot_compare(results, folder / "full-vs-lora.png")] + draw_intrinsic_figures(folder)
+
+
+# ------------------------------------------------------------------------------- intrinsic dimension (d90)
+
+INTRINSIC_FIGURES = ("pretrained-vs-random", "budget", "pretraining", "projections", "said", "width")
+
+
+def _save_png(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+    return path
+
+
+def _curve_axes(ax: Any, curves: Sequence[dict[str, Any]], metric: str = "accuracy") -> None:
+    """Seed-mean metric against d (log axis), bars from the worst to the best seed, each curve's target
+    (0.9 × its baseline) dashed and its d90 dotted, in the curve's colour."""
+    if not any(c["points"] for c in curves):
+        _no_data(ax, "no curve measured (every baseline learned nothing)")
+        return
+    for i, c in enumerate(curves):
+        color = f"C{i}"
+        pts = c["points"]
+        if not pts:  # a baseline that learned nothing: no target, nothing measured
+            continue
+        d = np.array([p["d"] for p in pts], dtype=float)
+        mean = np.array([p["mean"] for p in pts])
+        spread = np.array([[p["mean"] - p["min"] for p in pts], [p["max"] - p["mean"] for p in pts]]).clip(0)
+        label = f"{c['name']} (d90 {c['d90']:,.0f})" if c["d90"] is not None else f"{c['name']} (d90 not reached)"
+        ax.errorbar(d, mean, yerr=spread, fmt="o-", ms=4, capsize=3, color=color, label=label)
+        ax.axhline(c["target"], color=color, linestyle="--", linewidth=0.8)
+        if c["d90"] is not None:
+            ax.axvline(c["d90"], color=color, linestyle=":", linewidth=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("subspace dimension d")
+    ax.set_ylabel(f"held-out {metric}")
+    ax.legend(fontsize=8)
+
+
+def _no_data(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+
+
+def plot_intrinsic_curves(result: dict[str, Any], path: str | Path, title: str) -> Path:
+    """Metric against d for every curve of an intrinsic experiment (projections, pretrained vs random, SAID)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    _curve_axes(ax, list(result["curves"].values()))
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save_png(fig, path)
+
+
+def _d90_axes(ax: Any, xs: Sequence[float], rows: Sequence[dict[str, Any]], xlabel: str) -> None:
+    """d90 of the seed-mean curve (line) and of each seed (dots) against ``xs``, both axes logarithmic."""
+    if all(r["d90"] is None and not any(r["d90_per_seed"]) for r in rows):
+        _no_data(ax, "no model reached 90% of its baseline")
+        return
+    ax.plot(xs, [r["d90"] if r["d90"] is not None else np.nan for r in rows], "o-", label="d90 of the seed mean")
+    for x, r in zip(xs, rows):
+        seeds = [v for v in r["d90_per_seed"] if v is not None]
+        ax.plot([x] * len(seeds), seeds, "k.", alpha=0.5, label="d90 of one seed" if x == xs[0] else None)
+    ax.set_xscale("log")
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("d90")
+    ax.legend(fontsize=8)
+
+
+def plot_intrinsic_trend(result: dict[str, Any], path: str | Path, x_key: str, xlabel: str, title: str) -> Path:
+    """d90 against ``x_key`` of each row (pretraining step, parameter count), beside the curves it comes from."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 4.5))
+    left, right = fig.subplots(1, 2)
+    _d90_axes(left, [r[x_key] for r in result["rows"]], result["rows"], xlabel)
+    _curve_axes(right, list(result["curves"].values()))
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save_png(fig, path)
+
+
+def plot_budget(result: dict[str, Any], path: str | Path) -> Path:
+    """Metric against the number of trainable parameters (log x): subspace at every d, LoRA at every rank,
+    full fine-tuning, on one task from the same pretrained model; the 90% target as a dashed line."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    sub = result["subspace"]["points"]
+    ax.errorbar([p["trainable"] for p in sub], [p["mean"] for p in sub], fmt="o-", ms=4, capsize=3,
+                yerr=np.array([[p["mean"] - p["min"] for p in sub], [p["max"] - p["mean"] for p in sub]]).clip(0),
+                label="subspace θ0 + P z (trainable = d)")
+    lora = result["lora"]
+    ax.errorbar([r["trainable"] for r in lora], [r["mean"] for r in lora], fmt="s-", ms=5, capsize=3,
+                yerr=np.array([[r["mean"] - r["min"] for r in lora], [r["max"] - r["mean"] for r in lora]]).clip(0),
+                label="LoRA (trainable = Σ r(d + k))")
+    for r in lora:
+        ax.annotate(f"r={r['rank']}", (r["trainable"], r["mean"]), textcoords="offset points", xytext=(0, -12),
+                    ha="center", fontsize=8)
+    full = result["full"]
+    ax.plot([full["D"]], [full["metric"]], "k*", ms=12, label="full fine-tuning (trainable = D)")
+    ax.axhline(result["target"], color="gray", linestyle="--", label="90% of full fine-tuning")
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_title("reverse-shift from the skills model: metric against trainable parameters", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save_png(fig, path)
+
+
+def draw_intrinsic_figures(folder: str | Path = "figures") -> list[Path]:
+    """Draw ``intrinsic-<name>.png`` for every ``intrinsic-<name>.json`` in ``folder``; returns the PNGs."""
+    folder = Path(folder)
+    titles = {"pretrained-vs-random": "reverse-shift: the skills model vs the same GPT from random initialisation",
+              "projections": "the skills model on reverse-shift: dense, sparse and Fastfood projections agree",
+              "said": "SAID (one learned scale per weight tensor) vs plain subspace training"}
+    paths = []
+    for name in INTRINSIC_FIGURES:
+        source = folder / f"intrinsic-{name}.json"
+        if not source.is_file():
+            continue
+        try:
+            result = json.loads(source.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read intrinsic results from {source}: {err}") from None
+        png = folder / f"intrinsic-{name}.png"
+        if name == "budget":
+            paths.append(plot_budget(result, png))
+        elif name == "pretraining":
+            paths.append(plot_intrinsic_trend(result, png, "step", "pretraining step of the skills recipe",
+                                              "d90 on reverse-shift along the skills model's pretraining"))
+        elif name == "width":
+            widths = " / ".join(str(r["n_embd"]) for r in result["rows"])
+            paths.append(plot_intrinsic_trend(result, png, "parameters", f"model parameters D (n_embd {widths})",
+                                              "d90 on reverse-shift against model size (same pretraining recipe)"))
+        else:
+            paths.append(plot_intrinsic_curves(result, png, titles[name]))
+    return paths
