@@ -63,6 +63,16 @@ def ranks_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(err).removeprefix("--ranks: ")) from None
 
 
+def seeds_list(text: str) -> list[int]:
+    """An argparse ``type=`` for --seeds: "0,1,2" → [0, 1, 2] (see ``compare.parse_seeds``)."""
+    from minilora.experiments.compare import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--seeds: ")) from None
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``minilora finetune: error: argument --lr: expected ...`` and exit 2."""
 
@@ -226,6 +236,10 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-full", type=positive_float, default=DEFAULT_LR["full"], help=f"peak lr of full fine-tuning (default {DEFAULT_LR['full']})")
     p.add_argument("--lr-lora", type=positive_float, default=DEFAULT_LR["lora"], help=f"peak lr of LoRA (default {DEFAULT_LR['lora']})")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of data order and LoRA initialisation (default 0)")
+    p.add_argument("--seeds", type=seeds_list, default=None,
+                   help="comma-separated seeds, every run once per seed, with mean ± std (e.g. 0,1,2; default: --seed)")
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help="runs in parallel, one BLAS thread each (default 1: in this process)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: MINILORA_DEVICE or cpu)")
     p.add_argument("--out", default=None, help="output folder: weights per run and compare.json (default runs/compare-TASK)")
     p.add_argument("--json", action="store_true", help="print compare.json to stdout instead of the table")
@@ -241,7 +255,7 @@ COMPARE_LEGEND = ("columns: r LoRA rank; trainable weights and their % of all; t
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from minilora.experiments.compare import COMPARE_FILE, compare, format_table
+    from minilora.experiments.compare import COMPARE_FILE, compare, format_seed_summary, format_table
 
     out = Path(args.out or f"runs/compare-{args.task}")
     args.out = str(out)  # where Ctrl-C's resume line points
@@ -252,14 +266,18 @@ def _compare(args: argparse.Namespace) -> int:
 
     rows = compare(args.task, base=args.base, ranks=args.ranks, steps=args.steps, batch_size=args.batch_size,
                    lr_full=args.lr_full, lr_lora=args.lr_lora, targets=targets, seed=args.seed, warmup_steps=args.warmup,
-                   device=args.device, out_dir=out, on_row=report, resume=args.resume, overwrite=args.overwrite)
+                   device=args.device, out_dir=out, on_row=report, resume=args.resume, overwrite=args.overwrite,
+                   seeds=args.seeds, jobs=args.jobs)
     if args.json:
         print((out / COMPARE_FILE).read_text(), end="")
         return 0
     print(f"{args.task} from {args.base}: {args.steps} steps x batch {args.batch_size}, lr full {args.lr_full:g}, "
-          f"lr LoRA {args.lr_lora:g} on {','.join(targets)}, seed {args.seed}")
+          f"lr LoRA {args.lr_lora:g} on {','.join(targets)}, "
+          + (f"seeds {','.join(map(str, args.seeds))}" if args.seeds else f"seed {args.seed}"))
     print(format_table(rows))
     print(COMPARE_LEGEND)
+    if args.seeds and len(args.seeds) > 1:
+        print(format_seed_summary(rows))
     print(f"wrote {out / COMPARE_FILE}")
     return 0
 
@@ -361,7 +379,10 @@ def _figures_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dir", default="figures", help="folder of the JSON results and PNGs (default figures), or a "
                                                     "`minilora compare` folder (draws its full-vs-lora.png)")
     p.add_argument("--rerun", action="store_true",
-                   help="recompute the results first (minilora compare for each of the 4 tasks: about 4 CPU-minutes)")
+                   help="recompute the results first (minilora compare for each of the 4 tasks: about 4 CPU-minutes; "
+                        "then minilora lora-paper: about 190 runs, see README)")
+    p.add_argument("--jobs", type=positive_int, default=None,
+                   help="worker processes for --rerun's sweeps, one BLAS thread each (default: all cores)")
 
 
 @command("figures", "redraw the figures from their JSON results (--rerun recomputes the results)", _figures_args)
@@ -384,7 +405,36 @@ def _figures(args: argparse.Namespace) -> int:
                 compare(task, base=base, out_dir=tmp)
                 result = json.loads((Path(tmp) / COMPARE_FILE).read_text())
             atomic_write_json(Path(args.dir) / f"compare-{task}.json", result)
+        from minilora.experiments.lora_paper import lora_paper
+
+        lora_paper(out_dir=args.dir, jobs=args.jobs)
     for path in draw_figures(args.dir):
+        print(f"wrote {path}")
+    return 0
+
+
+def _lora_paper_args(p: argparse.ArgumentParser) -> None:
+    from minilora.experiments.lora_paper import EXPERIMENTS
+
+    p.add_argument("--fast", action="store_true", help="a reduced set (one task each, 60 steps): about a minute")
+    p.add_argument("--jobs", type=positive_int, default=None, help="runs in parallel, one BLAS thread each (default: all cores)")
+    p.add_argument("--out", default=None, help="where the JSON results and PNGs go (default figures; with --fast "
+                                               "runs/lora-paper-fast)")
+    p.add_argument("--runs", default=None, help="the resumable run cache (default runs/lora-paper[-fast])")
+    p.add_argument("--only", default=None, help=f"comma-separated experiments (default all: {','.join(EXPERIMENTS)})")
+
+
+@command("lora-paper", "the LoRA paper's analyses with seeds: rank sweep (Table 6), fixed budget (Table 5), "
+                       "what ΔW learns (Section 7, Table 7)", _lora_paper_args)
+def _lora_paper(args: argparse.Namespace) -> int:
+    from minilora.experiments.lora_paper import format_summary, lora_paper
+    from minilora.plots import draw_lora_paper_figures
+
+    out = args.out or ("runs/lora-paper-fast" if args.fast else "figures")
+    only = None if args.only is None else [n.strip() for n in args.only.split(",") if n.strip()]
+    results = lora_paper(out_dir=out, runs_dir=args.runs, fast=args.fast, only=only, jobs=args.jobs)
+    print(format_summary(results))
+    for path in draw_lora_paper_figures(out):
         print(f"wrote {path}")
     return 0
 

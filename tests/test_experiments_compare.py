@@ -109,3 +109,46 @@ def test_cli_compare_json_and_errors(tmp_path, capsys):
     assert printed == json.loads((out / COMPARE_FILE).read_text())
     assert main(["compare", "--task", "subtract", "--ranks", "1,two", "--out", str(out)]) == 2
     assert "'two'" in capsys.readouterr().err
+
+
+def test_parse_seeds_names_bad_entries():
+    from minilora.experiments.compare import parse_seeds
+
+    assert parse_seeds("0, 1,2") == [0, 1, 2]
+    with pytest.raises(ValueError, match="'x'"):
+        parse_seeds("0,x")
+    with pytest.raises(ValueError, match="repeats"):
+        parse_seeds("1,1")
+
+
+def test_seeds_run_every_method_per_seed_the_same_for_any_jobs(base, tmp_path):
+    from minilora.experiments.compare import format_seed_summary
+
+    settings = dict(ranks=(1,), steps=3, batch_size=4, memory_steps=1, latency_batch=4, latency_repeats=1, seeds=(0, 1))
+    one = compare(get_task("reverse-shift", n_eval=20), base=base, jobs=1, out_dir=tmp_path / "one", **settings)
+    two = compare(get_task("reverse-shift", n_eval=20), base=base, jobs=2, out_dir=tmp_path / "two", **settings)
+    assert [(r["run"], r["seed"]) for r in one] == [("full-seed0", 0), ("full-seed1", 1), ("lora-r1-seed0", 0),
+                                                    ("lora-r1-seed1", 1)]
+    same = ("metric_value", "losses", "trainable_params", "final_loss", "file_bytes")
+    assert [{k: r[k] for k in same} for r in one] == [{k: r[k] for k in same} for r in two]
+    assert one[0]["losses"] != one[1]["losses"]  # the seed changes the data order
+    assert json.loads((tmp_path / "one" / COMPARE_FILE).read_text())["settings"]["seeds"] == [0, 1]
+    summary = format_seed_summary(one).splitlines()
+    assert len(summary) == 3 and summary[1].split()[:4] == ["full", "-", "110,720", "2"] and "±" in summary[2]
+    assert "seed" in format_table(one).splitlines()[0].split()
+    again = compare(get_task("reverse-shift", n_eval=20), base=base, jobs=1, out_dir=tmp_path / "one", resume=True,
+                    **settings)
+    assert again == one  # every run was loaded from its row.json: identical rows, timings included
+    with pytest.raises(ValueError, match="seeds must be distinct"):
+        compare(get_task("reverse-shift", n_eval=5), base=base, steps=1, seeds=(1, 1))
+
+
+def test_cli_compare_seeds_prints_mean_and_spread(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--task", "subtract", "--ranks", "1", "--steps", "2", "--batch-size", "4",
+                 "--seeds", "0,1,2", "--jobs", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "seeds 0,1,2" in printed and "accuracy (mean ± std)" in printed
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [f"{m}-seed{s}" for m in ("full", "lora-r1")
+                                                                    for s in range(3)]
+    assert main(["compare", "--task", "subtract", "--seeds", "0,zero", "--out", str(out)]) == 2

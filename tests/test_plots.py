@@ -56,3 +56,46 @@ def test_shipped_results_redraw_the_shipped_figure(tmp_path, capsys):
     shipped = matplotlib.image.imread(FIGURES / "full-vs-lora.png")
     assert redrawn.shape == shipped.shape
     assert np.abs(redrawn - shipped).mean() < 0.01  # the same picture (fonts may differ by a few pixels)
+
+
+def _write_lora_paper_results(folder):
+    from lora_paper_fakes import fake_results
+    from minilora.experiments.lora_paper import EXPERIMENTS
+
+    for name, result in fake_results().items():
+        (folder / EXPERIMENTS[name]).write_text(json.dumps(result))
+
+
+def test_lora_paper_figures_are_drawn_from_their_json(tmp_path):
+    from minilora.plots import LORA_PAPER_FIGURES, draw_lora_paper_figures
+
+    _write_lora_paper_results(tmp_path)
+    paths = draw_lora_paper_figures(tmp_path)
+    assert sorted(p.name for p in paths) == sorted(f"{name}.png" for name in LORA_PAPER_FIGURES)
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_lora_paper_figures_skip_missing_results_and_name_a_corrupt_file(tmp_path):
+    from minilora.plots import draw_lora_paper_figures
+
+    assert draw_lora_paper_figures(tmp_path) == []
+    (tmp_path / "lora-budget.json").write_text("{")
+    with pytest.raises(ValueError, match="lora-budget.json"):
+        draw_lora_paper_figures(tmp_path)
+
+
+def test_similarity_heatmap_marks_the_cells_not_above_chance():
+    from matplotlib.figure import Figure
+
+    from minilora.plots import _phi_axes
+
+    phi = [[0.5, 0.15, 0.9], [0.02, 0.6, 0.31]]
+    chance = [[max(i, j) / 10 for j in (1, 2, 3)] for i in (1, 2)]
+    block = {"mean": phi, "chance": chance, "top_n": {"size": 2, "mean": 0.6, "std": 0.1, "chance": 0.2}}
+    fig = Figure()
+    ax = fig.subplots()
+    _phi_axes(fig, ax, block, "t", "j", "i")
+    dots = ax.lines[0]
+    marked = sorted(zip(dots.get_ydata().tolist(), dots.get_xdata().tolist()))
+    assert marked == [(1, 2), (2, 1)]  # (i, j) of 0.15 <= 0.2 and 0.02 <= 0.2; 0.31 > 0.3 is above chance

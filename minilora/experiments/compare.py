@@ -20,11 +20,12 @@ ran with) in its folder, so an interrupted compare resumes (``resume=True``): fi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,9 +40,10 @@ from minilora.lora import LoraConfig, count_parameters, find_targets, merge_lora
 from minilora.models.gpt import GPT
 from minilora.experiments.runs import DEFAULT_TARGETS, RUN_FILES, load_base, prepare, save_weights
 from minilora.engine.tensor import Tensor
+from minilora.experiments.sweep import run_sweep
 from minilora.train import TrainConfig, make_optimizer, train, train_step
 
-__all__ = ["COMPARE_FILE", "DEFAULT_LR", "compare", "parse_ranks", "format_table"]
+__all__ = ["COMPARE_FILE", "DEFAULT_LR", "compare", "parse_ranks", "parse_seeds", "format_table", "format_seed_summary"]
 
 COMPARE_FILE = "compare.json"
 ROW_FILE = "row.json"  # in each run's folder: {"spec": what the run was, "row": its measured row}
@@ -57,6 +59,18 @@ def parse_ranks(text: str) -> list[int]:
             raise ValueError(f"--ranks: {part!r} is not a positive integer; expected comma-separated ranks like 1,2,4,8")
         ranks.append(int(part))
     return ranks
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"0,1,2" → [0, 1, 2]; a ValueError names any entry that is not a non-negative integer, or a repeated one."""
+    seeds = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part.isdigit():
+            raise ValueError(f"--seeds: {part!r} is not a non-negative integer; expected comma-separated seeds like 0,1,2")
+        seeds.append(int(part))
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds: {text!r} repeats a seed; expected distinct seeds like 0,1,2")
+    return seeds
 
 
 def _fresh_model(base: str | GPT, device: str | None) -> GPT:
@@ -78,7 +92,7 @@ def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
     if resume or not present:
         return
     ours = [p for p in present if p.name in (COMPARE_FILE, _FIGURE_FILE) or (
-        p.is_dir() and (p.name == "full" or p.name.startswith("lora-r"))
+        p.is_dir() and (p.name == "full" or p.name.startswith(("full-seed", "lora-r")))
         and all(f.name in (*RUN_FILES, ROW_FILE) for f in p.iterdir()))]
     foreign = [p.name for p in present if p not in ours]
     if foreign:
@@ -168,13 +182,28 @@ def _run(method: str, rank: int | None, base: str | GPT, base_model: GPT, task: 
     return row
 
 
+def _run_spec(job: dict[str, Any], task: Task, base: str | GPT) -> dict[str, Any]:
+    """One run of ``compare`` from its job (what ``run_sweep`` calls, in this process or a worker): train from a
+    fresh copy of the base, measure, and write ``row.json`` into the run's folder at once (so ``resume`` finds
+    every run that finished, even when a later one fails)."""
+    spec, folder, device = job["spec"], Path(job["folder"]), job["device"]
+    config = TrainConfig(**{f.name: spec[f.name] for f in fields(TrainConfig)})
+    latency_idx, _ = task.sample_batch(np.random.default_rng(config.seed), job["latency_batch"])
+    row = _run(spec["method"], spec["rank"], base, _fresh_model(base, device), task, config, tuple(spec["targets"]),
+               device, folder, job["memory_steps"], latency_idx, job["latency_repeats"])
+    row["seed"] = config.seed
+    if job["save_row"]:
+        atomic_write_json(folder / ROW_FILE, {"spec": spec, "row": row})
+    return row
+
+
 def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] = (1, 2, 4, 8), steps: int = 1000,
             batch_size: int = 64, lr_full: float = DEFAULT_LR["full"], lr_lora: float = DEFAULT_LR["lora"],
             targets: Sequence[str] = DEFAULT_TARGETS, seed: int = 0, warmup_steps: int | None = None,
             device: str | None = None, out_dir: str | Path | None = None, memory_steps: int = 3,
             latency_batch: int = 256, latency_repeats: int = 20,
             on_row: Callable[[dict[str, Any]], None] | None = None, resume: bool = False,
-            overwrite: bool = False) -> list[dict[str, Any]]:
+            overwrite: bool = False, seeds: Sequence[int] | None = None, jobs: int = 1) -> list[dict[str, Any]]:
     """Fine-tune ``base`` on ``task`` fully and with LoRA at each of ``ranks``; one measured row per run.
 
     Budget (the same for every run): ``steps`` AdamW steps of ``batch_size`` sequences, lr_t a linear
@@ -191,6 +220,10 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
     ``losses`` is the training loss per step.  ``out_dir`` is checked before any run: a folder holding another
     compare is refused unless ``resume`` (runs that finished are loaded, not rerun; a run made with other
     settings is refused) or ``overwrite`` (its files are deleted first).
+
+    ``seeds`` (default: ``[seed]``) runs every method once per seed (folders "full-seed1", "lora-r4-seed1", ... when
+    there are several; rows carry their ``seed``); the runs go through ``run_sweep`` with ``jobs`` worker
+    processes (default 1: this process), and ``on_row`` is called for each row, in order, once all have finished.
     """
     if out_dir is not None:
         _prepare_folder(Path(out_dir), resume, overwrite)
@@ -211,30 +244,42 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
                          f"{base_model.config.vocab_size}; compare on a task with the base model's vocabulary")
     for r in ranks:  # unknown targets or a rank too large for a layer fail now, not after the full run
         find_targets(base_model, LoraConfig(r=int(r), target_modules=targets))
+    seeds = [seed] if seeds is None else list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds) or any(
+            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise ValueError(f"compare: seeds must be distinct non-negative integers, got {seeds!r}")
     warmup = max(1, steps // 20) if warmup_steps is None else warmup_steps
-    configs = {m: TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup, weight_decay=0.0, seed=seed)
-               for m, lr in (("full", lr_full), ("lora", lr_lora))}
-    latency_idx, _ = task_obj.sample_batch(np.random.default_rng(seed), latency_batch)
-    runs = [("full", None, "full")] + [("lora", int(r), f"lora-r{r}") for r in ranks]
-    rows = []
+    configs = {(m, s): TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup, weight_decay=0.0,
+                                   seed=int(s))
+               for m, lr in (("full", lr_full), ("lora", lr_lora)) for s in seeds}
+    suffix = (lambda s: "") if len(seeds) == 1 else (lambda s: f"-seed{s}")
+    runs = [(s, "full", None, f"full{suffix(s)}") for s in seeds]
+    runs += [(s, "lora", int(r), f"lora-r{r}{suffix(s)}") for s in seeds for r in ranks]
+    rows: list[dict[str, Any] | None] = []
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(out_dir) if out_dir is not None else Path(scratch)
-        for method, rank, name in runs:
+        jobs_todo, places = [], []
+        for s, method, rank, name in runs:
             spec = {"task": task_obj.name, "base": base if isinstance(base, str) else "<GPT object>", "method": method,
-                    "rank": rank, "targets": list(targets), **asdict(configs[method])}
+                    "rank": rank, "targets": list(targets), **asdict(configs[(method, s)])}
             row = _finished_row(root / name, spec) if out_dir is not None and resume else None
-            if row is None:
-                row = _run(method, rank, base, base_model, task_obj, configs[method], targets, device, root / name,
-                           memory_steps, latency_idx, latency_repeats)
-                if out_dir is not None:
-                    atomic_write_json(root / name / ROW_FILE, {"spec": spec, "row": row})
             rows.append(row)
-            if on_row is not None:
-                on_row(row)
+            if row is None:
+                places.append(len(rows) - 1)
+                jobs_todo.append({"spec": spec, "folder": str(root / name), "device": device, "memory_steps": memory_steps,
+                                  "latency_batch": latency_batch, "latency_repeats": latency_repeats,
+                                  "save_row": out_dir is not None})
+        run_one = functools.partial(_run_spec, task=task_obj, base=base)
+        for place, outcome in zip(places, run_sweep(jobs_todo, run_one, jobs=jobs, desc=f"compare {task_obj.name}")):
+            rows[place] = outcome["result"]
+    for row in rows:
+        if on_row is not None:
+            on_row(row)
     if out_dir is not None:
         settings = {"task": task_obj.name, "base": base if isinstance(base, str) else "<GPT object>", "ranks": ranks,
+                    "seeds": seeds,
                     "targets": list(targets), "lr_full": lr_full, "lr_lora": lr_lora, "device": base_model.device,
-                    "train_config": {k: v for k, v in asdict(configs["full"]).items() if k != "lr"},
+                    "train_config": {k: v for k, v in asdict(configs[("full", seeds[0])]).items() if k != "lr"},
                     "memory_steps": memory_steps, "latency_batch": latency_batch, "latency_repeats": latency_repeats,
                     "threads": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
                     "numpy": np.__version__}
@@ -257,19 +302,21 @@ def _latency_cell(ms: float | None, base_ms: float | None) -> str:
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows of ``compare`` as an aligned text table, one line per run.
 
-    Columns: method, rank r, trainable parameters and their share of all, the task metric, the
-    final training loss, median step ms, peak training MiB (above the loaded model), optimizer
-    state KiB, weights file KiB, and forward-pass ms of base / merged / unmerged (LoRA rows; the
+    Columns: method, seed (only when the rows have several), rank r, trainable parameters and their share of
+    all, the task metric, the final training loss, median step ms, peak training MiB (above the loaded model),
+    optimizer state KiB, weights file KiB, and forward-pass ms of base / merged / unmerged (LoRA rows; the
     percentage is the overhead over the base model).
     """
     if not rows:
         raise ValueError("format_table: no rows to show")
-    head = ("method", "r", "trainable", "%", rows[0]["metric"], "loss", "step ms", "peak MiB", "optim KiB",
-            "file KiB", "base ms", "merged ms", "unmerged ms")
+    seeded = len({r.get("seed") for r in rows}) > 1  # a seed column only when the rows have several
+    head = ("method", *(("seed",) if seeded else ()), "r", "trainable", "%", rows[0]["metric"], "loss", "step ms",
+            "peak MiB", "optim KiB", "file KiB", "base ms", "merged ms", "unmerged ms")
     lines = [head]
     for r in rows:
         peak = None if r["peak_train_bytes"] is None else r["peak_train_bytes"] / 2**20
-        lines.append((r["method"], _num(r["rank"], "d"), f"{r['trainable_params']:,}", f"{r['trainable_pct']:.2f}",
+        lines.append((r["method"], *((str(r["seed"]),) if seeded else ()), _num(r["rank"], "d"),
+                      f"{r['trainable_params']:,}", f"{r['trainable_pct']:.2f}",
                       f"{r['metric_value']:.3f}", f"{r['final_loss']:.3f}", f"{r['step_ms']:.1f}", _num(peak, ".2f"),
                       f"{r['optimizer_state_bytes'] / 2**10:.1f}", f"{r['file_bytes'] / 2**10:.1f}",
                       _num(r["infer_base_ms"], ".2f"), _latency_cell(r["infer_merged_ms"], r["infer_base_ms"]),
@@ -279,3 +326,24 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             for line in lines]
     text.insert(1, "-" * len(text[0]))
     return "\n".join(text)
+
+
+def format_seed_summary(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows of ``compare`` grouped by method and rank over their seeds: the task metric and the final training
+    loss as mean ± std (sample standard deviation), one line per method and rank, in the rows' order."""
+    if not rows:
+        raise ValueError("format_seed_summary: no rows to show")
+    groups: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["rank"]), []).append(r)
+
+    def pm(values: list[float]) -> str:
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.fmean(values):.3f} ± {spread:.3f}"
+
+    lines = [f"{'method':6s}  {'r':>2s}  {'trainable':>9s}  seeds  {rows[0]['metric'] + ' (mean ± std)':>24s}  "
+             f"{'loss (mean ± std)':>17s}"]
+    for (method, rank), group in groups.items():
+        lines.append(f"{method:6s}  {_num(rank, 'd'):>2s}  {group[0]['trainable_params']:>9,}  {len(group):>5d}  "
+                     f"{pm([g['metric_value'] for g in group]):>24s}  {pm([g['final_loss'] for g in group]):>17s}")
+    return "\n".join(lines)
