@@ -49,6 +49,7 @@ RANDOM = "random"  # base name: the skills architecture from random initialisati
 @dataclass(frozen=True)
 class Settings:
     """The budget and grids of the intrinsic-dimension experiments (FULL and FAST below)."""
+
     task: str = "reverse-shift"
     steps: int = 300
     batch_size: int = 64
@@ -72,6 +73,7 @@ class Settings:
     toy_max_d: int = 20
 
     def as_dict(self) -> dict[str, Any]:
+        """The settings as JSON data (stored in every result file)."""
         return asdict(self)
 
 
@@ -86,6 +88,7 @@ FAST = Settings(steps=100, lrs=(0.03,), seeds=1, random_seeds=1, refine=0, ranks
 @dataclass(frozen=True)
 class Curve:
     """One model measured over d: ``base`` ("skills", "random" or a model file), a projection, SAID or not."""
+
     name: str
     base: str
     seeds: int
@@ -99,6 +102,7 @@ class Curve:
 @dataclass
 class Context:
     """Where runs are cached (``out_dir/runs``), how they run (``jobs`` or ``executor``) and their settings."""
+
     settings: Settings
     out_dir: Path
     jobs: int | None = None
@@ -113,6 +117,7 @@ class Context:
         return rows
 
     def result(self, spec: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The result of ``spec`` if it ran in this session (or was loaded from the cache), else None."""
         return self.results.get(spec_key(spec))
 
 
