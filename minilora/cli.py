@@ -470,6 +470,41 @@ def _intrinsic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="runs/demo", help="folder for the demo's runs, JSON and figures "
+                                                      "(default runs/demo; a rerun there reuses finished runs)")
+    p.add_argument("--jobs", type=positive_int, default=None, help="runs in parallel, one BLAS thread each (default: all cores)")
+
+
+@command("demo", "the project in a few minutes: LoRA's parameter arithmetic, full fine-tuning vs LoRA, a fast "
+                 "intrinsic-dimension sweep (d90), figures", _demo_args)
+def _demo(args: argparse.Namespace) -> int:
+    import time
+
+    from minilora.experiments.demo import NOTEBOOKS, format_demo, run_demo
+    from minilora.plots import draw_intrinsic_figures, load_compare, plot_compare
+
+    start = time.perf_counter()
+    result = run_demo(args.out, jobs=args.jobs)
+    arithmetic, side_by_side, budget, d90 = format_demo(result)
+    settings = result["settings"]
+    print(f"\n1. {arithmetic}")
+    print(f"\n2. full fine-tuning vs LoRA on {settings['task']} from the shipped {settings['base']} model, "
+          f"{settings['steps']} steps each (held-out {result['compare'][0]['metric']} on {settings['n_eval']} examples)")
+    print(side_by_side)
+    print(COMPARE_LEGEND)
+    print(f"\n3. intrinsic dimension on {settings['task']}: train only z in θ = θ0 + P z (Fastfood P), "
+          f"{settings['intrinsic']['steps']} steps per run, one seed")
+    print(budget)
+    print(d90)
+    figures = [plot_compare([load_compare(result["files"]["compare"])], Path(args.out) / "full-vs-lora.png"),
+               *draw_intrinsic_figures(args.out)]
+    print("\nfigures: " + ", ".join(str(f) for f in figures))
+    print(f"demo finished in {time.perf_counter() - start:.0f} s with {settings['jobs']} jobs; results in {args.out}. "
+          f"Next, the notebooks:\n  " + "\n  ".join(NOTEBOOKS))
+    return 0
+
+
 @command("tasks", "list the tasks")
 def _tasks(args: argparse.Namespace) -> int:
     from minilora.data import get_task, list_tasks
