@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 UPPER_FLOORS = ("minilora.nn", "minilora.optim", "minilora.models", "minilora.lora", "minilora.data",
                 "minilora.train", "minilora.experiments", "minilora.bench", "minilora.cli", "minilora.plots",
-                "minilora.io")
+                "minilora.io", "minilora.subspace")
 
 
 def loaded_after(statement: str) -> set[str]:
