@@ -1,15 +1,49 @@
-"""Tutorial notebooks: each jupytext source (py:percent) and its .ipynb hold the same cells.
+"""The tutorial notebooks: sources and rendered notebooks agree, notebooks are rendered, exercises are checked.
 
-The notebooks themselves are executed by nbmake as part of the suite (``--nbmake`` in pyproject.toml).
+The notebooks themselves are executed by nbmake as part of the suite (``--nbmake`` in pyproject.toml, with
+``MINILORA_FAST=1`` in CI).  Here: each jupytext source (py:percent) and its .ipynb hold the same cells (outputs
+ignored); each committed .ipynb holds its executed outputs; every exercise's check passes on the answer in
+``tutorials/solutions/`` and fails, without raising, on the common mistakes listed there and on an unanswered one.
 """
 
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import jupytext
 import pytest
 
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
 SOURCES = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
+MAX_NOTEBOOK_BYTES = 1_500_000  # rendered with outputs; PNGs at a modest dpi keep them well below
+
+sys.path.insert(0, str(TUTORIALS))
+from checks import EXERCISES, check, verdict  # noqa: E402  (tutorials/checks, beside the notebooks)
+import render  # noqa: E402
+
+
+def _solutions(notebook: str) -> ModuleType:
+    """The module tutorials/solutions/<notebook>_*.py, imported from its path."""
+    paths = sorted((TUTORIALS / "solutions").glob(f"{notebook}_*.py"))
+    assert len(paths) == 1, f"expected one solutions file for notebook {notebook}, found {[p.name for p in paths]}"
+    spec = importlib.util.spec_from_file_location(f"solutions_{notebook}", paths[0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stored(source: Path) -> dict:
+    return json.loads(source.with_suffix(".ipynb").read_text())
+
+
+def _text(output: dict) -> str:
+    text = output.get("text", output.get("data", {}).get("text/plain", ""))
+    return "".join(text) if isinstance(text, list) else text
 
 
 def test_there_are_tutorials():
@@ -19,7 +53,92 @@ def test_there_are_tutorials():
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_notebook_matches_its_source(source):
     notebook = source.with_suffix(".ipynb")
-    assert notebook.is_file(), f"{notebook.name} is missing: run `jupytext --to ipynb {source.name}` in tutorials/"
+    assert notebook.is_file(), f"{notebook.name} is missing: run `python tutorials/render.py {source.stem}`"
     from_py = [(c.cell_type, c.source.strip()) for c in jupytext.read(source).cells]
     from_ipynb = [(c.cell_type, c.source.strip()) for c in jupytext.read(notebook).cells]
-    assert from_py == from_ipynb, f"{notebook.name} and {source.name} differ: run `jupytext --sync {source.name}`"
+    assert from_py == from_ipynb, f"{notebook.name} and {source.name} differ: run `python tutorials/render.py {source.stem}`"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_is_rendered_with_outputs(source):
+    """Every code cell was executed, none failed, there is at least one figure, and the file stays small."""
+    cells = _stored(source)["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    unexecuted = [i for i, c in enumerate(code) if c["execution_count"] is None]
+    assert not unexecuted, f"{source.stem}: code cells {unexecuted} have no outputs; run `python tutorials/render.py {source.stem}`"
+    errors = [o.get("ename") for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"{source.stem}: the rendered notebook holds errors {errors}"
+    assert any("image/png" in o.get("data", {}) for c in code for o in c["outputs"]), f"{source.stem}: no figure"
+    size = source.with_suffix(".ipynb").stat().st_size
+    assert size < MAX_NOTEBOOK_BYTES, f"{source.stem}.ipynb is {size:,} bytes; lower the figures' dpi"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_opens_with_what_you_will_learn(source):
+    first = jupytext.read(source).cells[0]
+    assert first.cell_type == "markdown" and "What you will learn" in first.source and "Read first" in first.source
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_ends_with_checked_exercises(source):
+    """2 to 4 exercises, each with a check cell in the notebook and an answer in the solutions file, shipped open."""
+    number = source.stem[:2]
+    names = [name for name, ex in EXERCISES.items() if ex.notebook == number]
+    assert 2 <= len(names) <= 4, f"{source.stem} has {len(names)} exercises in tutorials/checks; expected 2 to 4"
+    text = source.read_text()
+    called = re.findall(r'^check\("(\w+)", (\w+)\)$', text, re.M)
+    assert [n for n, _ in called] == names, f"{source.stem}'s check cells {called} do not match its exercises {names}"
+    assert all(n == answer for n, answer in called), f"{source.stem}: each check should get the answer of its own name"
+    solutions = _solutions(number)
+    assert all(hasattr(solutions, n) for n in names), f"solutions for {number} lack one of {names}"
+    check_outputs = [_text(o) for c in _stored(source)["cells"] if c["source"] and "".join(c["source"]).startswith("check(")
+                     for o in c["outputs"]]
+    assert len(check_outputs) == len(names) and all(t.startswith("not yet:") for t in check_outputs), (
+        f"{source.stem}: the rendered check cells should say 'not yet' (exercises ship unanswered): {check_outputs}")
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_solution_passes_its_check(name, capsys):
+    answer = getattr(_solutions(EXERCISES[name].notebook), name)
+    passed, message = verdict(name, answer)
+    assert passed, message
+    check(name, answer)
+    assert capsys.readouterr().out == f"{message}\n" and message.startswith("correct:")
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_common_mistake_fails_its_check(name, capsys):
+    """Each solutions file lists one plausible mistake per exercise (``MISTAKES``): its check must say not yet."""
+    mistakes = getattr(_solutions(EXERCISES[name].notebook), "MISTAKES", {})
+    assert name in mistakes, f"add a common mistake for exercise {name!r} to MISTAKES in its solutions file"
+    passed, message = verdict(name, mistakes[name])
+    assert not passed and message.startswith("not yet:"), message
+    check(name, mistakes[name])
+    assert capsys.readouterr().out == f"{message}\n"
+
+
+def _unanswered(*args, **kwargs):
+    raise NotImplementedError
+
+
+def _crashes(*args, **kwargs):
+    return 1 / 0
+
+
+@pytest.mark.parametrize("answer", [_unanswered, _crashes, None], ids=["NotImplementedError", "ZeroDivisionError", "None"])
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_open_exercise_says_not_yet_without_raising(name, answer, capsys):
+    check(name, answer)
+    assert capsys.readouterr().out.startswith("not yet:")
+    assert verdict(name, answer)[0] is False
+
+
+def test_unknown_exercise_says_so():
+    passed, message = verdict("no_such_exercise", lambda: 0)
+    assert not passed and "no exercise called 'no_such_exercise'" in message
+
+
+def test_render_names_a_missing_notebook():
+    with pytest.raises(SystemExit, match="no tutorial source 99_nothing.py"):
+        render.sources(["99_nothing"])
+    assert render.sources([]) == SOURCES
