@@ -19,7 +19,9 @@ def test_subspace_step_against_full_fine_tuning():
     row = subspace.subspace_step(d=100, batch_size=4, steps=2, warmup=1)
     assert row["D"] == 110_720 and row["d"] == 100 and row["steps"] == 2
     assert row["full_ms"] > 0 and row["subspace_ms"] > 0 and row["ratio"] == row["subspace_ms"] / row["full_ms"]
-    assert "ratio" in subspace.format_step_table(row)
+    assert "ratio" in subspace.format_step_table(row) and not row["said"]
+    said = subspace.subspace_step(d=100, batch_size=4, steps=1, warmup=0, said=True)
+    assert said["said"] and "SAID d = 100" in subspace.format_step_table(said)
 
 
 def test_the_command_line_knows_the_subspace_suite():

@@ -72,8 +72,10 @@ def projection_times(sizes: Sequence[tuple[int, int]] = PROJECTION_SIZES,
 
 
 def subspace_step(model: str = "skills", d: int = 1_000, projection: str = "fastfood", batch_size: int = 64,
-                  steps: int = 20, warmup: int = 3, seed: int = 0) -> dict[str, Any]:
+                  steps: int = 20, warmup: int = 3, seed: int = 0, said: bool = False) -> dict[str, Any]:
     """Time full fine-tuning and subspace training steps of the shipped ``model`` in alternation; one result dict.
+
+    ``said=True`` times SAID (one learned scale per parameter tensor) instead of the plain subspace.
 
     ratio = median(subspace step ms) / median(full step ms); cpu_ratio the same with process CPU time.
     """
@@ -81,7 +83,7 @@ def subspace_step(model: str = "skills", d: int = 1_000, projection: str = "fast
     if steps < 1 or warmup < 0:
         raise ValueError(f"subspace_step: need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     full = pretrained(model).train()
-    sub = SubspaceModel(pretrained(model).train(), d, projection=projection, seed=seed)
+    sub = SubspaceModel(pretrained(model).train(), d, projection=projection, seed=seed, said=said)
     config = TrainConfig()
     runs = {"full": (full, make_optimizer(full, config)), "subspace": (sub, make_optimizer(sub, config))}
     cfg = full.config
@@ -101,7 +103,7 @@ def subspace_step(model: str = "skills", d: int = 1_000, projection: str = "fast
                 cpu_times[name].append(time.process_time() - cpu)
     ms = {name: median_ms(t) for name, t in times.items()}
     cpu_ms = {name: median_ms(t) for name, t in cpu_times.items()}
-    return {"model": model, "D": sub.D, "d": sub.d, "projection": projection, "batch_size": batch_size,
+    return {"model": model, "D": sub.D, "d": sub.d, "projection": projection, "said": said, "batch_size": batch_size,
             "seq_len": cfg.block_size, "steps": steps, "full_ms": ms["full"], "subspace_ms": ms["subspace"],
             "ratio": ms["subspace"] / ms["full"], "full_cpu_ms": cpu_ms["full"],
             "subspace_cpu_ms": cpu_ms["subspace"], "cpu_ratio": cpu_ms["subspace"] / cpu_ms["full"]}
@@ -124,5 +126,5 @@ def format_projection_table(rows: list[dict[str, Any]]) -> str:
 def format_step_table(row: dict[str, Any]) -> str:
     """A ``subspace_step`` result as one line of text."""
     return (f"{row['model']} (D = {row['D']:,}), batch {row['batch_size']}×{row['seq_len']}: full fine-tuning "
-            f"{row['full_ms']:.1f} ms/step, subspace d = {row['d']:,} ({row['projection']}) {row['subspace_ms']:.1f} "
-            f"ms/step, ratio {row['ratio']:.3f} (CPU time ratio {row['cpu_ratio']:.3f})")
+            f"{row['full_ms']:.1f} ms/step, {'SAID' if row['said'] else 'subspace'} d = {row['d']:,} ({row['projection']}) "
+            f"{row['subspace_ms']:.1f} ms/step, ratio {row['ratio']:.3f} (CPU time ratio {row['cpu_ratio']:.3f})")

@@ -75,7 +75,7 @@ class Projection:
         if key not in self._device_arrays:
             host = self._host_arrays()
             self._device_arrays[key] = {
-                name: backend.to_device(a.astype(like.dtype) if a.dtype.kind == "f" else a, key[0])
+                name: backend.to_device(a.astype(like.dtype, copy=False) if a.dtype.kind == "f" else a, key[0])
                 for name, a in host.items()
             }
         return self._device_arrays[key]
