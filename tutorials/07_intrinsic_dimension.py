@@ -31,7 +31,7 @@
 # - metric against the number of trainable parameters: subspace, LoRA and full fine-tuning on one chart.
 #
 # **Read first:** `03_lora_math`, `04_lora_side_by_side`, `05_rank_and_which_weights` (sweeps of run specs).
-# Runs in about 5 minutes (under a minute with `MINILORA_FAST=1`: 20-step runs, the pipeline and not a finding).
+# Runs in about 2–3 minutes (well under a minute with `MINILORA_FAST=1`: 20-step runs, the pipeline and not a finding).
 
 # %%
 import json
@@ -75,8 +75,10 @@ def show_png(path):
 
 # %%
 problem = toy_problem()
-print("A", problem.A.shape, " b", problem.b.shape, " θ0", problem.theta0.shape, "  rank A =", np.linalg.matrix_rank(problem.A))
-print("row 0 of A is 1 on entries", np.flatnonzero(problem.A[0])[[0, -1]], "; L(θ0) =", round(problem.residual(problem.theta0) ** 2, 2))
+print("A", problem.A.shape, " b", problem.b.shape, " θ0", problem.theta0.shape,
+      "  rank A =", np.linalg.matrix_rank(problem.A))
+print("row 0 of A is 1 on entries", np.flatnonzero(problem.A[0])[[0, -1]],
+      "; L(θ0) =", round(problem.residual(problem.theta0) ** 2, 2))
 
 # %% [markdown]
 # The solutions form a 990-dimensional affine set: each of the 10 independent constraints removes one direction.
@@ -251,10 +253,12 @@ for name, path in shipped.items():
         print(f"{path} is not there yet: `minilora intrinsic --only {name}` computes it")
 
 # %% [markdown]
-# What to look for: the toy problem's d_int is exactly its number of constraints; on the GPT the three projections
-# give the same curve (P's kind does not matter, only d); a pretrained model reaches 90% with a d that is a small
-# share of D, a random one needs far more; d90 falls along pretraining; and LoRA's few thousand parameters sit near
-# the subspace curve — both bet on few directions.
+# What the papers report, to check against the full results above: the toy problem's d_int is exactly its number
+# of constraints (section 1 showed it); the kind of P should not matter, only d; a pretrained model reaches 90%
+# with a d that is a small share of D while a random one needs far more (Aghajanyan et al.); d90 falls as
+# pretraining goes on; and LoRA, which also trains a few thousand numbers, is a structured bet on the same few
+# directions. The runs in this notebook (100 steps, one seed; 20 steps with `MINILORA_FAST=1`) are a quick look:
+# read the full results for the findings.
 #
 # ## Exercises
 # Each exercise cell raises `NotImplementedError` until you fill it in; the cell after it checks your answer.
