@@ -82,11 +82,14 @@ print("tokens", tok_vectors.shape, "+ positions", pos_vectors.shape, "->", x.sha
 # H = 4 heads of h = 16 channels, each attending on its own.
 
 # %%
+def split_heads(t):
+    """(B, T, C) -> (B, H, T, h): the channels cut into H heads of h."""
+    return t.reshape(B, T, H, h).transpose(0, 2, 1, 3)
+
+
 block = model.blocks[0]
 h = C // H
 x_norm = block.ln_1(x)                                              # (B, T, C)
-def split_heads(t):
-    return t.reshape(B, T, H, h).transpose(0, 2, 1, 3)             # (B, T, C) -> (B, H, T, h)
 q = split_heads(block.attn.q_proj(x_norm))
 k = split_heads(block.attn.k_proj(x_norm))
 v = split_heads(block.attn.v_proj(x_norm))

@@ -70,6 +70,15 @@ print(x.device, type(x.data).__module__, backend.get_xp(x.data).__name__)
 print("the gradient lives there too:", backend.device_of(x.grad), x.grad.shape)
 
 # %% [markdown]
+# The switch for a whole program: `ml.set_default_device(...)` (or `MINILORA_DEVICE=cuda` in the environment) sends
+# every new tensor and model there without a `device=` on each call.
+
+# %%
+ml.set_default_device(DEVICE)
+print("default:", ml.default_device(), "  ml.zeros(2) lives on", ml.zeros(2).device)
+ml.set_default_device(None)  # back to the environment's choice (cpu unless MINILORA_DEVICE says otherwise)
+
+# %% [markdown]
 # `x.numpy()` always returns a host NumPy array (a copy from the GPU); `x.to(device)` moves a tensor — gradients
 # flow back across the move. An operation on two devices is an error that names both:
 
