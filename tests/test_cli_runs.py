@@ -155,3 +155,27 @@ def test_stale_temporary_files_are_cleaned_on_the_next_run(tmp_path):
     killed.write_bytes(b"half a file")
     assert finetune("--method", "lora", "--out", str(out), "--steps", "3", "--resume") == 0
     assert not killed.exists() and json.loads((out / "run.json").read_text())["steps_done"] == 3
+
+
+def test_a_real_ctrl_c_to_the_process_exits_130_with_one_line(tmp_path):
+    """SIGINT to a real `minilora finetune` process while it trains: exit 130, one line, a resumable checkpoint."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "minilora", "finetune", "--task", "subtract", "--steps", "100000",
+                                "--batch-size", "4", "--checkpoint-every", "1", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored, as in a shell
+    deadline = time.monotonic() + 60
+    while not (out / "checkpoint.safetensors").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "resume with: minilora finetune" in err
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
