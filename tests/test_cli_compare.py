@@ -56,7 +56,12 @@ def test_an_existing_compare_is_kept_unless_resumed_or_overwritten(tmp_path, cap
     assert main([*ARGS, "--out", str(out), "--overwrite"]) == 0 and counted_steps["calls"] == 4
 
 
-def test_compare_prints_a_legend_under_its_table(tmp_path, capsys):
-    assert main([*ARGS, "--out", str(tmp_path / "cmp")]) == 0
-    out = capsys.readouterr().out
-    assert "columns: r LoRA rank" in out
+def test_compare_prints_a_legend_and_figures_draws_its_folder(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main([*ARGS, "--out", str(out)]) == 0
+    assert "columns: r LoRA rank" in capsys.readouterr().out
+    assert main(["figures", "--dir", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out / 'full-vs-lora.png'}"
+    assert (out / "full-vs-lora.png").stat().st_size > 10_000
+    assert main([*ARGS, "--out", str(out), "--overwrite"]) == 0  # the figure is compare's own file: cleared too
+    assert not (out / "full-vs-lora.png").exists()
