@@ -76,6 +76,29 @@ def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
         assert np.array_equal(wa, wb), name
 
 
+class KilledTask(FewEvalTask):
+    """Dies at call ``fail_after + 1`` the way ``kill -9`` would for training: no handler runs, nothing is saved."""
+
+    def sample_batch(self, rng, batch_size):
+        self.calls += 1
+        if self.calls > self.fail_after:
+            raise SystemExit("killed")
+        return self.inner.sample_batch(rng, batch_size)
+
+
+def test_resume_after_a_hard_kill_continues_from_the_last_periodic_checkpoint(tmp_path):
+    config = TrainConfig(steps=10, batch_size=8, lr=5e-3, warmup_steps=2, checkpoint_every=3, seed=3)
+    straight = tiny_model(FewEvalTask(), dropout=0.1)
+    train(straight, FewEvalTask(), config)
+    with pytest.raises(SystemExit):
+        train(tiny_model(FewEvalTask(), dropout=0.1), KilledTask(fail_after=7), config, out_dir=tmp_path)
+    assert json.loads((tmp_path / HISTORY_FILE).read_text())["history"][-1]["step"] == 5  # the checkpoint of step 6
+    resumed = tiny_model(FewEvalTask(), seed=99, dropout=0.1)
+    train(resumed, FewEvalTask(), config, out_dir=tmp_path, resume=True)
+    for (name, wa), wb in zip(weights(straight).items(), weights(resumed).values()):
+        assert np.array_equal(wa, wb), name
+
+
 def test_history_and_checkpoint_files(tmp_path):
     task = FewEvalTask()
     model = tiny_model(task)
