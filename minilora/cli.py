@@ -44,6 +44,7 @@ def _number(kind: type, least: float, strict: bool = False) -> Callable[[str], A
         return value
 
     parse.__name__ = expected
+    parse.__doc__ = f"Parse an option's text as {expected}; anything else is a one-line argparse error."
     return parse
 
 
