@@ -172,7 +172,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     if result.already_finished:
         _already_finished(args.out, result)
     _print_metrics(f"pretrained on {args.task} ({config.steps} steps, {result.seconds:.0f} s); held-out:", result.final_metrics)
-    print(f"wrote {args.out}/model.safetensors")
+    if not result.already_finished:
+        print(f"wrote {args.out}/model.safetensors")
     return 0
 
 
@@ -221,7 +222,8 @@ def _finetune(args: argparse.Namespace) -> int:
     trainable, total = model.num_parameters(trainable_only=True), model.num_parameters()
     print(f"{args.method} fine-tuning: {trainable:,} of {total:,} parameters trainable ({100 * trainable / total:.2f}%)")
     _print_metrics(f"after {config.steps} steps ({result.seconds:.0f} s), held-out {args.task}:", result.final_metrics)
-    print(f"wrote {args.out}")
+    if not result.already_finished:
+        print(f"wrote {args.out}")
     return 0
 
 
