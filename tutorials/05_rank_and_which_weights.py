@@ -32,7 +32,7 @@
 # - how to read the shipped full results (`figures/lora-rank-sweep.json`, `figures/lora-budget.json`).
 #
 # **Read first:** `03_lora_math` (r(d + k)), `04_lora_side_by_side`. Next: `06_what_lora_learns`.
-# Runs in about 3 minutes (under a minute with `MINILORA_FAST=1`: fewer ranks, seeds and steps).
+# Runs in about 1–2 minutes at one thread (under a minute with `MINILORA_FAST=1`: fewer ranks, seeds and steps).
 
 # %%
 import json

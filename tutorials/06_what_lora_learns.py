@@ -29,7 +29,7 @@
 # - both on real adapters trained here (a few short runs) and, when present, on the shipped full results.
 #
 # **Read first:** `03_lora_math` (B A, its rank), `05_rank_and_which_weights` (sweeps with seeds).
-# Next: `07_intrinsic_dimension`. Runs in about 2 minutes (seconds with `MINILORA_FAST=1`).
+# Next: `07_intrinsic_dimension`. Runs in about a minute (seconds with `MINILORA_FAST=1`).
 
 # %%
 import json
