@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+from minilora.data.skills import SKILLS
 from minilora.experiments.adaptation import adaptation_spec, own_outcomes, summarize_seeds
 from minilora.experiments.runs import DEFAULT_TARGETS
 
@@ -45,7 +46,8 @@ class RankSweep:
     skill_task_kwargs: tuple[tuple[str, Any], ...] = ()
 
     def _kwargs(self, task: str) -> dict[str, Any]:
-        return dict(self.skill_task_kwargs) if task != "first-names" else {}
+        """``skill_task_kwargs`` for a skill task; none for the names tasks (their held-out set is fixed)."""
+        return dict(self.skill_task_kwargs) if task in SKILLS else {}
 
     def specs(self) -> list[dict[str, Any]]:
         """none (once per task: evaluation is deterministic), then per seed: full, LoRA plain and rsLoRA per rank
