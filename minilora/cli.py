@@ -383,7 +383,8 @@ def _figures_args(p: argparse.ArgumentParser) -> None:
                                                     "`minilora compare` folder (draws its full-vs-lora.png)")
     p.add_argument("--rerun", action="store_true",
                    help="recompute the results first (minilora compare for each of the 4 tasks: about 4 CPU-minutes; "
-                        "then minilora lora-paper: about 190 runs, see README)")
+                        "then minilora lora-paper: about 190 runs, see README; then minilora intrinsic: "
+                        "about an hour on 2 cores)")
     p.add_argument("--jobs", type=positive_int, default=None,
                    help="worker processes for --rerun's sweeps, one BLAS thread each (default: all cores)")
 
@@ -411,6 +412,9 @@ def _figures(args: argparse.Namespace) -> int:
         from minilora.experiments.lora_paper import lora_paper
 
         lora_paper(out_dir=args.dir, jobs=args.jobs)
+        from minilora.experiments.intrinsic import run_intrinsic
+
+        run_intrinsic(json_dir=args.dir, jobs=args.jobs)  # runs cached in runs/intrinsic: a rerun resumes
     for path in draw_figures(args.dir):
         print(f"wrote {path}")
     return 0

@@ -154,7 +154,12 @@ def _curve_axes(ax: Any, curves: Sequence[dict[str, Any]], metric: str = "accura
         d = np.array([p["d"] for p in pts], dtype=float)
         mean = np.array([p["mean"] for p in pts])
         spread = np.array([[p["mean"] - p["min"] for p in pts], [p["max"] - p["mean"] for p in pts]]).clip(0)
-        label = f"{c['name']} (d90 {c['d90']:,.0f})" if c["d90"] is not None else f"{c['name']} (d90 not reached)"
+        if c["d90"] is not None:
+            label = f"{c['name']} (d90 {c['d90']:,.0f})"
+        elif not c.get("searched", True):  # a fixed grid that stays below the target: d90 lies above it
+            label = f"{c['name']} (d90 > {max(p['d'] for p in pts):,}: grid only)"
+        else:
+            label = f"{c['name']} (d90 not reached)"
         ax.errorbar(d, mean, yerr=spread, fmt="o-", ms=4, capsize=3, color=color, label=label)
         ax.axhline(c["target"], color=color, linestyle="--", linewidth=0.8)
         if c["d90"] is not None:

@@ -277,7 +277,8 @@ def _summary(curve: Curve, baseline: dict[str, Any], target: float | None, point
     if target is None:
         return {"name": curve.name, "base": curve.base, "projection": curve.projection, "said": curve.said,
                 "seeds": curve.seeds, "baseline": baseline, "fraction": fraction, "target": None, "points": [],
-                "d90": None, "d90_per_seed": [None] * curve.seeds, "d90_median": None, "d90_bounded": False}
+                "d90": None, "d90_per_seed": [None] * curve.seeds, "d90_median": None, "d90_bounded": False,
+                "searched": curve.search}
     ordered = [points[d] for d in sorted(points)]
     dims = [p["d"] for p in ordered]
     per_seed = [crossing(dims, [p["per_seed"][i] if p["per_seed"][i] is not None else -math.inf for p in ordered],
@@ -286,7 +287,8 @@ def _summary(curve: Curve, baseline: dict[str, Any], target: float | None, point
     return {"name": curve.name, "base": curve.base, "projection": curve.projection, "said": curve.said,
             "seeds": curve.seeds, "baseline": baseline, "fraction": fraction, "target": target, "points": ordered,
             "d90": d90, "d90_per_seed": per_seed, "d90_median": median_d90(per_seed),
-            "d90_bounded": d90 is not None and d90 == dims[0]}  # True: only an upper bound (the first d already hit)
+            "d90_bounded": d90 is not None and d90 == dims[0],  # True: only an upper bound (the first d already hit)
+            "searched": curve.search}  # False: a fixed grid only, so "not reached" means above its largest d
 
 
 def measure_curves(ctx: Context, curves: Sequence[Curve], desc: str = "intrinsic") -> dict[str, dict[str, Any]]:
@@ -453,8 +455,8 @@ def run_intrinsic(only: Sequence[str] | None = None, fast: bool = False, out_dir
     return {name: EXPERIMENTS[name](ctx, None if json_dir is None else Path(json_dir)) for name in names}
 
 
-def _d(value: float | None) -> str:
-    return "not reached" if value is None else f"{value:,.0f}"
+def _d(value: float | None, unreached: str = "not reached") -> str:
+    return unreached if value is None else f"{value:,.0f}"
 
 
 def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
@@ -476,10 +478,13 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
         for curve in curves.values():
             target = curve["target"]
             hits = [p for p in curve["points"] if target is not None and p["mean"] >= target]
-            per_seed = ", ".join(_d(v) for v in curve["d90_per_seed"])
-            d90 = _d(curve["d90"]) + (" (<=)" if curve["d90_bounded"] else "")
+            unreached = "not reached"
+            if not curve.get("searched", True) and curve["points"]:  # a fixed grid: d90 lies above its largest d
+                unreached = f"> {max(p['d'] for p in curve['points']):,} (grid)"
+            per_seed = ", ".join(_d(v, unreached) for v in curve["d90_per_seed"])
+            d90 = _d(curve["d90"], unreached) + (" (<=)" if curve["d90_bounded"] else "")
             lines.append((name, curve["name"], str(curve["seeds"]), f"{curve['baseline']['metric']:.3f}",
-                          "-" if target is None else f"{target:.3f}", d90, _d(curve["d90_median"]), per_seed,
+                          "-" if target is None else f"{target:.3f}", d90, _d(curve["d90_median"], unreached), per_seed,
                           f"{hits[0]['lr']:g}" if hits else "-"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     text = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
