@@ -325,10 +325,9 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default=None, help="the task whose characters the model reads (default: the one it was trained on)")
 
 
-@command("generate", "continue a prompt with a shipped model, a trained run or a LoRA adapter", _generate_args)
-def _generate(args: argparse.Namespace) -> int:
-    import numpy as np
-
+def _load_model_and_task(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The model ``args.model`` names (shipped, run folder or adapter) and the task to use it on:
+    ``--task``, else the task it was trained on."""
     from minilora.data import get_task
     from minilora.experiments.runs import load_trained
 
@@ -336,7 +335,15 @@ def _generate(args: argparse.Namespace) -> int:
     task = args.task or trained_on
     if task is None:
         raise ValueError(f"{args.model} does not record the task it was trained on; pass --task")
-    tokenizer = get_task(task).tokenizer
+    return model, get_task(task)
+
+
+@command("generate", "continue a prompt with a shipped model, a trained run or a LoRA adapter", _generate_args)
+def _generate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    model, task = _load_model_and_task(args)
+    tokenizer = task.tokenizer
     if not args.prompt:
         raise ValueError("--prompt is empty; give at least one character to continue")
     ids = np.array([tokenizer.encode(args.prompt)] * args.samples, dtype=np.int64)  # (samples, P)
@@ -354,14 +361,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "score a shipped model, a trained run or a LoRA adapter on a task's held-out set", _evaluate_args)
 def _evaluate(args: argparse.Namespace) -> int:
-    from minilora.data import get_task
-    from minilora.experiments.runs import load_trained
-
-    model, trained_on = load_trained(args.model, base=args.base, device=args.device)
-    task = args.task or trained_on
-    if task is None:
-        raise ValueError(f"{args.model} does not record the task it was trained on; pass --task")
-    _print_metrics(f"{args.model} on {task} (held-out):", get_task(task).evaluate(model))
+    model, task = _load_model_and_task(args)
+    _print_metrics(f"{args.model} on {task.name} (held-out):", task.evaluate(model))
     return 0
 
 
