@@ -65,3 +65,18 @@ def test_table_and_errors(capsys):
         bench.run_benchmarks([TINY], ["nope"], torch=False)
     assert bench.main(["--config", "nope", "--threads", "0", "--no-torch"]) == 2
     assert "unknown config" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "0"], "--steps must be at least 1"),
+    (["--warmup", "-1"], "--warmup must be 0 or more"),
+    (["--json", "."], "is a folder"),
+    (["--json", "a-file/out.json"], "is a file, not a folder"),
+])
+def test_bad_settings_are_refused_before_any_step(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setattr(bench, "run_benchmarks", lambda *a, **k: pytest.fail("benchmarked despite a bad setting"))
+    assert bench.main([*argv, "--threads", "0", "--no-torch"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -119,3 +119,12 @@ def test_evaluate_prints_the_metric_once_rounded(tmp_path, capsys):
 def test_tables_print_a_legend(capsys):
     assert main(["params", "--rank", "2"]) == 0
     assert "columns: W is d×k" in capsys.readouterr().out
+
+
+def test_selfcheck_from_python_refuses_zero_steps_before_any_work():
+    from minilora.experiments.selfcheck import run_selfcheck
+
+    said = []
+    with pytest.raises(ValueError, match="at least 1 training step, got steps=0"):
+        run_selfcheck(steps=0, echo=said.append)
+    assert said == []  # refused before the gradcheck ran

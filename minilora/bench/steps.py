@@ -45,13 +45,14 @@ import platform
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from minilora.backend import keep_freed_host_memory
 from minilora.experiments.measure import median_ms, peak_traced_bytes, time_steps
-from minilora.io import atomic_write_json
+from minilora.io import atomic_write_json, check_writable_folder
 from minilora.models import GPT, GPTConfig
 from minilora.models.configs import model_config
 from minilora.optim import AdamW
@@ -349,6 +350,19 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return p
 
 
+def _check_settings(args: argparse.Namespace) -> None:
+    """Refuse bad settings and an unwritable ``--json`` location before a single step is timed."""
+    if args.steps < 1:
+        raise ValueError(f"--steps must be at least 1 (the median of the timed steps is reported), got {args.steps}")
+    if args.warmup < 0:
+        raise ValueError(f"--warmup must be 0 or more untimed steps, got {args.warmup}")
+    if args.json and args.json != "-":
+        path = Path(args.json)
+        if path.is_dir():
+            raise ValueError(f"--json {path} is a folder; give the path of a .json file to write")
+        check_writable_folder(path.parent, "--json folder")
+
+
 def _reexec_with_threads(args: argparse.Namespace) -> None:
     """Re-run ``python -m minilora.bench`` with the BLAS thread variables set (they only count before NumPy loads)."""
     threads = args.threads
@@ -369,6 +383,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     With ``--threads N`` and a different BLAS thread setting in the environment, the process is replaced
     by a fresh ``python -m minilora.bench`` with the thread variables set (``os.execve``).
     """
+    _check_settings(args)
     _reexec_with_threads(args)
     if args.subspace:
         return _run_subspace(args)

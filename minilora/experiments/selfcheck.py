@@ -39,7 +39,9 @@ def spirals(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_selfcheck(steps: int = 300, device: str | None = None, echo=print) -> dict[str, float]:
-    """Gradcheck a float64 MLP, then train a float32 one; returns first/last loss and accuracy."""
+    """Gradcheck a float64 MLP, then train a float32 one for ``steps`` (≥ 1); returns first/last loss and accuracy."""
+    if steps < 1:
+        raise ValueError(f"selfcheck needs at least 1 training step, got steps={steps}")
     small = TinyMLP(hidden=4, seed=1, device=device).astype(np.float64)
     points, labels = spirals(6, seed=1)
     x64 = Tensor(to_device(points.astype(np.float64), small.device))
