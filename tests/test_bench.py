@@ -80,3 +80,12 @@ def test_bad_settings_are_refused_before_any_step(argv, message, tmp_path, monke
     assert bench.main([*argv, "--threads", "0", "--no-torch"]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_printed_table_ends_with_its_legend(monkeypatch, capsys):
+    (row,) = bench.run_benchmarks([TINY], ["full"], steps=1, warmup=0, torch=False)
+    monkeypatch.setattr(bench, "run_benchmarks", lambda *a, **k: [row])
+    monkeypatch.setattr(bench, "matmul_reference", lambda: [])
+    assert bench.main(["--threads", "0", "--no-torch"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "test-tiny" in lines[-2] and lines[-1].startswith("columns: median ms per training step")

@@ -333,6 +333,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                      for line in lines)
 
 
+TABLE_LEGEND = ("columns: median ms per training step (minilora, PyTorch twin) and their ratio (wall, CPU time); "
+                "matmul GFLOP/s; peak MB a step allocates; MB in weights + grads + AdamW state (minilora, PyTorch); "
+                "minor page faults per step; |first loss difference| to the twin")
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The benchmark's arguments (also used by the ``minilora bench`` subcommand)."""
     p = parser or argparse.ArgumentParser(prog="python -m minilora.bench", description=__doc__.split("\n\n")[0])
@@ -402,6 +407,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     for m in report["matmul"]:
         print(f"numpy float32 matmul {m['shape']}: {m['ms']:.2f} ms, {m['gflops']:.1f} GFLOP/s")
     print(format_table(rows))
+    print(TABLE_LEGEND)
     if args.json:
         atomic_write_json(args.json, report)
     return 0
