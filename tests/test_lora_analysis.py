@@ -137,6 +137,17 @@ def test_rank_defaults_to_the_rank_of_a_lora_update():
     assert amplification_factor(b @ a, w) != pytest.approx(amplification_factor(b @ a, w, r=2))
 
 
+def test_rank_of_a_float32_lora_update_is_its_r(device):
+    """B A rounded in float32 is full rank at float64's precision; the default r must still be the LoRA rank."""
+    rng = np.random.default_rng(11)
+    b, a = rng.standard_normal((12, 3)).astype(np.float32), rng.standard_normal((3, 10)).astype(np.float32)
+    w = rng.standard_normal((12, 10))
+    delta = ml.tensor(b, device=device) @ ml.tensor(a, device=device)  # float32 (12, 10), rank 3 up to rounding
+    assert np.linalg.matrix_rank(delta.numpy().astype(np.float64)) == 10  # what float64's tolerance sees
+    assert amplification_factor(delta, w) == pytest.approx(amplification_factor(delta, w, r=3))
+    assert amplification_factor(delta.data, w) == pytest.approx(amplification_factor(delta, w, r=3))
+
+
 def test_singular_directions_and_projection_norm():
     s = np.array([5.0, 3.0, 1.0, 0.5])
     w, u, v = _w_with_spectrum(np.random.default_rng(10), s)

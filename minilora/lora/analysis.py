@@ -44,6 +44,18 @@ def _host_matrix(x: Any, name: str) -> np.ndarray:
     return m
 
 
+def _numerical_rank(m: np.ndarray, like: Any) -> int:
+    """rank(M): singular values above σ_max · max(d, k) · ε, with ε the machine epsilon of ``like``'s own dtype.
+
+    NumPy's default uses float64's ε, but a float32 product B A is rounded to float32: its rounding noise
+    (≈ 1e-8 · σ_max) makes it full rank at float64's precision.  Integer and list inputs count as float64.
+    """
+    dtype = np.dtype(getattr(like, "dtype", np.float64))
+    eps = np.finfo(dtype if dtype.kind == "f" else np.float64).eps
+    s = np.linalg.svd(m, compute_uv=False)
+    return int(np.sum(s > s[0] * max(m.shape) * eps)) if s.size and s[0] > 0 else 0
+
+
 def _right_singular_vectors(a: np.ndarray) -> np.ndarray:
     """U (k × r'): the right-singular vectors of A (r × k) as columns, by decreasing singular value."""
     _, _, vt = np.linalg.svd(a, full_matrices=False)
@@ -124,14 +136,15 @@ def projection_norm(w: Any, u: np.ndarray, vt: np.ndarray) -> float:
 def amplification_factor(delta_w: Any, w: Any, r: int | None = None) -> float:
     """‖ΔW‖_F / ‖Uᵀ W V‖_F, with U (d × r), Vᵀ (r × k) the top-r singular directions of ΔW.
 
-    r defaults to the rank of ΔW (``numpy.linalg.matrix_rank``: a LoRA update BA has rank ≤ its r).  A ΔW
+    r defaults to the rank of ΔW (a LoRA update BA has rank ≤ its r), counted at the precision of ΔW's own
+    dtype: singular values above σ_max · max(d, k) · ε, so a float32 B A has rank r, not min(d, k).  A ΔW
     that rescales W's own top directions, ΔW = ε·U_W Σ_W V_Wᵀ restricted to r directions, has factor exactly ε;
     a ΔW in directions where W is weak has a large factor (the paper: ≈ 21.5 for r = 4 on GPT-3's W_q).
     """
     dw, mat = _host_matrix(delta_w, "delta_w"), _host_matrix(w, "w")
     if dw.shape != mat.shape:
         raise ValueError(f"amplification_factor: delta_w {dw.shape} and w {mat.shape} must have the same shape")
-    rank = int(np.linalg.matrix_rank(dw)) if r is None else r
+    rank = _numerical_rank(dw, delta_w) if r is None else r
     if rank == 0:
         raise ValueError("amplification_factor: delta_w is zero (rank 0); there are no directions to compare")
     u, vt = singular_directions(dw, rank)
