@@ -207,12 +207,14 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 
 @command("finetune", "fine-tune a pretrained GPT: full or LoRA", _finetune_args)
 def _finetune(args: argparse.Namespace) -> int:
+    from minilora.data import get_task
     from minilora.experiments.runs import default_run_folder, finetune
 
-    if args.out is None:
+    get_task(args.task)  # an unknown task is refused before a folder is named after it
+    if args.out is None:  # the command picks the folder: say which (an --out the user typed is not echoed)
         rank = args.rank if args.method == "lora" else None
         args.out = str(default_run_folder(args.task, args.method, rank, args.seed, fresh=not (args.resume or args.overwrite)))
-    print(f"run folder: {args.out}", flush=True)
+        print(f"run folder: {args.out}", flush=True)
     config = _train_config(args, weight_decay=0.0)
     model, result = finetune(args.base, args.task, args.method, config, out_dir=args.out, rank=args.rank,
                              alpha=args.alpha, targets=_targets(args), device=args.device, resume=args.resume,
@@ -327,7 +329,7 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
 
 def _load_model_and_task(args: argparse.Namespace) -> tuple[Any, Any]:
     """The model ``args.model`` names (shipped, run folder or adapter) and the task to use it on:
-    ``--task``, else the task it was trained on."""
+    ``--task``, else the task it was trained on; a task written in another vocabulary is refused."""
     from minilora.data import get_task
     from minilora.experiments.runs import load_trained
 
@@ -335,7 +337,11 @@ def _load_model_and_task(args: argparse.Namespace) -> tuple[Any, Any]:
     task = args.task or trained_on
     if task is None:
         raise ValueError(f"{args.model} does not record the task it was trained on; pass --task")
-    return model, get_task(task)
+    task_obj = get_task(task)
+    if task_obj.tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(f"task {task!r} has {task_obj.tokenizer.vocab_size} tokens but {args.model} reads "
+                         f"{model.config.vocab_size}; pass a task in the model's vocabulary (see minilora tasks)")
+    return model, task_obj
 
 
 @command("generate", "continue a prompt with a shipped model, a trained run or a LoRA adapter", _generate_args)

@@ -128,3 +128,21 @@ def test_selfcheck_from_python_refuses_zero_steps_before_any_work():
     with pytest.raises(ValueError, match="at least 1 training step, got steps=0"):
         run_selfcheck(steps=0, echo=said.append)
     assert said == []  # refused before the gradcheck ran
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "skills", "--task", "surnames"],
+                                  ["generate", "names", "--task", "reverse", "--prompt", ".ma"]])
+def test_a_task_in_another_vocabulary_is_refused_not_scored(argv, capsys):
+    assert main(argv) == 2  # scoring the 67-token skills model on 28-token names would print a meaningless number
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert "tokens but" in captured.err and "model's vocabulary" in captured.err
+
+
+@pytest.mark.parametrize("extra", [["--task", "nonsense"], ["--task", "subtract", "--rank", "100", "--out", "x"]])
+def test_finetune_bad_input_is_one_line_and_writes_nothing(extra, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["finetune", "--steps", "1", *extra]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1  # no "run folder:" before the error
+    assert list(tmp_path.iterdir()) == []
