@@ -181,7 +181,8 @@ def _base_and_targets_args(p: argparse.ArgumentParser) -> None:
     """--base and --targets, shared by the commands that adapt a pretrained model."""
     from minilora.experiments.runs import DEFAULT_TARGETS
 
-    p.add_argument("--base", default="skills", help="pretrained model: a shipped name (skills, names) or a checkpoint path")
+    p.add_argument("--base", default="skills",
+                   help="pretrained model: a shipped name (skills, names) or a checkpoint path (default skills)")
     p.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
                    help=f"comma-separated module names to adapt (default {','.join(DEFAULT_TARGETS)})")
 
@@ -390,8 +391,8 @@ def _figures_args(p: argparse.ArgumentParser) -> None:
                                                     "`minilora compare` folder (draws its full-vs-lora.png)")
     p.add_argument("--rerun", action="store_true",
                    help="recompute the results first (minilora compare for each of the 4 tasks: about 4 CPU-minutes; "
-                        "then minilora lora-paper: about 190 runs, see README; then minilora intrinsic: "
-                        "about an hour on 2 cores)")
+                        "then minilora lora-paper: 186 runs, about 40 minutes with --jobs 2; then minilora "
+                        "intrinsic: about 47 minutes with --jobs 2)")
     p.add_argument("--jobs", type=positive_int, default=None,
                    help="worker processes for --rerun's sweeps, one BLAS thread each (default: all cores)")
 
@@ -456,7 +457,7 @@ def _lora_paper(args: argparse.Namespace) -> int:
 def _intrinsic_args(p: argparse.ArgumentParser) -> None:
     from minilora.experiments.intrinsic import EXPERIMENTS
 
-    p.add_argument("--fast", action="store_true", help="a quick look: one seed, 100 steps, fewer d (a few minutes)")
+    p.add_argument("--fast", action="store_true", help="a quick look: one seed, 100 steps, fewer d (about a minute with --jobs 2)")
     p.add_argument("--jobs", type=positive_int, default=None, help="runs in parallel, one BLAS thread each (default: all cores)")
     p.add_argument("--out", default=None, help="run cache and pretraining snapshots (default runs/intrinsic[-fast])")
     p.add_argument("--figures", default=None, help="where the JSON results and PNGs go (default figures; with --fast: OUT)")
@@ -490,7 +491,7 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=positive_int, default=None, help="runs in parallel, one BLAS thread each (default: all cores)")
 
 
-@command("demo", "the project in a few minutes: LoRA's parameter arithmetic, full fine-tuning vs LoRA, a fast "
+@command("demo", "the project in about 20 seconds on 2 cores: LoRA's parameter arithmetic, full fine-tuning vs LoRA, a fast "
                  "intrinsic-dimension sweep (d90), figures", _demo_args)
 def _demo(args: argparse.Namespace) -> int:
     import time
@@ -519,13 +520,21 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("tasks", "list the tasks")
+@command("tasks", "list the tasks: what each is for, its metric, vocabulary and an example")
 def _tasks(args: argparse.Namespace) -> int:
-    from minilora.data import get_task, list_tasks
+    import numpy as np
 
+    from minilora.data import FINETUNE_SKILLS, PRETRAIN_SKILLS, SKILLS, get_task, list_tasks
+
+    roles = {**dict.fromkeys(PRETRAIN_SKILLS, "pretraining skill"), **dict.fromkeys(FINETUNE_SKILLS, "fine-tuning skill"),
+             "pretrain": "pretraining: the 4 skills mixed", "skills-mix": "pretraining: the 4 skills mixed",
+             "surnames": "pretraining: surnames", "first-names": "fine-tuning: first names"}
     for name in list_tasks():
         task = get_task(name)
-        print(f"{name:15s} metric {task.metric:14s} vocab {task.tokenizer.vocab_size:3d}  block {task.block_size}")
+        skill = SKILLS.get(name)
+        example = skill.example(skill.space.sample(np.random.default_rng(0), 1)[0]) if skill else ""
+        print(f"{name:15s} {roles.get(name, ''):32s} metric {task.metric:14s} vocab {task.tokenizer.vocab_size:3d}  "
+              f"block {task.block_size:3d}  {example}".rstrip())
     return 0
 
 

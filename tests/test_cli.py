@@ -146,3 +146,15 @@ def test_finetune_bad_input_is_one_line_and_writes_nothing(extra, tmp_path, monk
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.strip().splitlines()) == 1  # no "run folder:" before the error
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tasks_says_what_each_task_is_for_with_an_example(capsys):
+    from minilora.data import SKILLS
+
+    assert main(["tasks"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "fine-tuning skill" in lines["sort"] and "pretraining skill" in lines["copy"]
+    assert "fine-tuning" in lines["first-names"] and "vocab  28" in lines["first-names"]
+    example = lines["reverse-shift"].split()[-1]  # T<input>=<output>.
+    text, answer = example[1:-1].split("=")
+    assert example[0] == "T" and answer == SKILLS["reverse-shift"].answer(text)
