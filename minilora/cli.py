@@ -576,11 +576,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    import numpy as np
+
     from minilora.backend import keep_freed_host_memory
 
     keep_freed_host_memory()  # a command is its own process: reuse freed memory, no page faults per step
     try:
-        return _COMMANDS[args.command][0](args)
+        # a loss that turns NaN or infinite is reported once, as one line, by the divergence check: NumPy's
+        # overflow / invalid-value warnings on the way there would only bury that line
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return _COMMANDS[args.command][0](args)
     except (ValueError, OSError) as err:
         print(f"minilora {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -158,3 +158,14 @@ def test_tasks_says_what_each_task_is_for_with_an_example(capsys):
     example = lines["reverse-shift"].split()[-1]  # T<input>=<output>.
     text, answer = example[1:-1].split("=")
     assert example[0] == "T" and answer == SKILLS["reverse-shift"].answer(text)
+
+
+def test_divergence_from_the_shell_is_not_buried_in_numpy_warnings(tmp_path, capsys):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(["finetune", "--task", "subtract", "--steps", "4", "--batch-size", "4", "--method", "full",
+                     "--lr", "1e30", "--out", str(tmp_path / "run")])
+    assert code == 2 and "diverged at step" in capsys.readouterr().err
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
