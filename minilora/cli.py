@@ -114,9 +114,17 @@ def _train_args(p: argparse.ArgumentParser, steps: int, lr: float) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default: MINILORA_DEVICE or cpu)")
 
 
+def _check_warmup(args: argparse.Namespace) -> None:
+    """An explicit --warmup longer than --steps is a typo: the learning rate would never reach its peak."""
+    if args.warmup is not None and args.warmup > args.steps:
+        raise ValueError(f"argument --warmup: {args.warmup} warm-up steps exceed --steps {args.steps}; the learning "
+                         f"rate would never reach its peak (expected --warmup <= --steps)")
+
+
 def _train_config(args: argparse.Namespace, weight_decay: float) -> TrainConfig:
     from minilora.train import TrainConfig, checkpoint_state
 
+    _check_warmup(args)
     warmup = args.warmup if args.warmup is not None else max(1, args.steps // 20)
     recorded = checkpoint_state(args.out) if args.resume and args.out and args.warmup is None else None
     if recorded is not None:  # the default warm-up follows --steps; a resumed run keeps the one it started with
@@ -146,7 +154,8 @@ def _already_finished(out: str, result: Any) -> None:
 
 
 def _pretrain_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--recipe", default=None, help="a shipped model's recipe (skills, names): sets task, size and training")
+    p.add_argument("--recipe", default=None, help="a shipped model's recipe (skills, names): sets task, size, steps, lr, batch size, warm-up "
+                        "and seed, replacing those options")
     p.add_argument("--task", default="pretrain", help="task to pretrain on (see `minilora tasks`)")
     p.add_argument("--config", default="tiny", help="model size: tiny, bench-tiny, bench-small (default tiny)")
     p.add_argument("--out", required=True, help="output folder (model.safetensors, history.json, checkpoint)")
@@ -212,6 +221,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from minilora.experiments.runs import default_run_folder, finetune
 
     get_task(args.task)  # an unknown task is refused before a folder is named after it
+    _check_warmup(args)
     if args.out is None:  # the command picks the folder: say which (an --out the user typed is not echoed)
         rank = args.rank if args.method == "lora" else None
         args.out = str(default_run_folder(args.task, args.method, rank, args.seed, fresh=not (args.resume or args.overwrite)))
@@ -263,6 +273,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     from minilora.experiments.compare import COMPARE_FILE, compare, format_seed_summary, format_table
 
+    _check_warmup(args)
     out = Path(args.out or f"runs/compare-{args.task}")
     args.out = str(out)  # where Ctrl-C's resume line points
     targets = _targets(args)

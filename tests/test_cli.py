@@ -169,3 +169,15 @@ def test_divergence_from_the_shell_is_not_buried_in_numpy_warnings(tmp_path, cap
                      "--lr", "1e30", "--out", str(tmp_path / "run")])
     assert code == 2 and "diverged at step" in capsys.readouterr().err
     assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+
+
+@pytest.mark.parametrize("command", [["finetune", "--task", "subtract"], ["pretrain", "--task", "add", "--out", "run"],
+                                     ["compare", "--task", "subtract"]])
+def test_a_warmup_longer_than_the_run_is_refused_before_any_work(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--steps", "10", "--warmup", "11"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert "--warmup: 11 warm-up steps exceed --steps 10" in captured.err
+    assert list(tmp_path.iterdir()) == []
+    assert main([*command, "--steps", "2", "--warmup", "2", "--batch-size", "4", *(["--ranks", "1"] if command[0] == "compare" else [])]) == 0
