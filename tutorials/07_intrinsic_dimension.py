@@ -31,7 +31,7 @@
 # - metric against the number of trainable parameters: subspace, LoRA and full fine-tuning on one chart.
 #
 # **Read first:** `03_lora_math`, `04_lora_side_by_side`, `05_rank_and_which_weights` (sweeps of run specs).
-# Runs in about 2–3 minutes (well under a minute with `MINILORA_FAST=1`: 20-step runs, the pipeline and not a finding).
+# Runs in about 1–2 minutes (well under a minute with `MINILORA_FAST=1`: 20-step runs, the pipeline and not a finding).
 
 # %%
 import json
