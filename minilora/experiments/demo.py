@@ -1,4 +1,4 @@
-"""``minilora demo``: the project in one command, a few minutes on two CPU cores, from a fresh install.
+"""``minilora demo``: the project in one command, about 20 seconds on two idle CPU cores, from a fresh install.
 
 Three steps under one progress bar, each printed as it finishes:
 
