@@ -196,9 +196,14 @@ def _base_and_targets_args(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated module names to adapt (default {','.join(DEFAULT_TARGETS)})")
 
 
+def _comma_list(text: str) -> list[str]:
+    """The non-empty, stripped items of a comma-separated option: ``"a, b,"`` → ``["a", "b"]``."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def _targets(args: argparse.Namespace) -> list[str]:
     """The module names of ``--targets``."""
-    return [t.strip() for t in args.targets.split(",") if t.strip()]
+    return _comma_list(args.targets)
 
 
 _TASK_HELP = "task to adapt to (e.g. reverse-shift, subtract, sort, first-names)"
@@ -457,7 +462,7 @@ def _lora_paper(args: argparse.Namespace) -> int:
     from minilora.plots import draw_lora_paper_figures
 
     out = args.out or ("runs/lora-paper-fast" if args.fast else "figures")
-    only = None if args.only is None else [n.strip() for n in args.only.split(",") if n.strip()]
+    only = None if args.only is None else _comma_list(args.only)
     results = lora_paper(out_dir=out, runs_dir=args.runs, fast=args.fast, only=only, jobs=args.jobs)
     print(format_summary(results))
     for path in draw_lora_paper_figures(out):
@@ -485,7 +490,7 @@ def _intrinsic(args: argparse.Namespace) -> int:
 
     out = args.out or ("runs/intrinsic-fast" if args.fast else "runs/intrinsic")
     figures = args.figures or (out if args.fast else "figures")
-    only = None if args.only is None else [n.strip() for n in args.only.split(",") if n.strip()]
+    only = None if args.only is None else _comma_list(args.only)
     start = time.perf_counter()
     results = run_intrinsic(only=only, fast=args.fast, out_dir=out, json_dir=figures, jobs=args.jobs)
     print(format_table(results))
