@@ -9,6 +9,7 @@ from minilora.data import get_task
 from minilora.models import GPT, GPTConfig
 from minilora.subspace import FastfoodProjection, SubspaceModel
 from minilora.train import CHECKPOINT_FILE, TrainConfig, train
+from copy_tasks import FewEvalTask
 
 KINDS = ["fastfood", "dense", "sparse"]
 
@@ -109,39 +110,22 @@ def test_training_z_lowers_the_loss(device):
     assert np.abs(sm.z.numpy()).sum() > 0
 
 
-class CrashingTask:
-    """The copy task, stopped by a simulated crash when batch number ``fail_after + 1`` is asked for."""
-
-    def __init__(self, fail_after=None):
-        self.inner = get_task("copy", n_eval=10)
-        self.tokenizer, self.block_size, self.calls, self.fail_after = self.inner.tokenizer, self.inner.block_size, 0, fail_after
-
-    def sample_batch(self, rng, batch_size):
-        self.calls += 1
-        if self.fail_after is not None and self.calls > self.fail_after:
-            raise KeyboardInterrupt("simulated crash")
-        return self.inner.sample_batch(rng, batch_size)
-
-    def evaluate(self, model):
-        return self.inner.evaluate(model)
-
-
 def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path):
     """Checkpoint every 3 steps, crash at step 5, resume: z and the SAID scales end as if it never stopped."""
     config = TrainConfig(steps=8, batch_size=8, lr=0.05, warmup_steps=2, checkpoint_every=3, seed=1)
 
     def fresh(seed=0):
-        task = CrashingTask()
+        task = FewEvalTask(n_eval=10)
         gpt = GPT(GPTConfig(task.tokenizer.vocab_size, task.block_size, n_layer=1, n_head=2, n_embd=16), seed=seed)
         return SubspaceModel(gpt, 50, said=True)
 
     straight = fresh()
-    train(straight, CrashingTask(), config)
+    train(straight, FewEvalTask(n_eval=10), config)
     with pytest.raises(KeyboardInterrupt):
-        train(fresh(), CrashingTask(fail_after=5), config, out_dir=tmp_path)
+        train(fresh(), FewEvalTask(fail_after=5, n_eval=10), config, out_dir=tmp_path)
     assert (tmp_path / CHECKPOINT_FILE).is_file()
     resumed = fresh(seed=5)  # another θ0: the checkpoint restores the wrapped model's weights too
-    train(resumed, CrashingTask(), config, out_dir=tmp_path, resume=True)
+    train(resumed, FewEvalTask(n_eval=10), config, out_dir=tmp_path, resume=True)
     assert np.array_equal(resumed.z.numpy(), straight.z.numpy())
     assert np.array_equal(resumed.said_scales.numpy(), straight.said_scales.numpy())
 

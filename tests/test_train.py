@@ -6,33 +6,15 @@ import numpy as np
 import pytest
 
 from minilora.train_state import load_training_state
-from minilora.data import get_task
 from minilora.models import GPT, GPTConfig
 from minilora.optim import AdamW
 from minilora.train import CHECKPOINT_FILE, HISTORY_FILE, TrainConfig, decay_groups, train
+from copy_tasks import FewEvalTask
 
 
 def tiny_model(task, seed=0, device=None, dropout=0.0):
     config = GPTConfig(task.tokenizer.vocab_size, task.block_size, n_layer=1, n_head=2, n_embd=16, dropout=dropout)
     return GPT(config, seed=seed, device=device)
-
-
-class FewEvalTask:
-    """The copy task with a 20-prompt evaluation, to keep tests fast."""
-
-    def __init__(self, fail_after=None):
-        self.inner = get_task("copy", n_eval=20)
-        self.tokenizer, self.block_size = self.inner.tokenizer, self.inner.block_size
-        self.calls, self.fail_after = 0, fail_after
-
-    def sample_batch(self, rng, batch_size):
-        self.calls += 1
-        if self.fail_after is not None and self.calls > self.fail_after:
-            raise KeyboardInterrupt("simulated crash")
-        return self.inner.sample_batch(rng, batch_size)
-
-    def evaluate(self, model):
-        return self.inner.evaluate(model)
 
 
 def weights(model):
