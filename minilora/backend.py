@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -23,6 +24,8 @@ __all__ = [
     "register_device",
     "available_devices",
     "cuda_available",
+    "cuda_unavailable_message",
+    "GPU_INSTALL",
     "default_device",
     "set_default_device",
     "get_xp",
@@ -98,9 +101,24 @@ def _lookup(name: str) -> Device:
     try:
         return _extra_devices[name]
     except KeyError:
+        if name == "cuda":
+            raise ValueError(cuda_unavailable_message()) from None
         raise ValueError(
             f"unknown or unavailable device {name!r}; expected one of {available_devices()}"
         ) from None
+
+
+GPU_INSTALL = 'pip install "minilora[gpu]"'
+"""The command that installs minilora's GPU extra (CuPy built for CUDA 12: cupy-cuda12x)."""
+
+
+def cuda_unavailable_message() -> str:
+    """One line saying why device "cuda" cannot be used and what to do: install CuPy, or find a GPU."""
+    if importlib.util.find_spec("cupy") is None:
+        return (f"device 'cuda' needs CuPy, which is not installed: {GPU_INSTALL} (CuPy for CUDA 12, "
+                f"cupy-cuda12x), or use the device 'cpu'")
+    return ("device 'cuda' is not available: CuPy is installed but found no working GPU (check nvidia-smi and "
+            "that the CuPy package matches your CUDA version), or use the device 'cpu'")
 
 
 def default_device() -> str:

@@ -13,9 +13,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from minilora import backend
-from minilora.engine import fused, ops
+from minilora.engine import fused, ops, shape_ops
 from minilora.engine.creation import as_tensor
-from minilora.engine.tensor import Tensor, _lift, _norm_axis
+from minilora.engine.tensor import Tensor, lift, normalize_axis
+from minilora.validation import RngLike, as_rng
 
 __all__ = [
     "softmax", "log_softmax", "cross_entropy", "gelu", "layer_norm", "embedding", "dropout",
@@ -26,7 +27,7 @@ __all__ = [
 
 
 def _axis(axis: int, x: Tensor) -> int:
-    return _norm_axis(axis, x.ndim)[0]
+    return normalize_axis(axis, x.ndim)[0]
 
 
 def _floating(x: Tensor, op: str) -> Tensor:
@@ -140,11 +141,13 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
     if bias is None:
         bias = Tensor(xp.zeros(n, dtype=x.dtype))
     if weight.shape != (n,) or bias.shape != (n,):
-        raise ValueError(f"layer_norm: weight and bias must have shape ({n},) for input {x.shape}; got {weight.shape} and {bias.shape}")
+        raise ValueError(f"layer_norm: weight and bias must have shape ({n},) for input {x.shape}; got "
+                         f"{weight.shape} and {bias.shape}")
     return fused.LayerNorm.apply(x, weight, bias, eps=eps)
 
 
-def layer_norm_composed(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+def layer_norm_composed(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
+                        eps: float = 1e-5) -> Tensor:
     """Layer norm from primitives: (x - x.mean()) / (x.var() + eps).sqrt() * weight + bias."""
     mean = x.mean(axis=-1, keepdims=True)
     xhat = (x - mean) / (x.var(axis=-1, keepdims=True) + eps).sqrt()
@@ -175,22 +178,23 @@ def embedding(ids: Any, weight: Tensor) -> Tensor:
         low, high = int(ids.min()), int(ids.max())
         if low < 0 or high >= vocab:
             bad = low if low < 0 else high
-            raise ValueError(f"embedding: token id {bad} is out of range for a table of {vocab} rows (expected 0..{vocab - 1})")
+            raise ValueError(f"embedding: token id {bad} is out of range for a table of {vocab} rows "
+                             f"(expected 0..{vocab - 1})")
     return fused.Embedding.apply(Tensor(ids), weight)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: RngLike = None) -> Tensor:
     """Inverted dropout: zero each value with probability p and scale the rest by 1/(1-p).
 
-    The keep-mask is drawn on the host with ``rng`` (same seed, same mask on every device) and copied
-    to the device, which costs a transfer per call on a GPU.  Identity when ``training`` is False or p == 0.
+    The keep-mask is drawn on the host with ``rng`` (a Generator or a seed; same seed, same mask on
+    every device) and copied to the device, which costs a transfer per call on a GPU.  Identity when ``training`` is
+    False or p == 0.
     """
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     if not training or p == 0.0:
         return x
-    rng = rng if rng is not None else np.random.default_rng()
-    keep = (rng.random(x.shape) >= p).astype(x.dtype) / np.asarray(1.0 - p, dtype=x.dtype)
+    keep = (as_rng(rng).random(x.shape) >= p).astype(x.dtype) / np.asarray(1.0 - p, dtype=x.dtype)
     return x * Tensor(backend.to_device(keep, x.device))
 
 
@@ -200,7 +204,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Gen
 def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis (``numpy.concatenate``)."""
     tensors = [as_tensor(t) for t in tensors]
-    return ops.Concat.apply(*tensors, axis=_axis(axis, tensors[0]))
+    return shape_ops.Concat.apply(*tensors, axis=_axis(axis, tensors[0]))
 
 
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -209,7 +213,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     ndim = tensors[0].ndim + 1
     if not -ndim <= axis < ndim:
         raise ValueError(f"stack: axis {axis} out of range for {ndim}-dimensional result")
-    return ops.Stack.apply(*tensors, axis=axis % ndim)
+    return shape_ops.Stack.apply(*tensors, axis=axis % ndim)
 
 
 def split(x: Tensor, sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
@@ -239,7 +243,7 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     cond = cond if isinstance(cond, Tensor) else as_tensor(cond, device=like.device)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: cond must be boolean, got dtype {cond.dtype}")
-    return ops.Where.apply(cond, _lift(a, like), _lift(b, like))
+    return shape_ops.Where.apply(cond, lift(a, like), lift(b, like))
 
 
 def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
@@ -247,7 +251,7 @@ def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
     mask = mask if isinstance(mask, Tensor) else as_tensor(mask, device=x.device)
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be boolean, got dtype {mask.dtype}")
-    return ops.MaskedFill.apply(x, mask, value=value)
+    return shape_ops.MaskedFill.apply(x, mask, value=value)
 
 
 # -- layers as functions --------------------------------------------------------------------------
@@ -265,7 +269,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = True) -> Tensor:
     """softmax(q k^T / sqrt(h) + mask) v for q, k, v of shape (B, H, T, h); fused forward and backward."""
     if not (q.shape == k.shape == v.shape) or q.ndim != 4:
-        raise ValueError(f"scaled_dot_product_attention: q, k, v must share one (B, H, T, h) shape; got {q.shape}, {k.shape}, {v.shape}")
+        raise ValueError(f"scaled_dot_product_attention: q, k, v must share one (B, H, T, h) shape; got {q.shape}, "
+                         f"{k.shape}, {v.shape}")
     return fused.Attention.apply(q, k, v, causal=causal)
 
 

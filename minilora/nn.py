@@ -12,21 +12,16 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from minilora import backend, functional as F
+from minilora import backend
+from minilora import functional as F
 from minilora.engine import fused
 from minilora.engine.tensor import Tensor
+from minilora.validation import RngLike, as_rng, is_int
 
 __all__ = [
     "Parameter", "Module", "Linear", "Embedding", "LayerNorm", "Dropout", "GELU", "ModuleList",
     "Sequential", "LoadResult",
 ]
-
-Rng = np.random.Generator | int | None
-
-
-def _as_rng(rng: Rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
 
 class Parameter(Tensor):
     """A Tensor that is a learnable weight of a Module (``requires_grad=True`` unless frozen)."""
@@ -97,8 +92,15 @@ class Module:
         """The modules registered directly on this one."""
         yield from self._modules.values()
 
-    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        """Yield (dotted path, parameter) for every parameter, e.g. ``blocks.0.attn.q_proj.weight``."""
+    def named_parameters(self, recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """Yield (dotted path, parameter) for every parameter, e.g. ``blocks.0.attn.q_proj.weight``.
+
+        ``recurse=False``: only the parameters registered directly on this module, one (attribute, parameter)
+        per attribute (a Parameter held under two attribute names is listed under both).
+        """
+        if not recurse:
+            yield from self._parameters.items()
+            return
         seen: set[int] = set()
         for module_name, module in self.named_modules():
             for name, param in module._parameters.items():
@@ -171,7 +173,8 @@ class Module:
         """
         params = dict(self.named_parameters())
         state = {k: v.data if isinstance(v, Tensor) else v for k, v in state.items()}
-        shape = {k: tuple(v.shape) if hasattr(v, "shape") else np.shape(v) for k, v in state.items()}  # device arrays too
+        # device arrays too
+        shape = {k: tuple(v.shape) if hasattr(v, "shape") else np.shape(v) for k, v in state.items()}
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
         misshaped = [
@@ -212,14 +215,14 @@ class Linear(Module):
     d = out_features, k = in_features.  A frozen W gets no gradient computed (only dX).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, rng: Rng = None,
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, rng: RngLike = None,
                  dtype: Any = np.float32, device: str | None = None):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"Linear: {name} must be a positive integer, got {value!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         bound = 1.0 / np.sqrt(in_features)
         device = device or backend.default_device()
         w = rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype)
@@ -230,7 +233,8 @@ class Linear(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear({self.in_features}, {self.out_features}): input has last dimension {x.shape[-1]}, expected {self.in_features}")
+            raise ValueError(f"Linear({self.in_features}, {self.out_features}): input has last dimension "
+                             f"{x.shape[-1]}, expected {self.in_features}")
         if self.bias is None:
             return fused.LinearFn.apply(x, self.weight)
         return fused.LinearFn.apply(x, self.weight, self.bias)
@@ -245,14 +249,14 @@ class Embedding(Module):
     Ids outside 0..num_embeddings-1 raise a clear ValueError on every device.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, rng: Rng = None, dtype: Any = np.float32,
+    def __init__(self, num_embeddings: int, embedding_dim: int, rng: RngLike = None, dtype: Any = np.float32,
                  device: str | None = None):
         super().__init__()
         for name, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"Embedding: {name} must be a positive integer, got {value!r}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
-        w = _as_rng(rng).standard_normal((num_embeddings, embedding_dim)).astype(dtype)
+        w = as_rng(rng).standard_normal((num_embeddings, embedding_dim)).astype(dtype)
         self.weight = Parameter(backend.to_device(w, device or backend.default_device()))
 
     def forward(self, ids: Any) -> Tensor:
@@ -283,12 +287,12 @@ class LayerNorm(Module):
 class Dropout(Module):
     """Inverted dropout with probability p while training; identity in eval mode.  Masks come from ``rng``."""
 
-    def __init__(self, p: float = 0.1, rng: Rng = None):
+    def __init__(self, p: float = 0.1, rng: RngLike = None):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = p
-        self.rng = _as_rng(rng)
+        self.rng = as_rng(rng)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, training=self.training, rng=self.rng)

@@ -15,7 +15,7 @@ import numpy as np
 from minilora import backend
 from minilora.nn import Parameter
 
-__all__ = ["Optimizer", "SGD", "AdamW", "clip_grad_norm", "warmup_cosine"]
+__all__ = ["Optimizer", "SGD", "AdamW", "adamw_step", "clip_grad_norm", "warmup_cosine"]
 
 
 def _groups(params: Iterable[Any], defaults: dict[str, Any]) -> list[dict[str, Any]]:
@@ -30,7 +30,8 @@ def _groups(params: Iterable[Any], defaults: dict[str, Any]) -> list[dict[str, A
     for g in groups:
         for key in g:
             if key != "params" and key not in defaults:
-                raise ValueError(f"unknown optimizer setting {key!r} in a parameter group; expected one of {sorted(defaults)}")
+                raise ValueError(f"unknown optimizer setting {key!r} in a parameter group; expected one "
+                                 f"of {sorted(defaults)}")
     return groups
 
 
@@ -76,7 +77,8 @@ class Optimizer:
         out = {}
         for pid, state in self.state.items():
             for key, value in state.items():
-                out[f"{names[pid]}.{key}"] = np.asarray(backend.to_host(value)) if hasattr(value, "shape") else np.asarray(value)
+                out[f"{names[pid]}.{key}"] = (np.asarray(backend.to_host(value)) if hasattr(value, "shape")
+                                              else np.asarray(value))
         return out
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], params: dict[str, Parameter]) -> None:
@@ -117,29 +119,60 @@ class SGD(Optimizer):
         p.data -= group["lr"] * g
 
 
+def adamw_step(p: Any, g: Any, m: Any, v: Any, t: int, lr: float, betas: tuple[float, float], eps: float,
+               weight_decay: float) -> tuple[Any, Any, Any]:
+    """One AdamW update as the paper writes it (Loshchilov & Hutter 2019, Algorithm 2); returns new (p, m, v).
+
+    The textbook twin of ``AdamW``'s in-place fast path (``fused=True``), which computes the same
+    numbers to float rounding: it folds the bias corrections into two scalars instead of dividing
+    m and v by them, and reuses one scratch array instead of making a temporary per operation.
+    """
+    xp, (beta1, beta2) = backend.get_xp(p), betas
+    p = p * (1 - lr * weight_decay)                                  # decoupled weight decay
+    m = beta1 * m + (1 - beta1) * g                                  # first moment: a running mean of g
+    v = beta2 * v + (1 - beta2) * g**2                               # second moment: a running mean of g²
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)            # bias correction (m, v start at 0)
+    return p - lr * m_hat / (xp.sqrt(v_hat) + eps), m, v
+
+
 class AdamW(Optimizer):
     """Adam with decoupled weight decay (Loshchilov & Hutter), as in ``torch.optim.AdamW``.
 
     p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
     p ← p − lr · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + eps).
+
+    ``fused=True`` (the default) runs the update in place with one scratch array (``_fused_update``);
+    ``fused=False`` runs ``adamw_step``, the four lines above as written.  Both give the same parameters
+    to float rounding (tests/test_optim.py); ``python -m minilora.bench`` measures the fast path.
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.01):
+                 eps: float = 1e-8, weight_decay: float = 0.01, fused: bool = True):
         if lr < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1) or eps <= 0 or weight_decay < 0:
             raise ValueError(f"AdamW: invalid settings lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+        self.fused = bool(fused)
 
     def _update(self, p: Parameter, group: dict[str, Any], state: dict[str, Any]) -> None:
-        xp = backend.get_xp(p.data)
-        beta1, beta2 = group["betas"]
-        lr = group["lr"]
         if not state:
+            xp = backend.get_xp(p.data)
             state["step"] = 0
             state["exp_avg"] = xp.zeros_like(p.data)
             state["exp_avg_sq"] = xp.zeros_like(p.data)
         state["step"] += 1
-        t = state["step"]
+        if self.fused:
+            self._fused_update(p, group, state)
+        else:
+            p.data, state["exp_avg"], state["exp_avg_sq"] = adamw_step(
+                p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"], group["lr"], group["betas"],
+                group["eps"], group["weight_decay"])
+
+    @staticmethod
+    def _fused_update(p: Parameter, group: dict[str, Any], state: dict[str, Any]) -> None:
+        """``adamw_step`` in place: p, m and v are updated in their own arrays, with one scratch array."""
+        xp = backend.get_xp(p.data)
+        beta1, beta2 = group["betas"]
+        lr, t = group["lr"], state["step"]
         m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
         if group["weight_decay"]:
             p.data *= 1 - lr * group["weight_decay"]

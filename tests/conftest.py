@@ -1,4 +1,4 @@
-"""Shared test setup: the ``device`` fixture, the strict test device and Hypothesis settings.
+"""Shared test setup: the session's environment, the ``device`` fixture, the strict test device, Hypothesis settings.
 
 Every engine test takes ``device`` and so runs once per device: "cpu", "cuda" when a GPU works,
 and, on machines without one, "strict" (tests/strict_device.py), a NumPy-backed device that
@@ -12,9 +12,18 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from minilora import backend
+# The environment every test runs in, set here so that `pytest` needs none from the shell.  Set
+# unconditionally (not setdefault): a test run is reproducible whatever the shell exports.  It is set
+# at import, before anything reads it, and child processes inherit os.environ: the CLI subprocesses and
+# the notebook kernels nbmake starts see it too (pytest loads this file whenever tests/ is collected).
+#   TQDM_DISABLE=1   no progress bars on stderr (the CLI tests read stderr line by line)
+#   MPLBACKEND=Agg   figures draw without a display
+#   MINILORA_FAST=1  notebooks train briefly (tutorials/course.py); their full runs are tutorials/render.py
+os.environ.update(TQDM_DISABLE="1", MPLBACKEND="Agg", MINILORA_FAST="1")
 
-import strict_device
+import strict_device  # noqa: E402
+
+from minilora import backend  # noqa: E402  (after the environment is set)
 
 if not backend.cuda_available():
     backend.register_device(

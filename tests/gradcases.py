@@ -94,14 +94,16 @@ class GradCases:
 
     def params(self) -> list:
         """One ``pytest.param(op, build)`` per case, with the id "Op-builder_name"."""
-        return [pytest.param(op, build, id=f"{op}-{build.__name__}") for op, builds in self.by_op.items() for build in builds]
+        return [pytest.param(op, build, id=f"{op}-{build.__name__}") for op, builds in self.by_op.items()
+                for build in builds]
 
-    def assert_covers(self, module: ModuleType) -> None:
-        """Every Function defined in ``module`` has a case, and every case names one of them."""
-        defined = functions_defined_in(module)
+    def assert_covers(self, *modules: ModuleType) -> None:
+        """Every Function defined in ``modules`` has a case, and every case names one of them."""
+        defined = set().union(*(functions_defined_in(module) for module in modules))
+        names = ", ".join(module.__name__ for module in modules)
         missing, unknown = sorted(defined - self.by_op.keys()), sorted(self.by_op.keys() - defined)
-        assert not missing, f"Functions of {module.__name__} without a gradient case: {missing}"
-        assert not unknown, f"cases for Functions that {module.__name__} does not define: {unknown}"
+        assert not missing, f"Functions of {names} without a gradient case: {missing}"
+        assert not unknown, f"cases for Functions that {names} do not define: {unknown}"
 
 
 def check_gradient_case(op: str, build: Builder, device: str) -> None:

@@ -30,14 +30,15 @@ def constructed_a(rank: int, seed: int) -> np.ndarray:
     return scale[:, None] * q[:, :rank].T
 
 
-def fake_result(spec: dict[str, Any]) -> dict[str, Any]:
+def fake_result(job: dict[str, Any]) -> dict[str, Any]:
     """A made-up result: value = 0.1·rank (0.5 for full, 0 for none) + 0.01·seed; kept A from ``constructed_a``."""
-    value = {"none": 0.0, "full": 0.5}.get(spec["method"], 0.1 * (spec["rank"] or 0)) + 0.01 * spec["seed"]
-    r = spec["rank"]
+    run = job["run"]
+    r, seed = run["settings"].get("r"), run["train"]["seed"]
+    value = {"none": 0.0, "full": 0.5}.get(run["method"], 0.1 * (r or 0)) + 0.01 * seed
     kept = {}
-    for path in spec["keep"]:
+    for path in job["keep"]:
         b = np.random.default_rng(7).standard_normal((K, r)) * 0.01  # (d, r) with d = K for W_q, W_v
-        kept[path] = {"A": constructed_a(r, spec["seed"]).tolist(), "B": b.tolist()}
+        kept[path] = {"A": constructed_a(r, seed).tolist(), "B": b.tolist()}
     return {"metric": "accuracy", "value": value, "trainable_params": 10 * (r or 0), "scaling": 1.0,
             "final_loss": 1.0, "seconds": 0.5, "kept": kept}
 

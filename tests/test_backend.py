@@ -1,5 +1,6 @@
 """Devices: lookup, transfers, the default device, cuda detection, and the strict test device itself."""
 
+import importlib.util
 import sys
 import types
 
@@ -103,6 +104,18 @@ def test_cuda_available_is_false_when_the_probe_kernel_fails(monkeypatch):
                                  arange=broken_arange, float32=np.float32)
     monkeypatch.setitem(sys.modules, "cupy", fake)
     assert backend.cuda_available.__wrapped__() is False
+
+
+@pytest.mark.skipif(backend.cuda_available(), reason="this machine has a working GPU: 'cuda' is available")
+def test_cuda_without_cupy_says_how_to_install_the_gpu_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # CuPy not installed
+    with pytest.raises(ValueError) as info:
+        ml.zeros(2, device="cuda")
+    message = str(info.value)
+    assert 'pip install "minilora[gpu]"' in message and "cupy-cuda12x" in message and "\n" not in message
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # CuPy installed, but no GPU
+    message = backend.cuda_unavailable_message()
+    assert "found no working GPU" in message and "pip install" not in message and "\n" not in message
 
 
 # -- the strict test device: it must fail exactly where CuPy would ------------------------------

@@ -8,9 +8,11 @@ import json
 import pytest
 
 from minilora.bench import steps as bench
+from minilora.cli import main
 from minilora.models import GPTConfig
 
-TINY = bench.BenchConfig("test-tiny", GPTConfig(vocab_size=16, block_size=8, n_layer=1, n_head=2, n_embd=16), batch_size=2)
+TINY = bench.BenchConfig("test-tiny", GPTConfig(vocab_size=16, block_size=8, n_layer=1, n_head=2, n_embd=16),
+                         batch_size=2)
 KEYS = {"config", "method", "ms_per_step", "gflops", "flops_per_step", "peak_step_mb", "state_mb",
         "parameters", "trainable_parameters", "first_loss", "torch_ms_per_step", "ratio"}
 
@@ -24,7 +26,7 @@ def _check_row(row: dict, method: str) -> None:
 
 
 def test_full_step_without_torch():
-    (row,) = bench.run_benchmarks([TINY], ["full"], steps=2, warmup=1, torch=False)
+    (row,) = bench.run_benchmarks([TINY], ["full"], steps=2, untimed_steps=1, torch=False)
     _check_row(row, "full")
     assert row["trainable_parameters"] == row["parameters"]
     assert row["torch_ms_per_step"] is None and row["ratio"] is None
@@ -40,7 +42,7 @@ def test_step_flops_formula():
 
 def test_torch_twin_matches_minilora():
     pytest.importorskip("torch")
-    (row,) = bench.run_benchmarks([TINY], ["full"], steps=2, warmup=1, torch=True)
+    (row,) = bench.run_benchmarks([TINY], ["full"], steps=2, untimed_steps=1, torch=True)
     _check_row(row, "full")
     assert row["torch_ms_per_step"] > 0 and row["ratio"] > 0
     assert row["first_loss_diff"] < 1e-4
@@ -49,7 +51,7 @@ def test_torch_twin_matches_minilora():
 
 def test_lora_method_trains_fewer_parameters():
     torch_ok = importlib.util.find_spec("torch") is not None
-    (row,) = bench.run_benchmarks([TINY], ["lora"], steps=2, warmup=1, torch=torch_ok)
+    (row,) = bench.run_benchmarks([TINY], ["lora"], steps=2, untimed_steps=1, torch=torch_ok)
     _check_row(row, "lora")
     assert 0 < row["trainable_parameters"] < row["parameters"]
     if torch_ok:
@@ -57,35 +59,35 @@ def test_lora_method_trains_fewer_parameters():
 
 
 def test_table_and_errors(capsys):
-    (row,) = bench.run_benchmarks([TINY], ["full"], steps=2, warmup=0, torch=False)
+    (row,) = bench.run_benchmarks([TINY], ["full"], steps=2, untimed_steps=0, torch=False)
     table = bench.format_table([row])
     assert "test-tiny" in table and "ms minilora" in table
     assert json.loads(json.dumps(row))["method"] == "full"  # results are JSON-serialisable
     with pytest.raises(ValueError, match="unknown method"):
         bench.run_benchmarks([TINY], ["nope"], torch=False)
-    assert bench.main(["--config", "nope", "--threads", "0", "--no-torch"]) == 2
+    assert main(["bench", "--configs", "nope", "--threads", "0", "--no-torch"]) == 2
     assert "unknown config" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--steps", "0"], "--steps must be at least 1"),
-    (["--warmup", "-1"], "--warmup must be 0 or more"),
-    (["--json", "."], "is a folder"),
-    (["--json", "a-file/out.json"], "is a file, not a folder"),
+    (["--steps", "0"], "--steps"),
+    (["--untimed-steps", "-1"], "--untimed-steps"),
+    (["--out", "."], "is a folder"),
+    (["--out", "a-file/out.json"], "is a file, not a folder"),
 ])
 def test_bad_settings_are_refused_before_any_step(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.setattr(bench, "run_benchmarks", lambda *a, **k: pytest.fail("benchmarked despite a bad setting"))
-    assert bench.main([*argv, "--threads", "0", "--no-torch"]) == 2
+    assert main(["bench", *argv, "--threads", "0", "--no-torch"]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_the_printed_table_ends_with_its_legend(monkeypatch, capsys):
-    (row,) = bench.run_benchmarks([TINY], ["full"], steps=1, warmup=0, torch=False)
+    (row,) = bench.run_benchmarks([TINY], ["full"], steps=1, untimed_steps=0, torch=False)
     monkeypatch.setattr(bench, "run_benchmarks", lambda *a, **k: [row])
-    monkeypatch.setattr(bench, "matmul_reference", lambda: [])
-    assert bench.main(["--threads", "0", "--no-torch"]) == 0
+    monkeypatch.setattr(bench, "matmul_reference", list)
+    assert main(["bench", "--threads", "0", "--no-torch"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert "test-tiny" in lines[-2] and lines[-1].startswith("columns: median ms per training step")

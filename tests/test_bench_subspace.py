@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from minilora.bench import steps, subspace
+from minilora.bench import subspace
+from minilora.cli import main
 
 
 def test_projection_times_rows():
@@ -24,6 +25,12 @@ def test_subspace_step_against_full_fine_tuning():
     assert said["said"] and "SAID d = 100" in subspace.format_step_table(said)
 
 
-def test_the_command_line_knows_the_subspace_suite():
-    args = steps.build_parser().parse_args(["--subspace", "--steps", "3"])
-    assert args.subspace and args.steps == 3
+def test_the_command_line_runs_the_subspace_suite(monkeypatch, capsys):
+    monkeypatch.setattr(subspace, "projection_times", list)
+    monkeypatch.setattr(subspace, "subspace_step", lambda steps, warmup: {**FAKE_STEP, "steps": steps})
+    assert main(["bench", "--subspace", "--steps", "3", "--threads", "0"]) == 0
+    assert "SAID" not in capsys.readouterr().out
+
+
+FAKE_STEP = {"model": "skills", "D": 10, "d": 2, "projection": "fastfood", "said": False, "batch_size": 1, "seq_len": 1,
+             "full_ms": 1.0, "subspace_ms": 1.0, "ratio": 1.0, "cpu_ratio": 1.0}

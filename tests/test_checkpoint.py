@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minilora import backend, optim
-from minilora import train_state
-from minilora.models import checkpoint
-from minilora.train import decay_groups
+from minilora import backend, optim, train_state
 from minilora.io import load_arrays, save_arrays
-from minilora.models import GPT, GPTConfig
+from minilora.models import GPT, GPTConfig, checkpoint
+from minilora.train import decay_groups
 
 TINY = GPTConfig(vocab_size=11, block_size=6, n_layer=2, n_head=2, n_embd=8)
 IDS = np.random.default_rng(0).integers(0, 11, (2, 6))

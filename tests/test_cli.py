@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from minilora.models.checkpoint import load_model
 from minilora.cli import main
+from minilora.models.checkpoint import load_model
 
 
 def test_help_lists_commands(capsys):
@@ -27,7 +27,7 @@ def test_selfcheck_gradchecks_and_learns(capsys):
 
 def test_pretrain_then_finetune_full(tmp_path, capsys):
     base = tmp_path / "base"
-    assert main(["pretrain", "--task", "add", "--config", "tiny", "--steps", "6", "--batch-size", "8",
+    assert main(["pretrain", "--task", "add", "--size", "tiny", "--steps", "6", "--batch-size", "8",
                  "--out", str(base)]) == 0
     model = load_model(base)
     assert model.config.n_embd == 64
@@ -56,7 +56,7 @@ def test_vocabulary_mismatch_is_a_clean_error(tmp_path, capsys):
 
 
 def test_params_prints_the_per_layer_table_and_gpt3_counts(capsys):
-    assert main(["params", "--rank", "2", "--targets", "q_proj,v_proj"]) == 0
+    assert main(["params", "--r", "2", "--target-modules", "q_proj,v_proj"]) == 0
     out = capsys.readouterr().out
     assert "blocks.1.attn.v_proj" in out and "fc_in" not in out
     assert "1,024" in out  # 4 adapted 64x64 matrices × r(d + k) = 4 · 2 · 128
@@ -64,7 +64,7 @@ def test_params_prints_the_per_layer_table_and_gpt3_counts(capsys):
 
 
 def test_bench_subcommand_prints_the_table(capsys):
-    assert main(["bench", "--config", "bench-tiny", "--method", "full", "--steps", "1", "--warmup", "0",
+    assert main(["bench", "--configs", "bench-tiny", "--methods", "full", "--steps", "1", "--untimed-steps", "0",
                  "--no-torch", "--threads", "0"]) == 0
     out = capsys.readouterr().out
     assert "bench-tiny" in out and "GFLOP/s" in out
@@ -79,7 +79,8 @@ def test_version_and_python_dash_m(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"minilora {minilora.__version__}"
-    done = subprocess.run([sys.executable, "-m", "minilora", "selfcheck", "--steps", "0"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "minilora", "selfcheck", "--steps", "0"], capture_output=True,
+                          text=True, check=False)
     assert done.returncode == 2  # the command's exit code, not 0
     assert done.stderr.strip() == ("minilora selfcheck: error: argument --steps: expected an integer >= 1, got '0' "
                                    "(see minilora selfcheck --help)")
@@ -110,14 +111,14 @@ def test_evaluate_prints_the_metric_once_rounded(tmp_path, capsys):
     assert trained.count("accuracy") == 1  # the final metric once, not an evaluation line and a JSON dump
     assert main(["evaluate", str(out)]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"{out} on subtract (held-out): accuracy ") and len(line.splitlines()) == 1
+    assert line.startswith(f"{out} on subtract (test): accuracy ") and len(line.splitlines()) == 1
     value = line.rsplit(" ", 1)[1]
     assert len(value.split(".")[1]) == 3  # rounded to 3 decimals
     assert json.loads((out / "run.json").read_text())["metrics"]["accuracy"] == pytest.approx(float(value), abs=5e-4)
 
 
 def test_tables_print_a_legend(capsys):
-    assert main(["params", "--rank", "2"]) == 0
+    assert main(["params", "--r", "2"]) == 0
     assert "columns: W is d×k" in capsys.readouterr().out
 
 
@@ -139,7 +140,7 @@ def test_a_task_in_another_vocabulary_is_refused_not_scored(argv, capsys):
     assert "tokens but" in captured.err and "model's vocabulary" in captured.err
 
 
-@pytest.mark.parametrize("extra", [["--task", "nonsense"], ["--task", "subtract", "--rank", "100", "--out", "x"]])
+@pytest.mark.parametrize("extra", [["--task", "nonsense"], ["--task", "subtract", "--r", "100", "--out", "x"]])
 def test_finetune_bad_input_is_one_line_and_writes_nothing(extra, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["finetune", "--steps", "1", *extra]) == 2
@@ -153,8 +154,9 @@ def test_tasks_says_what_each_task_is_for_with_an_example(capsys):
 
     assert main(["tasks"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
-    assert "fine-tuning skill" in lines["sort"] and "pretraining skill" in lines["copy"]
-    assert "fine-tuning" in lines["first-names"] and "vocab  28" in lines["first-names"]
+    assert lines["sort"].split()[1] == "fine-tuning" and lines["copy"].split()[1] == "pretraining"
+    assert "fine-tuning" in lines["first-names"] and "vocab 28" in lines["first-names"]
+    assert "far from pretraining" in lines["sort"]  # the task's one-line description
     example = lines["reverse-shift"].split()[-1]  # T<input>=<output>.
     text, answer = example[1:-1].split("=")
     assert example[0] == "T" and answer == SKILLS["reverse-shift"].answer(text)
@@ -175,9 +177,10 @@ def test_divergence_from_the_shell_is_not_buried_in_numpy_warnings(tmp_path, cap
                                      ["compare", "--task", "subtract"]])
 def test_a_warmup_longer_than_the_run_is_refused_before_any_work(command, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main([*command, "--steps", "10", "--warmup", "11"]) == 2
+    assert main([*command, "--steps", "10", "--warmup-steps", "11"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
-    assert "--warmup: 11 warm-up steps exceed --steps 10" in captured.err
+    assert "--warmup-steps: 11 warm-up steps exceed --steps 10" in captured.err
     assert list(tmp_path.iterdir()) == []
-    assert main([*command, "--steps", "2", "--warmup", "2", "--batch-size", "4", *(["--ranks", "1"] if command[0] == "compare" else [])]) == 0
+    assert main([*command, "--steps", "2", "--warmup-steps", "2", "--batch-size", "4",
+                 *(["--ranks", "1"] if command[0] == "compare" else [])]) == 0

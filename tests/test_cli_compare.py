@@ -32,7 +32,8 @@ def test_interrupted_compare_resumes_skipping_finished_runs(tmp_path, capsys, co
     counted_steps["interrupt_at"] = {4}  # full fine-tuning's 2 steps finish; LoRA's second step is interrupted
     assert main([*ARGS, "--out", str(out)]) == 130
     err = capsys.readouterr().err
-    assert "Traceback" not in err and err.strip().endswith(f"resume with: minilora {' '.join(ARGS)} --out {out} --resume")
+    assert "Traceback" not in err and err.strip().endswith(f"resume with: minilora {' '.join(ARGS)} "
+                                                           f"--out {out} --resume")
     assert (out / "full" / "row.json").is_file() and not (out / "compare.json").exists()
     counted_steps["calls"], counted_steps["interrupt_at"] = 0, set()
     assert main([*ARGS, "--out", str(out), "--resume"]) == 0
@@ -60,7 +61,7 @@ def test_compare_prints_a_legend_and_figures_draws_its_folder(tmp_path, capsys):
     out = tmp_path / "cmp"
     assert main([*ARGS, "--out", str(out)]) == 0
     assert "columns: r LoRA rank" in capsys.readouterr().out
-    assert main(["figures", "--dir", str(out)]) == 0
+    assert main(["figures", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == f"wrote {out / 'full-vs-lora.png'}"
     assert (out / "full-vs-lora.png").stat().st_size > 10_000
     assert main([*ARGS, "--out", str(out), "--overwrite"]) == 0  # the figure is compare's own file: cleared too

@@ -12,7 +12,8 @@ import os
 import tempfile
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minilora.cli import main
 from minilora.lora import LoraConfig
@@ -22,34 +23,41 @@ from minilora.train import TrainConfig
 not_a_number = st.text(alphabet="abcdfghjklmopqrstuvwxyz!@#% ,", max_size=6)
 not_finite = st.sampled_from(["nan", "inf", "-inf", "Infinity", "NaN", "1e400"])
 BAD = {
-    "positive int": st.one_of(st.integers(max_value=0).map(str), st.floats(0.5, 1e6).map(repr), not_a_number, not_finite),
+    "positive int": st.one_of(st.integers(max_value=0).map(str), st.floats(0.5, 1e6).map(repr), not_a_number,
+                              not_finite),
     "non-negative int": st.one_of(st.integers(max_value=-1).map(str), st.just("2.5"), not_a_number, not_finite),
     "positive number": st.one_of(st.floats(max_value=0.0).map(repr), not_a_number, not_finite),
     "non-negative number": st.one_of(st.floats(max_value=0.0, exclude_max=True).map(repr), not_a_number, not_finite),
+    "new tokens": st.one_of(st.integers(max_value=0).map(str), st.integers(10_001, 10**9).map(str), st.just("2.5"),
+                            not_a_number, not_finite),
     "ranks": st.one_of(st.integers(max_value=0).map(str), st.sampled_from(["1,,2", "1,x", "2.5", ""]), not_a_number),
 }
 TRAIN = {"--steps": "positive int", "--lr": "positive number", "--batch-size": "positive int",
-         "--warmup": "non-negative int", "--weight-decay": "non-negative number", "--seed": "non-negative int",
-         "--eval-every": "non-negative int", "--checkpoint-every": "non-negative int"}
+         "--warmup-steps": "non-negative int", "--weight-decay": "non-negative number", "--seed": "non-negative int",
+         "--eval-every": "non-negative int", "--checkpoint-every": "non-negative int",
+         "--checkpoint-seconds": "non-negative number"}
 OPTIONS = [
     (["selfcheck"], "--steps", "positive int"),
     *[(["pretrain", "--task", "add", "--out", "out"], option, kind) for option, kind in TRAIN.items()],
     *[(["finetune", "--task", "subtract"], option, kind) for option, kind in TRAIN.items()],
-    (["finetune", "--task", "subtract"], "--rank", "positive int"),
-    (["finetune", "--task", "subtract"], "--alpha", "positive number"),
+    (["finetune", "--task", "subtract"], "--r", "positive int"),
+    (["finetune", "--task", "subtract"], "--lora-alpha", "positive number"),
     (["compare", "--task", "subtract"], "--steps", "positive int"),
     (["compare", "--task", "subtract"], "--batch-size", "positive int"),
-    (["compare", "--task", "subtract"], "--warmup", "non-negative int"),
+    (["compare", "--task", "subtract"], "--warmup-steps", "non-negative int"),
     (["compare", "--task", "subtract"], "--lr-full", "positive number"),
     (["compare", "--task", "subtract"], "--lr-lora", "positive number"),
     (["compare", "--task", "subtract"], "--seed", "non-negative int"),
     (["compare", "--task", "subtract"], "--ranks", "ranks"),
-    (["params"], "--rank", "positive int"),
-    (["generate", "skills", "--prompt", "Rab="], "--max-new-tokens", "positive int"),
+    (["params"], "--r", "positive int"),
+    (["generate", "skills", "--prompt", "Rab="], "--max-new-tokens", "new tokens"),
     (["generate", "skills", "--prompt", "Rab="], "--temperature", "non-negative number"),
     (["generate", "skills", "--prompt", "Rab="], "--top-k", "positive int"),
     (["generate", "skills", "--prompt", "Rab="], "--samples", "positive int"),
     (["generate", "skills", "--prompt", "Rab="], "--seed", "non-negative int"),
+    *[(["bench", "--threads", "0"], option, kind) for option, kind in
+      (("--steps", "positive int"), ("--untimed-steps", "non-negative int"), ("--threads", "non-negative int"))],
+    *[([command], "--jobs", "positive int") for command in ("lora-paper", "intrinsic", "figures", "demo")],
 ]
 
 
@@ -88,7 +96,8 @@ junk = st.one_of(st.text(max_size=4), st.booleans(), st.lists(st.integers(), max
 def bad_train_settings(draw):
     field = draw(st.sampled_from([*INT_FIELDS, *REAL_FIELDS]))
     if field in INT_FIELDS:
-        value = draw(st.one_of(st.integers(max_value=INT_FIELDS[field] - 1), st.floats(allow_nan=True), junk, st.none()))
+        value = draw(st.one_of(st.integers(max_value=INT_FIELDS[field] - 1), st.floats(allow_nan=True), junk,
+                               st.none()))
     else:
         bad_number = st.floats(max_value=0.0) if REAL_FIELDS[field] else st.floats(max_value=0.0, exclude_max=True)
         value = draw(st.one_of(bad_number, st.sampled_from([math.nan, math.inf]), junk))
@@ -107,10 +116,10 @@ def test_train_config_refuses_every_bad_setting_naming_it(case):
 
 @st.composite
 def bad_lora_settings(draw):
-    field = draw(st.sampled_from(["r", "alpha", "dropout"]))
+    field = draw(st.sampled_from(["r", "lora_alpha", "lora_dropout"]))
     if field == "r":
         value = draw(st.one_of(st.integers(max_value=0), st.floats(allow_nan=True), junk))
-    elif field == "alpha":
+    elif field == "lora_alpha":
         value = draw(st.one_of(st.floats(max_value=0.0), st.sampled_from([math.nan, math.inf]), junk))
     else:
         value = draw(st.one_of(st.floats(max_value=0.0, exclude_max=True), st.floats(min_value=1.0), junk,

@@ -1,5 +1,6 @@
-"""The census names corpus: loading, deterministic split, batches, and bits per character."""
+"""The census names corpus: loading, the deterministic three-way split, batches, and bits per character."""
 
+import hashlib
 import math
 from types import SimpleNamespace
 
@@ -73,14 +74,40 @@ def test_missing_package_says_how_to_install(monkeypatch):
         names_module.names_package_dir()
 
 
+def fingerprint(names):
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+
+
 def test_split_is_deterministic_disjoint_and_complete():
     corpus = load_names("first-names")
-    train, held = split_names(corpus, 0.1, seed=0)
-    assert (train, held) == split_names(corpus, 0.1, seed=0)
-    assert split_names(corpus, 0.1, seed=1)[1] != held
-    assert not set(train) & set(held)
-    assert sorted(train + held) == list(corpus)
-    assert len(held) == round(0.1 * len(corpus))
+    train, validation, test = split_names(corpus, 0.1, seed=0)
+    assert (train, validation, test) == split_names(corpus, 0.1, seed=0)
+    assert split_names(corpus, 0.1, seed=1)[2] != test
+    assert not set(train) & set(test) and not set(train) & set(validation) and not set(validation) & set(test)
+    assert sorted(train + validation + test) == list(corpus)
+    assert len(test) == len(validation) == round(0.1 * len(corpus))
+
+
+@pytest.mark.parametrize("corpus, test_set, old_train", [
+    ("first-names", "b225c7c72f5ab411", "fe71d4b2cf522cbf"), ("surnames", "bbbde7845643ca63", "f0c2cb58df9622c1"),
+])
+def test_the_test_set_is_the_held_out_set_of_before_the_validation_split(corpus, test_set, old_train):
+    """Fingerprints taken before validation existed: the test set is unchanged, and validation_fraction=0 gives
+    back the training set (and so the training batches) of that time."""
+    names = load_names(corpus)
+    assert fingerprint(split_names(names)[2]) == test_set
+    train, validation, _ = split_names(names, validation_fraction=0.0)
+    assert validation == [] and fingerprint(train) == old_train
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"test_fraction": 0.0}, "test_fraction must be between 0 and 1, got 0.0"),
+    ({"validation_fraction": -0.1}, r"validation_fraction must be in \[0, 0.9\) beside test_fraction=0.1, got -0.1"),
+    ({"test_fraction": 0.5, "validation_fraction": 0.5}, r"validation_fraction must be in \[0, 0.5\)"),
+])
+def test_bad_fractions_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        split_names(load_names("first-names"), **kwargs)
 
 
 def test_both_name_tasks_share_one_vocabulary(first_names):
@@ -111,9 +138,9 @@ def test_batches_are_deterministic_per_seed(first_names):
     assert a[0].shape != c[0].shape or not (a[0] == c[0]).all()
 
 
-def test_training_batches_never_show_held_out_names(first_names):
+def test_training_batches_never_show_validation_or_test_names(first_names):
     rng = np.random.default_rng(0)
-    held = set(first_names.heldout_names)
+    held = set(first_names.validation_names) | set(first_names.test_names)
     for _ in range(50):
         x, _ = first_names.sample_batch(rng, 64)
         assert not {NAMES_TOKENIZER.decode(r).strip("._") for r in x} & held
@@ -123,8 +150,8 @@ def test_uniform_model_scores_log2_vocab(first_names):
     model = FakeModel(uniform)
     result = first_names.evaluate(model, batch_size=100)
     assert result["bits_per_char"] == pytest.approx(math.log2(V), abs=1e-5)
-    assert result["n_names"] == len(first_names.heldout_names)
-    assert result["n_chars"] == sum(len(name) + 1 for name in first_names.heldout_names)
+    assert result["n_names"] == len(first_names.test_names)
+    assert result["n_chars"] == sum(len(name) + 1 for name in first_names.test_names)
     assert model.training  # train mode restored
 
 
@@ -137,6 +164,38 @@ def test_oracle_scores_zero_bits_and_max_names_limits(first_names):
 def test_max_names_must_be_a_positive_count(first_names, max_names):
     with pytest.raises(ValueError, match=rf"max_names must be an integer >= 1 or None, got {max_names!r}"):
         first_names.evaluate(FakeModel(uniform), max_names=max_names)
+
+
+def test_evaluate_scores_the_split_it_is_asked_for(first_names):
+    validation = set(first_names.validation_names)
+
+    def oracle_on_validation(x):  # the oracle's logits on validation names, uniform ones elsewhere
+        known = np.array([NAMES_TOKENIZER.decode(row).strip("._") in validation for row in x])
+        return np.where(known[:, None, None], cheating_oracle(x), uniform(x))
+
+    on_validation = first_names.evaluate(FakeModel(oracle_on_validation), split="validation")
+    assert on_validation["bits_per_char"] < 1e-6 and on_validation["n_names"] == len(first_names.validation_names)
+    default = first_names.evaluate(FakeModel(oracle_on_validation))
+    assert default == first_names.evaluate(FakeModel(oracle_on_validation), split="test")
+    assert default["bits_per_char"] == pytest.approx(math.log2(V), abs=1e-5)  # the default split is "test"
+    assert first_names.evaluate(FakeModel(uniform), split="validation", max_names=7)["n_names"] == 7
+
+
+def test_an_unknown_split_is_named_with_the_known_ones(first_names):
+    with pytest.raises(ValueError, match=r"unknown split 'dev'; expected one of 'validation', 'test'$"):
+        first_names.evaluate(FakeModel(uniform), split="dev")
+
+
+def test_no_validation_split_when_asked_for_none():
+    task = get_task("first-names", validation_fraction=0.0)
+    with pytest.raises(ValueError, match="task 'first-names' has no validation names: it was built with "
+                                         "validation_fraction=0"):
+        task.evaluate(FakeModel(uniform), split="validation")
+
+
+def test_the_shipped_names_model_scores_what_it_scored_before_the_validation_split():
+    result = get_task("surnames").evaluate(ml.pretrained("names"), max_names=2000)  # measured before validation
+    assert result["bits_per_char"] == pytest.approx(3.109996188849076, rel=1e-6) and result["n_chars"] == 15666
 
 
 def test_too_short_model_context_is_rejected(first_names):
@@ -154,6 +213,10 @@ def test_a_real_gpt_scores_the_same_on_every_device(device, first_names):
     assert abs(bpc["cpu"] - math.log2(V)) < 0.5  # an untrained model is close to uniform
 
 
-def test_a_split_that_leaves_a_side_empty_is_refused():
-    with pytest.raises(ValueError, match="empty held-out set"):
-        split_names(("ann", "bob", "cy"), heldout_fraction=0.1)
+@pytest.mark.parametrize("kwargs, empty", [
+    ({"test_fraction": 0.1}, "test"), ({"test_fraction": 0.4, "validation_fraction": 0.1}, "validation"),
+    ({"test_fraction": 0.5, "validation_fraction": 0.49}, "training"),
+])
+def test_a_split_that_leaves_a_side_empty_is_refused(kwargs, empty):
+    with pytest.raises(ValueError, match=f"of 3 names leave an empty {empty} set"):
+        split_names(("ann", "bob", "cy"), **kwargs)

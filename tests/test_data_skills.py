@@ -1,5 +1,6 @@
-"""Synthetic skills: answers, batch format and targets, held-out split, greedy evaluation, registry."""
+"""Synthetic skills: answers, batch format and targets, the three splits, greedy evaluation, registry."""
 
+import hashlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,8 +9,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minilora as ml
-from minilora.data import SKILL_TOKENIZER, SKILLS, SkillTask, get_task, is_heldout, list_tasks, register_task
-from minilora.data import registry
+from minilora.data import (
+    FINETUNE_SKILLS,
+    PRETRAIN_SKILLS,
+    SKILL_TOKENIZER,
+    SKILLS,
+    SPLITS,
+    TASK_ROLES,
+    NamesTask,
+    SkillTask,
+    get_task,
+    is_heldout,
+    list_tasks,
+    register_task,
+    registry,
+    task_info,
+)
 from minilora.data.evaluation import greedy_complete, inference
 from minilora.data.skills import LETTERS, LetterStrings, Skill, skill_for_tag
 
@@ -151,27 +166,89 @@ def test_mixture_draws_every_pretraining_skill_about_uniformly():
     assert all(850 < tags.count(t) < 1150 for t in "CRSA")
 
 
-# -- held-out split -------------------------------------------------------------------------------
+# -- the three splits ----------------------------------------------------------------------------
+
+# sha256 of "\n".join(inputs) of each skill's test set, computed before the validation split existed:
+# the test set every shipped number was measured on has not moved.
+TEST_SET_BEFORE_VALIDATION = {
+    "letters": "f644b1fa63e87b89", "add": "d1308ec832583fa3", "subtract": "233a25a974261ab7",
+}
+
+
+def fingerprint(texts):
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
 
 @pytest.mark.parametrize("name", list(SKILLS))
-def test_eval_inputs_are_distinct_held_out_and_fixed(name):
+def test_test_inputs_are_distinct_held_out_fixed_and_unchanged(name):
     task = get_task(name)
-    inputs = task.eval_inputs
+    inputs = task.test_inputs
     assert len(inputs) == len(set(inputs)) and all(is_heldout(t) for t in inputs)
     assert len(inputs) == (497 if name == "subtract" else 500)  # subtraction has 497 held-out pairs
-    assert get_task(name).eval_inputs == inputs
-    assert get_task(name, eval_seed=99).eval_inputs != inputs
+    assert get_task(name).test_inputs == inputs
+    assert get_task(name, eval_seed=99).test_inputs != inputs
+    assert fingerprint(inputs) == TEST_SET_BEFORE_VALIDATION.get(name, TEST_SET_BEFORE_VALIDATION["letters"])
+
+
+@pytest.mark.parametrize("name", list(SKILLS))
+def test_validation_inputs_are_held_out_fixed_and_disjoint_from_test(name):
+    task = get_task(name, n_eval=200)
+    validation = task.validation_inputs
+    assert len(validation) == len(set(validation)) == 200 and all(is_heldout(t) for t in validation)
+    assert not set(validation) & set(task.test_inputs)
+    assert get_task(name, n_eval=200).validation_inputs == validation
+    assert get_task(name, n_eval=200, eval_seed=99).validation_inputs != validation
 
 
 @pytest.mark.parametrize("name", ALL_SKILL_TASKS)
-def test_training_batches_never_contain_held_out_inputs(name):
-    task, rng = get_task(name), np.random.default_rng(0)
-    evaluation = {t for sub in getattr(task, "tasks", [task]) for t in sub.eval_inputs}
+def test_training_batches_never_contain_validation_or_test_inputs(name):
+    task, rng = get_task(name, n_eval=100), np.random.default_rng(0)
+    held = {t for sub in getattr(task, "tasks", [task]) for split in SPLITS for t in sub.inputs(split)}
     for _ in range(100):
         x, _ = task.sample_batch(rng, 64)
         for _, text in inputs_of(x):
-            assert not is_heldout(text) and text not in evaluation
+            assert not is_heldout(text) and text not in held
+
+
+def test_every_registered_task_has_three_pairwise_disjoint_splits():
+    for name in list_tasks():
+        task = get_task(name)
+        if isinstance(task, NamesTask):
+            splits = [task.train_names, task.validation_names, task.test_names]
+            assert all(splits) and sum(map(len, splits)) == len(set().union(*splits))
+            continue
+        for sub in getattr(task, "tasks", [task]):
+            validation, test = set(sub.validation_inputs), set(sub.test_inputs)
+            assert test and not validation & test, name
+            assert all(map(is_heldout, validation | test)), name  # and training inputs never are held out
+
+
+def test_subtraction_has_too_few_held_out_pairs_for_two_full_splits():
+    task = get_task("subtract")  # n_eval=500: the test set takes all 497 held-out pairs
+    assert task.validation_inputs == []
+    with pytest.raises(ValueError, match=r"task 'subtract' has no validation inputs: its test set \(n_eval=500\) "
+                                         r"holds all 497 held-out inputs; pass n_eval=248 or less"):
+        task.evaluate(FakeModel(oracle), split="validation")
+    assert len(get_task("subtract", n_eval=248).validation_inputs) == 248
+    assert len(get_task("subtract", n_eval=300).validation_inputs) == 197  # what the test set leaves
+
+
+def test_a_space_without_held_out_inputs_is_named():
+    class Always:  # one input, never held out
+        max_len = 3
+
+        def sample(self, rng, n):
+            return ["abc"] * n
+
+    assert not is_heldout("abc")
+    with pytest.raises(ValueError, match="task 'abc' has no held-out inputs"):
+        SkillTask(Skill("abc", "W", Always(), str.upper, 3), n_eval=5).evaluate(FakeModel(oracle))
+
+
+@pytest.mark.parametrize("n_eval", [0, -3, 2.5, True])
+def test_n_eval_must_be_a_positive_count(n_eval):
+    with pytest.raises(ValueError, match=rf"n_eval must be an integer >= 1, got {n_eval!r}"):
+        get_task("copy", n_eval=n_eval)
 
 
 # -- evaluation -----------------------------------------------------------------------------------
@@ -192,7 +269,7 @@ def test_accuracy_by_length_and_no_stop_token():
     wrong_when_odd = FakeModel(lambda skill, text: oracle(skill, text) if len(text) % 2 == 0 else "x.")
     result = task.evaluate(wrong_when_odd)
     assert all(acc == (1.0 if length % 2 == 0 else 0.0) for length, acc in result["by_length"].items())
-    evens = sum(len(t) % 2 == 0 for t in task.eval_inputs)
+    evens = sum(len(t) % 2 == 0 for t in task.test_inputs)
     assert result["accuracy"] == pytest.approx(evens / 200)
     rambling = FakeModel(lambda skill, text: "a" * 40)  # never writes '.', stops at the length limit
     assert task.evaluate(rambling)["accuracy"] == 0.0
@@ -216,6 +293,39 @@ def test_mixture_accuracy_pools_the_skills():
     only_copy = FakeModel(lambda skill, text: oracle(skill, text) if skill.name == "copy" else ".")
     result = get_task("pretrain", n_eval=40).evaluate(only_copy)
     assert result["accuracy"] == 0.25 and result["by_skill"]["copy"]["accuracy"] == 1.0
+
+
+def test_evaluate_scores_the_split_it_is_asked_for():
+    task = get_task("sort", n_eval=50)
+    validation = set(task.validation_inputs)
+    knows_validation = FakeModel(lambda skill, text: oracle(skill, text) if text in validation else ".")
+    assert task.evaluate(knows_validation, split="validation")["accuracy"] == 1.0
+    assert task.evaluate(knows_validation, split="test")["accuracy"] == 0.0
+    assert task.evaluate(knows_validation)["accuracy"] == 0.0  # the default split is "test"
+
+
+def test_mixture_evaluates_every_skill_on_the_split():
+    task = get_task("pretrain", n_eval=30)
+    validation = {t for sub in task.tasks for t in sub.validation_inputs}
+    knows_validation = FakeModel(lambda skill, text: oracle(skill, text) if text in validation else ".")
+    result = task.evaluate(knows_validation, split="validation")
+    assert result["accuracy"] == 1.0 and result["n"] == 120
+    assert all(r["n"] == 30 for r in result["by_skill"].values())
+    assert task.evaluate(knows_validation)["accuracy"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["copy", "pretrain"])
+@pytest.mark.parametrize("split", ["dev", "train", "Test", None])
+def test_an_unknown_split_is_named_with_the_known_ones(name, split):
+    with pytest.raises(ValueError, match=rf"unknown split {split!r}; expected one of 'validation', 'test'$"):
+        get_task(name, n_eval=5).evaluate(FakeModel(oracle), split=split)
+
+
+def test_the_shipped_skills_model_scores_what_it_scored_before_the_validation_split():
+    result = get_task("pretrain").evaluate(ml.pretrained("skills"))  # measured before validation existed
+    assert result["accuracy"] == 0.9975 and result["n"] == 2000
+    assert {k: v["accuracy"] for k, v in result["by_skill"].items()} == {"copy": 1.0, "reverse": 0.99, "shift": 1.0,
+                                                                         "add": 1.0}
 
 
 def test_too_short_model_context_is_rejected():
@@ -245,12 +355,36 @@ def test_unknown_task_is_named_with_the_known_ones():
 
 def test_new_tasks_can_be_registered_once(monkeypatch):
     monkeypatch.setattr(registry, "_TASKS", dict(registry._TASKS))
+    monkeypatch.setattr(registry, "_INFOS", dict(registry._INFOS))
     double = Skill("double", "W", LetterStrings(1, 4), lambda s: s + s, 8)
-    register_task("double", lambda **kwargs: SkillTask(double, **kwargs))
+    register_task("double", lambda **kwargs: SkillTask(double, **kwargs), "fine-tuning", "write it twice", "Wab=abab.")
     task = get_task("double", n_eval=10)
     assert task.name == "double" and "double" in list_tasks()
+    assert task_info("double") == registry.TaskInfo("double", "fine-tuning", "write it twice", "Wab=abab.")
     with pytest.raises(ValueError, match="already registered"):
-        register_task("double", lambda: task)
+        register_task("double", lambda: task, "fine-tuning", "again")
+    with pytest.raises(ValueError, match=r"unknown role 'finetune' for task 'triple'; expected one of 'pretraining', "
+                                         r"'fine-tuning'"):
+        register_task("triple", lambda: task, "finetune", "three times")
+    assert "triple" not in list_tasks()
+
+
+def test_every_task_says_what_it_is_for_with_an_example_in_its_vocabulary():
+    for name in list_tasks():
+        info, task = task_info(name), get_task(name)
+        assert info.name == name and info.role in TASK_ROLES
+        assert info.description and "\n" not in info.description and len(info.description) < 80
+        assert all(task.tokenizer.decode(task.tokenizer.encode(sample)) == sample for sample in info.example.split())
+    assert {name for name in list_tasks() if task_info(name).role == "fine-tuning"} == {*FINETUNE_SKILLS, "first-names"}
+    assert {*PRETRAIN_SKILLS, "pretrain", "skills-mix", "surnames"} <= set(list_tasks())
+    for name in SKILLS:  # a skill's example is a true one
+        tag, rest = task_info(name).example[0], task_info(name).example[1:]
+        assert tag == SKILLS[name].tag and SKILLS[name].example(rest[: rest.index("=")]) == task_info(name).example
+
+
+def test_task_info_of_an_unknown_task_is_named_with_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown task 'juggle'; known tasks: copy, reverse"):
+        task_info("juggle")
 
 
 # -- a real model on every device -----------------------------------------------------------------
@@ -261,11 +395,11 @@ def test_a_real_gpt_decodes_the_same_on_every_device(device):
 
     task = get_task("pretrain", n_eval=20)
     config = GPTConfig(vocab_size=TOK.vocab_size, block_size=task.block_size, n_layer=1, n_head=2, n_embd=16)
-    prompts = [TOK.encode(t.skill.prompt(text)) for t in task.tasks for text in t.eval_inputs]
+    prompts = [TOK.encode(t.skill.prompt(text)) for t in task.tasks for text in t.test_inputs]
     completions = {}
     for where in ("cpu", device):
         model = GPT(config, seed=0, device=where)
         with inference(model):
-            completions[where] = greedy_complete(model, prompts, TOK.stoi["."], task.block_size + 1)
+            completions[where] = greedy_complete(model, prompts, TOK.eos_id, task.block_size + 1)
         assert task.evaluate(model)["n"] == 80 and model.training
     assert completions["cpu"] == completions[device]

@@ -1,4 +1,4 @@
-"""CharTokenizer: round trip, padding id, and clear errors."""
+"""CharTokenizer: round trip, padding and end-of-sample ids, and clear errors."""
 
 import numpy as np
 import pytest
@@ -36,12 +36,21 @@ def test_out_of_range_id_is_named_in_the_error():
 
 
 @pytest.mark.parametrize(
-    "chars, pad, message",
-    [("abca", "_", "repeated: 'a'"), ("ab_", "_", "must not also be in chars"), ("ab", "__", "one character")],
+    "chars, pad, eos, message",
+    [("abca", "_", None, "repeated: 'a'"), ("ab_", "_", None, "must not also be in chars"),
+     ("ab", "__", None, "one character"), ("ab", "_", "c", "end-of-sample token must be one of chars 'ab', got 'c'"),
+     ("ab", "_", "ab", "end-of-sample token must be one of chars 'ab', got 'ab'")],
 )
-def test_bad_vocabularies_are_rejected(chars, pad, message):
+def test_bad_vocabularies_are_rejected(chars, pad, eos, message):
     with pytest.raises(ValueError, match=message):
-        CharTokenizer(chars, pad=pad)
+        CharTokenizer(chars, pad=pad, eos=eos)
+
+
+def test_the_end_of_sample_id_is_the_character_that_ends_every_example():
+    assert CharTokenizer("abc").eos_id is None
+    assert CharTokenizer("abc.", eos=".").eos_id == 4
+    assert SKILL_TOKENIZER.eos_id == SKILL_TOKENIZER.stoi["."] == SKILL_TOKENIZER.encode("Rabc=cba.")[-1]
+    assert NAMES_TOKENIZER.eos_id == NAMES_TOKENIZER.stoi["."] == NAMES_TOKENIZER.encode(".mary.")[-1]
 
 
 def test_vocabulary_sizes():

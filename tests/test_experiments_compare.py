@@ -8,7 +8,12 @@ import pytest
 import minilora
 from minilora.cli import main
 from minilora.data import get_task
-from minilora.experiments.compare import COMPARE_FILE, compare, format_table, parse_ranks
+from minilora.experiments.compare import (
+    COMPARE_FILE,
+    compare,
+    format_table,
+    parse_ranks,
+)
 
 COLUMNS = ("method", "r", "trainable", "%", "accuracy", "loss", "step ms", "peak MiB", "optim KiB", "file KiB",
            "base ms", "merged ms", "unmerged ms")
@@ -24,7 +29,7 @@ def result(base, tmp_path_factory):
     before = {k: v.copy() for k, v in base.state_dict().items()}
     out = tmp_path_factory.mktemp("compare")
     rows = compare(get_task("reverse-shift", n_eval=20), base=base, ranks=(1, 2), steps=5, batch_size=8,
-                   out_dir=out, memory_steps=2, latency_batch=8, latency_repeats=3)
+                   out=out, memory_steps=2, latency_batch=8, latency_repeats=3)
     return rows, out, before
 
 
@@ -56,7 +61,8 @@ def test_trainable_counts_and_optimizer_state(result, base):
 def test_memory_files_and_latency(result):
     full, r1, r2 = result[0]
     # activations dominate a model this small, so LoRA need not use less; the traced peak holds the AdamW moments
-    assert full["peak_train_bytes"] > full["optimizer_state_bytes"] and r1["peak_train_bytes"] > r1["optimizer_state_bytes"]
+    assert (full["peak_train_bytes"] > full["optimizer_state_bytes"]
+            and r1["peak_train_bytes"] > r1["optimizer_state_bytes"])
     assert full["file"].endswith("model.safetensors") and r1["file"].endswith("adapter_model.safetensors")
     assert r1["file_bytes"] < r2["file_bytes"] < full["file_bytes"] / 20
     assert full["infer_base_ms"] is None and full["infer_merged_ms"] is None
@@ -124,9 +130,10 @@ def test_parse_seeds_names_bad_entries():
 def test_seeds_run_every_method_per_seed_the_same_for_any_jobs(base, tmp_path):
     from minilora.experiments.compare import format_seed_summary
 
-    settings = dict(ranks=(1,), steps=3, batch_size=4, memory_steps=1, latency_batch=4, latency_repeats=1, seeds=(0, 1))
-    one = compare(get_task("reverse-shift", n_eval=20), base=base, jobs=1, out_dir=tmp_path / "one", **settings)
-    two = compare(get_task("reverse-shift", n_eval=20), base=base, jobs=2, out_dir=tmp_path / "two", **settings)
+    settings = {"ranks": (1,), "steps": 3, "batch_size": 4, "memory_steps": 1, "latency_batch": 4, "latency_repeats": 1,
+                "seeds": (0, 1)}
+    one = compare(get_task("reverse-shift", n_eval=20), base=base, jobs=1, out=tmp_path / "one", **settings)
+    two = compare(get_task("reverse-shift", n_eval=20), base=base, jobs=2, out=tmp_path / "two", **settings)
     assert [(r["run"], r["seed"]) for r in one] == [("full-seed0", 0), ("full-seed1", 1), ("lora-r1-seed0", 0),
                                                     ("lora-r1-seed1", 1)]
     same = ("metric_value", "losses", "trainable_params", "final_loss", "file_bytes")
@@ -136,7 +143,7 @@ def test_seeds_run_every_method_per_seed_the_same_for_any_jobs(base, tmp_path):
     summary = format_seed_summary(one).splitlines()
     assert len(summary) == 3 and summary[1].split()[:4] == ["full", "-", "110,720", "2"] and "±" in summary[2]
     assert "seed" in format_table(one).splitlines()[0].split()
-    again = compare(get_task("reverse-shift", n_eval=20), base=base, jobs=1, out_dir=tmp_path / "one", resume=True,
+    again = compare(get_task("reverse-shift", n_eval=20), base=base, jobs=1, out=tmp_path / "one", resume=True,
                     **settings)
     assert again == one  # every run was loaded from its row.json: identical rows, timings included
     with pytest.raises(ValueError, match="seeds must be distinct"):
@@ -152,3 +159,12 @@ def test_cli_compare_seeds_prints_mean_and_spread(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [f"{m}-seed{s}" for m in ("full", "lora-r1")
                                                                     for s in range(3)]
     assert main(["compare", "--task", "subtract", "--seeds", "0,zero", "--out", str(out)]) == 2
+
+
+def test_a_compare_folder_in_use_is_refused_naming_the_process(tmp_path, base):
+    import os
+
+    from minilora.experiments.folders import LOCK_FILE, FolderLock
+
+    with FolderLock(tmp_path / LOCK_FILE, "compare folder"), pytest.raises(ValueError, match=f"process {os.getpid()}"):
+        compare(get_task("reverse-shift", n_eval=20), base=base, ranks=(1,), steps=2, out=tmp_path)

@@ -4,7 +4,14 @@ import math
 
 import pytest
 
-from minilora.experiments.d90 import choose_lr, crossing, effective_metric, median_d90, next_dims, target_of
+from minilora.experiments.d90 import (
+    choose_lr,
+    crossing,
+    effective_metric,
+    median_d90,
+    next_dims,
+    target_of,
+)
 
 
 def linear_in_log(d, offset=0.05):

@@ -8,7 +8,14 @@ import pytest
 
 from minilora.cli import main
 from minilora.experiments import demo
-from minilora.experiments.demo import DemoSettings, check_demo_folder, d90_line, format_budget, parameter_arithmetic, run_demo
+from minilora.experiments.demo import (
+    DemoSettings,
+    check_demo_folder,
+    d90_line,
+    format_budget,
+    parameter_arithmetic,
+    run_demo,
+)
 from minilora.experiments.intrinsic import Settings
 
 # the base model already reverses, so a 2-step baseline is positive and d = 16 (z = 0 at the start) reaches 90% of it
@@ -58,7 +65,8 @@ def test_a_folder_with_other_files_is_refused_before_any_run(tmp_path, monkeypat
 
 def _curve(d90, bounded=False, target=0.81):
     return {"subspace": {"d90": d90, "d90_bounded": bounded, "target": target,
-                         "points": [{"d": 256, "trainable": 256, "mean": 0.5}, {"d": 1024, "trainable": 1024, "mean": 0.85}]},
+                         "points": [{"d": 256, "trainable": 256, "mean": 0.5},
+                                    {"d": 1024, "trainable": 1024, "mean": 0.85}]},
             "full": {"D": 110_720, "metric": 0.9}, "lora": [{"rank": 4, "trainable": 7168, "mean": 0.92}]}
 
 
@@ -77,7 +85,8 @@ def test_cli_demo_prints_the_tables_and_the_d90_line_and_draws_its_figures(tmp_p
     monkeypatch.setattr(demo, "DEMO", TINY)
     assert main(["demo", "--out", str(tmp_path), "--jobs", "1"]) == 0
     out = capsys.readouterr().out
-    for text in ("r(d+k)", "GPT-3 175B", "unmerged ms", "subspace d=16", "d90 = at most 16", "05_rank_and_which_weights"):
+    for text in ("r(d+k)", "GPT-3 175B", "unmerged ms", "subspace d=16", "d90 = at most 16",
+                 "05_rank_and_which_weights"):
         assert text in out
     assert (tmp_path / "full-vs-lora.png").stat().st_size > 0 and (tmp_path / "intrinsic-budget.png").stat().st_size > 0
     (tmp_path / "other").mkdir()

@@ -7,22 +7,33 @@ import pytest
 
 from minilora.cli import main
 from minilora.experiments import intrinsic
-from minilora.experiments.intrinsic import Context, Curve, Settings, format_table, measure_curves, run_intrinsic, run_one
+from minilora.experiments.intrinsic import (
+    Context,
+    Curve,
+    Settings,
+    format_table,
+    measure_curves,
+    run_intrinsic,
+    run_one,
+)
+from minilora.experiments.spec import RunSpec
 from minilora.plots import draw_intrinsic_figures
+from minilora.train import TrainConfig
 
 SKILLS_D = 110_720  # parameters of the shipped skills model
 
 
-def spec(**overrides):
-    base = {"kind": "subspace", "task": "reverse-shift", "base": "skills", "steps": 2, "batch_size": 4, "seed": 0,
-            "lr": 0.1, "d": 16, "projection": "fastfood", "said": False}
-    return {**base, **overrides}
+def spec(method="subspace", lr=0.1, **settings):
+    """The job of one tiny run (2 steps of 4 sequences); subspace runs default to d = 16."""
+    settings = {"d": 16, **settings} if method == "subspace" else settings
+    config = TrainConfig(steps=2, batch_size=4, lr=lr, warmup_steps=1, weight_decay=0.0, seed=0)
+    return {"run": RunSpec.make("reverse-shift", "skills", method, config, settings).to_json()}
 
 
 def test_a_subspace_run_trains_only_z():
     result = run_one(spec())
     assert result["trainable"] == 16 and result["D"] == SKILLS_D
-    assert not result["diverged"] and 0.0 <= result["metric"] <= 1.0
+    assert not result["diverged"] and 0.0 <= result["metric"] <= 1.0 and 0.0 <= result["validation_metric"] <= 1.0
     said = run_one(spec(said=True))
     assert said["trainable"] > 16  # d plus one scale per weight tensor
 
@@ -33,25 +44,32 @@ def test_a_diverged_run_is_a_miss_not_an_error():
 
 
 def test_full_and_lora_runs_count_their_trainable_weights():
-    assert run_one(spec(kind="full", lr=3e-3))["trainable"] == SKILLS_D
-    assert run_one(spec(kind="lora", lr=1e-2, rank=1))["trainable"] < SKILLS_D / 10
+    assert run_one(spec("full", lr=3e-3))["trainable"] == SKILLS_D
+    assert run_one(spec("lora", lr=1e-2, r=1))["trainable"] < SKILLS_D / 10
 
 
-def test_an_unknown_run_kind_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown run kind 'adapter'"):
-        run_one(spec(kind="adapter"))
+def test_an_unknown_method_is_a_clear_error():
+    job = spec()
+    job["run"]["method"] = "adapter"
+    with pytest.raises(ValueError, match="unknown method 'adapter'"):
+        run_one(job)
 
 
-def synthetic_run(spec):
+def synthetic_run(job, validation_bonus=None):
     """A stand-in for run_one with a known answer: at lr 0.03, m(d) = 0.1·log2 d − 0.05 + 0.01·(seed − 1);
-    lr 0.1 is 0.05 better below d = 256 and diverges from d = 1024; lr 0.01 is always 0.2 worse."""
-    if spec["kind"] == "full":
-        return {"metric": 1.0, "diverged": False, "seconds": 0.0, "trainable": 1000, "D": 1000}
-    d, lr = spec["d"], spec["lr"]
-    m = 0.1 * math.log2(d) - 0.05 + 0.01 * (spec["seed"] - 1)
+    lr 0.1 is 0.05 better below d = 256 and diverges from d = 1024; lr 0.01 is always 0.2 worse.  The validation
+    metric is the same, plus ``validation_bonus[lr]`` when given."""
+    run = job["run"]
+    if run["method"] == "full":
+        return {"metric": 1.0, "validation_metric": 1.0, "diverged": False, "seconds": 0.0, "trainable": 1000,
+                "D": 1000}
+    d, lr, seed = run["settings"]["d"], run["train"]["lr"], run["train"]["seed"]
+    m = 0.1 * math.log2(d) - 0.05 + 0.01 * (seed - 1)
     diverged = lr == 0.1 and d >= 1024
     m += {0.01: -0.2, 0.03: 0.0, 0.1: 0.05 if d < 256 else -0.1}[lr]
-    return {"metric": None if diverged else m, "diverged": diverged, "seconds": 0.0, "trainable": d, "D": 1000}
+    v = None if diverged else m + (validation_bonus or {}).get(lr, 0.0)
+    return {"metric": None if diverged else m, "validation_metric": v, "diverged": diverged, "seconds": 0.0,
+            "trainable": d, "D": 1000}
 
 
 def test_curves_choose_lr_on_seed_0_search_d_and_interpolate_d90(monkeypatch, tmp_path):
@@ -73,7 +91,7 @@ def test_curves_choose_lr_on_seed_0_search_d_and_interpolate_d90(monkeypatch, tm
     assert len(calls) == 3 + 6 * (3 + 2)
     table = format_table({"demo": {"curves": {"c": curve}}})
     assert "724" in table and "0.900" in table and "1.000" in table
-    calls.clear()  # a rerun resumes from out_dir/runs: nothing runs again, the answer is the same
+    calls.clear()  # a rerun resumes from the run cache: nothing runs again, the answer is the same
     again = measure_curves(Context(settings, tmp_path, jobs=1), [Curve("c", "skills", 3, (64, 128))])["c"]
     assert calls == [] and again["d90"] == curve["d90"]
 
@@ -83,13 +101,23 @@ def test_a_baseline_that_learned_nothing_has_no_d90(monkeypatch, tmp_path):
 
     def nothing_learned(s):
         calls.append(s)
-        return {"metric": 0.0, "diverged": False, "seconds": 0.0, "trainable": 10, "D": 10}
+        return {"metric": 0.0, "validation_metric": 0.0, "diverged": False, "seconds": 0.0, "trainable": 10, "D": 10}
 
     monkeypatch.setattr(intrinsic, "run_one", nothing_learned)
     curve = measure_curves(Context(Settings(seeds=2), tmp_path, jobs=1), [Curve("c", "skills", 2, (64,))])["c"]
     assert curve["target"] is None and curve["d90"] is None and curve["points"] == []
-    assert [s["kind"] for s in calls] == ["full", "full"]
+    assert [s["run"]["method"] for s in calls] == ["full", "full"]
     assert "not reached" in format_table({"demo": {"curves": {"c": curve}}})
+
+
+def test_the_learning_rate_is_chosen_on_validation_and_reported_on_test(monkeypatch, tmp_path):
+    """Validation prefers lr 0.01 at every d (a bonus of 0.5 there): it is chosen, though test prefers 0.03."""
+    monkeypatch.setattr(intrinsic, "run_one", lambda s: synthetic_run(s, validation_bonus={0.01: 0.5}))
+    settings = Settings(lrs=(0.01, 0.03), seeds=1, start=(512,), refine=0)
+    curve = measure_curves(Context(settings, tmp_path, jobs=1), [Curve("c", "skills", 1, (512,))])["c"]
+    point = curve["points"][0]
+    assert point["lr"] == 0.01 and point["lr_selected_on"] == "validation"
+    assert point["mean"] == pytest.approx(0.1 * 9 - 0.05 - 0.01 - 0.2)  # the test metric at lr 0.01
 
 
 TINY = Settings(steps=2, batch_size=4, lrs=(0.1,), seeds=1, random_seeds=1, refine=0, ranks=(1,), dense_dims=(16,),
@@ -99,11 +127,12 @@ TINY = Settings(steps=2, batch_size=4, lrs=(0.1,), seeds=1, random_seeds=1, refi
 
 def test_every_experiment_writes_its_json_and_figure(tmp_path):
     figures = tmp_path / "figures"
-    results = run_intrinsic(out_dir=tmp_path / "runs", json_dir=figures, jobs=1, settings=TINY)
+    results = run_intrinsic(runs=tmp_path / "runs", out=figures, jobs=1, settings=TINY)
     assert list(results) == list(intrinsic.EXPERIMENTS)
     for name in intrinsic.EXPERIMENTS:
         saved = json.loads((figures / f"intrinsic-{name}.json").read_text())
         assert saved["experiment"] == f"intrinsic-{name}" and saved["settings"]["steps"] == 2
+        assert (saved["selected_on"], saved["reported_on"]) == ("validation", "test")
     assert {p["d"] for p in results["projections"]["curves"]["dense"]["points"]} <= {16}
     assert [r["step"] for r in results["pretraining"]["rows"]] == [2, 4]
     assert [r["n_embd"] for r in results["width"]["rows"]] == [16, 32]
@@ -118,7 +147,7 @@ def test_every_experiment_writes_its_json_and_figure(tmp_path):
 
 
 def test_cli_prints_the_table_and_names_bad_experiments(tmp_path, capsys):
-    assert main(["intrinsic", "--only", "toy", "--out", str(tmp_path), "--figures", str(tmp_path)]) == 0
+    assert main(["intrinsic", "--only", "toy", "--runs", str(tmp_path), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "toy (D=1000)" in out and "expected 10" in out and "baseline" in out
     assert main(["intrinsic", "--only", "nope", "--out", str(tmp_path)]) == 2

@@ -4,12 +4,18 @@ one tiny end-to-end sweep that trains for real and resumes."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-
 from lora_paper_fakes import TINY, constructed_a, fake_outcomes, fake_results
-from minilora.experiments.adaptation import adaptation_spec, own_outcomes, run_adaptation, summarize_seeds
+
+from minilora.experiments.adaptation import (
+    adaptation_spec,
+    own_outcomes,
+    run_adaptation,
+    summarize_seeds,
+)
 from minilora.experiments.budget import Budget, budget_rank
 from minilora.experiments.lora_paper import EXPERIMENTS, format_summary, lora_paper
 from minilora.experiments.rank_sweep import RankSweep
@@ -25,19 +31,23 @@ def test_summarize_seeds_is_mean_and_sample_std():
         summarize_seeds([])
 
 
-def test_adaptation_spec_is_plain_and_checks_its_method():
-    spec = adaptation_spec("sort", "skills", "full", seed=2, steps=10, lr=1e-3, rank=4)
-    assert spec["rank"] is None and spec["targets"] is None and spec["seed"] == 2  # LoRA fields only for LoRA
-    assert json.loads(json.dumps(spec)) == spec
-    with pytest.raises(ValueError, match="unknown adaptation method 'prefix'"):
+def test_adaptation_spec_is_a_run_spec_and_checks_its_method():
+    job = adaptation_spec("sort", "skills", "full", seed=2, steps=10, lr=1e-3)
+    assert job["run"]["settings"] == {} and job["run"]["train"]["seed"] == 2 and job["keep"] == []
+    assert job["run"]["train"]["warmup_steps"] == 1  # default_warmup_steps(10)
+    assert json.loads(json.dumps(job)) == job
+    with pytest.raises(ValueError, match="unknown method 'prefix'"):
         adaptation_spec("sort", "skills", "prefix", seed=0, steps=1, lr=1.0)
-    with pytest.raises(ValueError, match="needs a rank"):
-        adaptation_spec("sort", "skills", "lora", seed=0, steps=1, lr=1.0)
+    with pytest.raises(ValueError, match="r does not apply to method 'full'"):
+        adaptation_spec("sort", "skills", "full", seed=0, steps=1, lr=1.0, settings={"r": 4})
+    lora = adaptation_spec("sort", "skills", "lora", seed=0, steps=1, lr=1.0)["run"]["settings"]
+    assert lora["r"] == 4 and lora["init_lora_weights"] == "gaussian"  # the registry's defaults
 
 
 def _tiny_lora(seed: int) -> dict:
-    return adaptation_spec("reverse-shift", "skills", "lora", seed=seed, steps=2, lr=1e-2, rank=2, alpha=1.0,
-                           rslora=True, task_kwargs={"n_eval": 10}, keep=["blocks.1.attn.q_proj"])
+    return adaptation_spec("reverse-shift", "skills", "lora", seed=seed, steps=2, lr=1e-2,
+                           settings={"r": 2, "lora_alpha": 1.0, "use_rslora": True}, task_kwargs={"n_eval": 10},
+                           keep=["blocks.1.attn.q_proj"])
 
 
 def test_a_run_depends_on_its_spec_only_and_the_seed_matters():
@@ -63,12 +73,14 @@ def test_rank_sweep_runs_every_rank_and_scaling_and_shares_r1():
     sweep = RankSweep(tasks=(("sort", "skills"),), ranks=(1, 2, 8), seeds=(0, 1, 2))
     specs = sweep.specs()
     assert len(specs) == 1 + 3 * (1 + 3 + 2)  # none once; per seed: full, plain at 3 ranks, rsLoRA at 2
-    assert not [s for s in specs if s["rslora"] and s["rank"] == 1]
-    assert {s["alpha"] for s in specs if s["method"] == "lora"} == {1.0}
+    runs = [s["run"] for s in specs]
+    assert not [r for r in runs if r["settings"].get("use_rslora") and r["settings"]["r"] == 1]
+    assert {r["settings"]["lora_alpha"] for r in runs if r["method"] == "lora"} == {1.0}
     rows = sweep.summarize(fake_outcomes({"rank": sweep}))["rows"]
-    plain1, rs1 = ([r for r in rows if r["rank"] == 1 and r["scaling"] == sc][0] for sc in ("alpha/r", "alpha/sqrt(r)"))
+    plain1, rs1 = (next(r for r in rows if r["rank"] == 1 and r["scaling"] == sc)
+                   for sc in ("alpha/r", "alpha/sqrt(r)"))
     assert plain1["values"] == rs1["values"] == pytest.approx([0.1, 0.11, 0.12])
-    r8 = [r for r in rows if r["rank"] == 8 and r["scaling"] == "alpha/r"][0]
+    r8 = next(r for r in rows if r["rank"] == 8 and r["scaling"] == "alpha/r")
     assert r8["mean"] == pytest.approx(0.81) and r8["std"] == pytest.approx(0.01) and r8["seeds"] == [0, 1, 2]
 
 
@@ -113,7 +125,7 @@ def test_format_summary_shows_every_experiment():
 
 
 def test_lora_paper_trains_writes_json_and_resumes(tmp_path):
-    results = lora_paper(out_dir=tmp_path / "out", runs_dir=tmp_path / "runs", settings=TINY, jobs=1)
+    results = lora_paper(out=tmp_path / "out", runs=tmp_path / "runs", settings=TINY, jobs=1)
     for name, file in EXPERIMENTS.items():
         assert json.loads((tmp_path / "out" / file).read_text())["experiment"] == results[name]["experiment"]
     assert results["rank"]["sweep"]["computed"] == results["rank"]["sweep"]["specs"] == len(
@@ -121,7 +133,7 @@ def test_lora_paper_trains_writes_json_and_resumes(tmp_path):
     budget = {r["group"]: r for r in results["budget"]["rows"]}
     assert budget["W_q"]["trainable_params"] == 2048 and budget["W_q, W_v"]["trainable_params"] == 2048
     assert budget["MLP (fc_in, fc_out)"]["trainable_params"] == 2 * 2 * 640  # r = 2: the nearest whole rank
-    again = lora_paper(out_dir=tmp_path / "out", runs_dir=tmp_path / "runs", settings=TINY, jobs=1)
+    again = lora_paper(out=tmp_path / "out", runs=tmp_path / "runs", settings=TINY, jobs=1)
     assert again["rank"]["sweep"]["computed"] == 0
     assert again["rank"]["rows"] == results["rank"]["rows"] and again["similarity"] == {
         **results["similarity"], "sweep": again["similarity"]["sweep"]}
@@ -129,4 +141,36 @@ def test_lora_paper_trains_writes_json_and_resumes(tmp_path):
 
 def test_lora_paper_names_unknown_experiments(tmp_path):
     with pytest.raises(ValueError, match="unknown experiments"):
-        lora_paper(out_dir=tmp_path, only=["rank", "table9"])
+        lora_paper(out=tmp_path, only=["rank", "table9"])
+
+
+def test_lora_paper_checks_its_folders_before_any_run_and_keeps_out_of_figures(tmp_path, monkeypatch):
+    from minilora.experiments import lora_paper as module
+
+    monkeypatch.setattr(module, "run_sweep", lambda *a, **k: pytest.fail("ran before checking the folders"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="results folder .*file"):
+        lora_paper(out=tmp_path / "file" / "out", runs=tmp_path / "runs", settings=TINY)
+    with pytest.raises(ValueError, match="run cache .*file"):
+        lora_paper(out=tmp_path / "out", runs=tmp_path / "file", settings=TINY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(module, "run_sweep", lambda specs, *a, **k: fake_outcomes(TINY))
+    lora_paper(fast=True, settings=TINY)  # no out: the results go beside the run cache, not into figures/
+    assert (tmp_path / "runs" / "lora-paper-fast" / EXPERIMENTS["rank"]).is_file()
+    assert not (tmp_path / "figures").exists()
+
+
+def test_rerun_figures_writes_every_result_into_out(tmp_path, monkeypatch):
+    from minilora.experiments import figures
+
+    calls = []
+    monkeypatch.setattr(figures, "compare", lambda task, base, out, jobs, executor: calls.append(task) or (
+        Path(out) / "compare.json").write_text(json.dumps({"experiment": "compare", "rows": [task]})))
+    monkeypatch.setattr(figures, "lora_paper", lambda out, runs, jobs, executor: calls.append(str(runs)) or {
+        "rank": {}, "budget": {}})
+    monkeypatch.setattr(figures, "run_intrinsic", lambda out, runs, jobs, executor: calls.append(str(runs)))
+    monkeypatch.chdir(tmp_path)
+    written = figures.rerun_figures(out=tmp_path / "figs")
+    assert calls == [t for t, _ in figures.FIGURE_RUNS] + ["runs/lora-paper", "runs/intrinsic"]
+    assert json.loads((tmp_path / "figs" / "compare-sort.json").read_text())["rows"] == ["sort"]
+    assert [p.name for p in written][-2:] == [EXPERIMENTS["rank"], EXPERIMENTS["budget"]]

@@ -86,16 +86,16 @@ def test_pool_workers_use_one_blas_thread_and_no_progress_bars():
 
 def test_resume_runs_only_missing_specs(tmp_path):
     CALLS.clear()
-    first = run_sweep(_grid(3), _counted, out_dir=tmp_path, jobs=1)
+    first = run_sweep(_grid(3), _counted, runs=tmp_path, jobs=1)
     assert len(CALLS) == 3
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(f"{o['key']}.json" for o in first)
     CALLS.clear()
-    again = run_sweep(_grid(5), _counted, out_dir=tmp_path, jobs=1)
+    again = run_sweep(_grid(5), _counted, runs=tmp_path, jobs=1)
     assert [c["x"] for c in CALLS] == [3, 4]  # the three finished runs were loaded, not rerun
     assert again[:3] == first
     assert again == run_sweep(_grid(5), _seeded, jobs=1)
     CALLS.clear()
-    run_sweep(_grid(5), _counted, out_dir=tmp_path, jobs=1)
+    run_sweep(_grid(5), _counted, runs=tmp_path, jobs=1)
     assert CALLS == []
 
 
@@ -106,25 +106,25 @@ def test_identical_specs_run_once():
 
 
 def test_a_file_with_another_spec_is_an_error_naming_it(tmp_path):
-    out = run_sweep(_grid(2), _seeded, out_dir=tmp_path, jobs=1)
+    out = run_sweep(_grid(2), _seeded, runs=tmp_path, jobs=1)
     path = tmp_path / "runs" / f"{out[0]['key']}.json"
     saved = json.loads(path.read_text())
     saved["spec"]["x"] = 99
     path.write_text(json.dumps(saved))
     with pytest.raises(ValueError, match=out[0]["key"]):
-        run_sweep(_grid(2), _seeded, out_dir=tmp_path, jobs=1)
+        run_sweep(_grid(2), _seeded, runs=tmp_path, jobs=1)
 
 
 def test_a_failing_run_raises_one_error_naming_it_and_keeps_finished_runs(tmp_path):
     with pytest.raises(SweepError, match=r'"x": 3') as info:
-        run_sweep(_grid(6), _fails_on_3, out_dir=tmp_path, jobs=1)
+        run_sweep(_grid(6), _fails_on_3, runs=tmp_path, jobs=1)
     assert isinstance(info.value.__cause__, ValueError)
     assert isinstance(info.value, ValueError)  # a ValueError in a run stays a ValueError (one-line CLI errors)
     assert info.value.spec == {"x": 3, "seed": 13}
     saved = {json.loads(p.read_text())["spec"]["x"] for p in (tmp_path / "runs").iterdir()}
     assert saved == {0, 1, 2}  # in one process the runs after the failure never start
     CALLS.clear()
-    run_sweep(_grid(6), _counted, out_dir=tmp_path, jobs=1)
+    run_sweep(_grid(6), _counted, runs=tmp_path, jobs=1)
     assert [c["x"] for c in CALLS] == [3, 4, 5]
 
 
@@ -136,12 +136,12 @@ def test_a_bug_in_a_run_is_a_sweep_error_but_not_a_value_error():
 
 def test_a_failing_run_in_a_pool_keeps_the_runs_that_finished(tmp_path):
     with pytest.raises(SweepError, match=r'"x": 3') as info:
-        run_sweep(_grid(6), _fails_on_3, out_dir=tmp_path, jobs=2)
+        run_sweep(_grid(6), _fails_on_3, runs=tmp_path, jobs=2)
     assert isinstance(info.value.__cause__, ValueError)
     for path in (tmp_path / "runs").iterdir():
         saved = json.loads(path.read_text())
         assert saved["spec"]["x"] != 3 and saved["result"] == json.loads(json.dumps(_seeded(saved["spec"])))
-    assert run_sweep(_grid(6), _seeded, out_dir=tmp_path, jobs=2) == run_sweep(_grid(6), _seeded, jobs=1)
+    assert run_sweep(_grid(6), _seeded, runs=tmp_path, jobs=2) == run_sweep(_grid(6), _seeded, jobs=1)
 
 
 def test_bad_arguments_are_clear_errors():
@@ -156,7 +156,73 @@ def test_bad_arguments_are_clear_errors():
 def test_a_dask_cluster_executor_gives_the_same_results():
     distributed = pytest.importorskip("distributed")
     specs = _grid(4)
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            out = run_sweep(specs, _seeded, executor=client.get_executor())
+    with (distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                   dashboard_address=None) as cluster,
+          distributed.Client(cluster) as client):
+        out = run_sweep(specs, _seeded, executor=client.get_executor())
     assert out == run_sweep(specs, _seeded, jobs=1)
+
+
+def _interrupts_on_3(spec: dict) -> dict:
+    if spec["x"] == 3:
+        raise KeyboardInterrupt
+    return _seeded(spec)
+
+
+def test_ctrl_c_says_how_many_runs_finished_and_where_they_are_cached(tmp_path):
+    from minilora.experiments.sweep import SweepInterrupted
+
+    with pytest.raises(SweepInterrupted) as info:
+        run_sweep(_grid(6), _interrupts_on_3, runs=tmp_path)
+    assert (info.value.finished, info.value.total, info.value.runs) == (3, 6, tmp_path)
+    assert isinstance(info.value, KeyboardInterrupt) and "3 of 6 runs finished" in str(info.value)
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 3  # kept: the same sweep again computes only the rest
+
+
+def test_an_unwritable_cache_is_refused_before_any_run(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="run cache .* is a file"):
+        run_sweep(_grid(2), lambda s: pytest.fail("ran despite an unwritable cache"), runs=tmp_path / "file")
+
+
+_SLOW_SWEEP = '''
+import sys, time
+from pathlib import Path
+
+def run_one(spec):
+    if spec["x"] >= 2:
+        time.sleep(30)  # the sweep is stopped while these run
+    return {"x": spec["x"]}
+
+if __name__ == "__main__":
+    from minilora.experiments.sweep import SweepInterrupted, run_sweep
+    sys.path.insert(0, str(Path(__file__).parent))
+    from slow_sweep import run_one as picklable_run_one
+    try:
+        run_sweep([{"x": i} for i in range(6)], picklable_run_one, runs=sys.argv[1], jobs=int(sys.argv[2]))
+    except SweepInterrupted as stop:
+        print(stop.signal, stop.finished, stop.total, flush=True)
+        sys.exit(128 + stop.signal)
+'''
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sigterm_stops_a_sweep_like_ctrl_c_and_keeps_the_finished_runs(tmp_path, jobs):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "slow_sweep.py"
+    script.write_text(_SLOW_SWEEP)
+    cache = tmp_path / "cache"
+    child = subprocess.Popen([sys.executable, str(script), str(cache), str(jobs)], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(list((cache / "runs").glob("*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the slow runs have started (or, at jobs=1, the first of them)
+    child.send_signal(signal.SIGTERM)
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 128 + signal.SIGTERM
+    assert out.split() == ["15", "2", "6"]  # signal, finished (runs 0 and 1), total
+    assert len(list((cache / "runs").glob("*.json"))) == 2

@@ -1,12 +1,18 @@
-"""Li et al.'s toy problem: 10 independent linear constraints on θ ∈ R^1000 give an intrinsic dimension of exactly 10."""
+"""Li et al.'s toy problem: 10 independent linear constraints on θ ∈ R^1000 give an intrinsic dimension of
+exactly 10."""
 
 import json
 
 import numpy as np
 import pytest
 
-from minilora.experiments.toy_intrinsic import (ToyLoss, toy_intrinsic_dimension, toy_problem, toy_subspace_fit,
-                                                 toy_summary)
+from minilora.experiments.toy_intrinsic import (
+    ToyLoss,
+    toy_intrinsic_dimension,
+    toy_problem,
+    toy_subspace_fit,
+    toy_summary,
+)
 from minilora.subspace import SubspaceModel
 
 

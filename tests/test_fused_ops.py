@@ -6,13 +6,12 @@ meta-test), and each fused op must agree with its ``*_composed`` twin in functio
 
 import numpy as np
 import pytest
+from gradcases import GradCases, assert_typed_with_the_array_alias, check_float32_case, check_gradient_case
 
 import minilora as ml
 import minilora.functional as F
 from minilora import backend
 from minilora.engine import fused
-
-from gradcases import GradCases, assert_typed_with_the_array_alias, check_float32_case, check_gradient_case
 
 case = GradCases()
 
@@ -112,7 +111,8 @@ def test_every_fused_op_has_a_gradient_case():
 
 
 def test_every_fused_op_is_typed_with_the_array_alias():
-    """forward(ctx: Function, x: Array, ...) -> Array and backward(ctx: Function, g: Array) -> tuple[Array | None, ...]."""
+    """forward(ctx: Function, x: Array, ...) -> Array and backward(ctx: Function, g: Array) -> tuple[Array | None,
+    ...]."""
     assert_typed_with_the_array_alias(fused)
 
 

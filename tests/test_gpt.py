@@ -37,7 +37,8 @@ def test_config_validation(kwargs, match):
 
 def test_config_to_dict_round_trips():
     d = TINY.to_dict()
-    assert d == {"vocab_size": 11, "block_size": 6, "n_layer": 2, "n_head": 2, "n_embd": 8, "dropout": 0.0, "bias": True}
+    assert d == {"vocab_size": 11, "block_size": 6, "n_layer": 2, "n_head": 2, "n_embd": 8, "dropout": 0.0,
+                 "bias": True}
     assert GPTConfig(**d) == TINY
 
 
@@ -282,6 +283,31 @@ def test_generate_rejects_bad_sampling_settings_and_keeps_the_mode(kwargs, match
     with pytest.raises(ValueError, match=match):
         model.generate(np.zeros((1, 2), dtype=np.int64), 3, **kwargs)
     assert model.training
+
+
+def test_generate_stops_once_every_row_has_produced_the_stop_token(device):
+    """Rows that stopped are padded with the stop token; the batch ends when the last row stops."""
+    model = GPT(TINY, seed=1, device=device)
+    prompt = _ids((3, 2))
+    free = model.generate(prompt, 40, rng=0)[:, 2:]                       # (3, 40) without a stop token
+    stop = next(t for t in range(TINY.vocab_size) if all((row == t).any() for row in free))
+    first = [int(np.argmax(row == stop)) for row in free]                 # where each row first produces it
+    assert len(set(first)) > 1 and max(first) < 39                        # rows stop at different steps, early
+    out = model.generate(prompt, 40, rng=0, stop_token=stop)
+    assert out.shape == (3, 2 + max(first) + 1)
+    np.testing.assert_array_equal(out[:, :2], prompt)
+    for row, sampled, f in zip(out[:, 2:], free, first):
+        np.testing.assert_array_equal(row[: f + 1], sampled[: f + 1])    # the same samples up to the stop
+        assert (row[f:] == stop).all()                                    # the stop token, then padding
+    never = model.generate(prompt, 5, rng=0, stop_token=next(t for t in range(TINY.vocab_size)
+                                                                 if not (free[:, :5] == t).any()))
+    assert never.shape == (3, 7)                                          # not produced: the full length
+
+
+@pytest.mark.parametrize("stop_token", [-1, 11, 2.0, True])
+def test_generate_rejects_a_stop_token_outside_the_vocabulary(stop_token):
+    with pytest.raises(ValueError, match=rf"stop_token must be a token id in \[0, 11\) or None, got {stop_token!r}"):
+        GPT(TINY).generate(np.zeros((1, 2), dtype=np.int64), 3, stop_token=stop_token)
 
 
 def test_forward_accepts_nested_lists_of_ids():

@@ -17,7 +17,8 @@ UPPER_FLOORS = ("minilora.nn", "minilora.optim", "minilora.models", "minilora.lo
 
 def loaded_after(statement: str) -> set[str]:
     """The minilora modules a fresh interpreter has loaded after running ``statement``."""
-    code = f"import sys\n{statement}\nimport json; print(json.dumps(sorted(m for m in sys.modules if m.startswith('minilora'))))"
+    code = (f"import sys\n{statement}\n"
+            "import json; print(json.dumps(sorted(m for m in sys.modules if m.startswith('minilora'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 

@@ -6,11 +6,13 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minilora import backend, nn, optim
 from minilora.engine import fused
 from minilora.engine.gradcheck import gradcheck
+from minilora.engine.tensor import Tensor, no_grad
 from minilora.lora import (
     LoraConfig,
     LoRALinear,
@@ -22,7 +24,6 @@ from minilora.lora import (
     unmerge_lora,
 )
 from minilora.models import GPT, GPTConfig
-from minilora.engine.tensor import Tensor, no_grad
 
 CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
 
@@ -41,15 +42,16 @@ def batch(device, b=3, t=8, seed=0):
 def randomize_B(model_or_layer, seed=1, scale=0.1):
     """Give every lora_B nonzero values (at init B = 0, which hides most bugs)."""
     rng = np.random.default_rng(seed)
-    layers = [model_or_layer] if isinstance(model_or_layer, LoRALinear) else [l for _, l in lora_layers(model_or_layer)]
+    layers = ([model_or_layer] if isinstance(model_or_layer, LoRALinear)
+              else [layer for _, layer in lora_layers(model_or_layer)])
     for layer in layers:
         b = layer.lora_B
         b.data = backend.to_device((scale * rng.standard_normal(b.shape)).astype(b.dtype), b.device)
 
 
-def lora_layer(device, d=6, k=5, r=2, dtype=np.float32, **kwargs):
+def lora_layer(device, d=6, k=5, r=2, dtype=np.float32, init_lora_weights="gaussian", **kwargs):
     base = nn.Linear(k, d, rng=0, dtype=dtype, device=device)
-    return LoRALinear(base, r=r, rng=1, **kwargs)
+    return LoRALinear(base, r=r, rng=1, init_lora_weights=init_lora_weights, **kwargs)
 
 
 class MLP(nn.Module):
@@ -73,9 +75,11 @@ class MLP(nn.Module):
 
 def test_config_defaults_and_scaling():
     c = LoraConfig()
-    assert (c.r, c.alpha, c.lora_alpha, c.scaling, c.target_modules) == (4, None, 4, 1.0, ("q_proj", "v_proj"))
-    assert LoraConfig(r=4, alpha=16).scaling == 4.0                      # α / r
-    assert LoraConfig(r=4, alpha=16, use_rslora=True).scaling == 8.0     # α / sqrt(r)
+    assert (c.r, c.lora_alpha, c.lora_dropout, c.scaling, c.target_modules) == (4, None, 0.0, 1.0, ("q_proj", "v_proj"))
+    assert (c.init_lora_weights, c.use_rslora) == (True, False)         # PEFT's defaults: kaiming-uniform A
+    assert LoraConfig(r=4, lora_alpha=16).scaling == 4.0                 # α / r
+    assert LoraConfig(r=4, lora_alpha=16, use_rslora=True).scaling == 8.0  # α / sqrt(r)
+    assert LoraConfig(r=9, use_rslora=True).scaling == 3.0               # α = r when None: r / sqrt(r)
     assert LoraConfig(target_modules="q_proj").target_modules == ("q_proj",)
     assert LoraConfig(target_modules=["q_proj", "k_proj"]).target_modules == ("q_proj", "k_proj")
 
@@ -84,10 +88,14 @@ def test_config_defaults_and_scaling():
     ({"r": 0}, "r must be an integer >= 1, got 0"),
     ({"r": 2.5}, "got 2.5"),
     ({"r": True}, "got True"),
-    ({"alpha": -1.0}, "got -1.0"),
-    ({"dropout": 1.0}, "[0, 1), got 1.0"),
-    ({"dropout": -0.1}, "got -0.1"),
-    ({"init": "xavier"}, "got 'xavier'"),
+    ({"lora_alpha": -1.0}, "lora_alpha must be a positive number (or None, meaning lora_alpha = r), got -1.0"),
+    ({"lora_alpha": float("inf")}, "got inf"),
+    ({"lora_dropout": 1.0}, "lora_dropout must be a number in [0, 1), got 1.0"),
+    ({"lora_dropout": -0.1}, "got -0.1"),
+    ({"init_lora_weights": "xavier"}, "init_lora_weights must be True (kaiming-uniform A, PEFT's default), 'gaussian', "
+     "'pissa' or 'olora', got 'xavier'"),
+    ({"init_lora_weights": "kaiming"}, "got 'kaiming'"),       # minilora's old spelling: PEFT says True
+    ({"init_lora_weights": 1}, "got 1"),
     ({"target_modules": ()}, "got ()"),
     ({"target_modules": ("q_proj", "")}, "non-empty"),
     ({"use_rslora": "yes"}, "got 'yes'"),
@@ -95,17 +103,32 @@ def test_config_defaults_and_scaling():
 def test_config_rejects_bad_values(kwargs, shown):
     with pytest.raises(ValueError, match=re.escape(shown)):
         LoraConfig(**kwargs)
+    layer_kwargs = {k: v for k, v in kwargs.items() if k != "target_modules"}
+    if layer_kwargs:                                      # the layer speaks the same names, checked by the same code
+        with pytest.raises(ValueError, match=re.escape(shown)):
+            LoRALinear(nn.Linear(5, 6), **layer_kwargs)
+
+
+def test_old_spellings_are_gone():
+    """One spelling, PEFT's: alpha / dropout / init are not accepted (no second name for one setting)."""
+    for old in ("alpha", "dropout", "init"):
+        with pytest.raises(TypeError, match=old):
+            LoraConfig(**{old: 1})
+        with pytest.raises(TypeError, match=old):
+            LoRALinear(nn.Linear(5, 6), **{old: 1})
 
 
 def test_numpy_numbers_become_python_numbers():
     """NumPy scalars (e.g. from a sweep over np.arange) are stored as int/float: configs are written as JSON."""
-    c = LoraConfig(r=np.int64(4), alpha=np.float32(8), dropout=np.float64(0.25), use_rslora=np.bool_(False))
-    assert (c.r, c.alpha, c.dropout, c.use_rslora) == (4, 8.0, 0.25, False)
-    assert [type(v) for v in (c.r, c.alpha, c.dropout, c.use_rslora)] == [int, float, float, bool]
-    assert type(LoraConfig(alpha=np.int32(16)).alpha) is int and type(LoraConfig(alpha=16).alpha) is int
-    layer = LoRALinear(nn.Linear(5, 6), r=np.int64(2), alpha=np.float32(8), dropout=np.float32(0.5),
+    c = LoraConfig(r=np.int64(4), lora_alpha=np.float32(8), lora_dropout=np.float64(0.25), use_rslora=np.bool_(False))
+    assert (c.r, c.lora_alpha, c.lora_dropout, c.use_rslora) == (4, 8.0, 0.25, False)
+    assert [type(v) for v in (c.r, c.lora_alpha, c.lora_dropout, c.use_rslora)] == [int, float, float, bool]
+    assert (type(LoraConfig(lora_alpha=np.int32(16)).lora_alpha) is int
+            and type(LoraConfig(lora_alpha=16).lora_alpha) is int)
+    layer = LoRALinear(nn.Linear(5, 6), r=np.int64(2), lora_alpha=np.float32(8), lora_dropout=np.float32(0.5),
                        use_rslora=np.bool_(True))
-    assert [type(v) for v in (layer.r, layer.lora_alpha, layer.lora_dropout.p, layer.use_rslora)] == [int, float, float, bool]
+    assert ([type(v) for v in (layer.r, layer.lora_alpha, layer.lora_dropout.p, layer.use_rslora)]
+            == [int, float, float, bool])
     assert type(LoRALinear(nn.Linear(5, 6), r=np.int64(2)).lora_alpha) is int   # alpha None: alpha = r
 
 
@@ -127,9 +150,9 @@ def test_layer_shapes_init_and_freezing(device):
 
 
 def test_init_distributions():
-    g = LoRALinear(nn.Linear(512, 512, rng=0), r=8, rng=0, init="gaussian").lora_A.numpy()
+    g = LoRALinear(nn.Linear(512, 512, rng=0), r=8, rng=0, init_lora_weights="gaussian").lora_A.numpy()
     assert abs(g.std() - 1 / 8) < 0.005 and abs(g.mean()) < 0.005        # PEFT: N(0, (1/r)²)
-    u = LoRALinear(nn.Linear(400, 512, rng=0), r=8, rng=0, init="kaiming").lora_A.numpy()
+    u = LoRALinear(nn.Linear(400, 512, rng=0), r=8, rng=0).lora_A.numpy()   # True, the default: kaiming-uniform
     bound = 1 / np.sqrt(400)                                             # kaiming-uniform, a = sqrt(5)
     assert np.abs(u).max() <= bound and np.abs(u).max() > 0.99 * bound
     assert abs(u.std() - bound / np.sqrt(3)) < 0.002
@@ -159,7 +182,7 @@ def test_output_equals_base_at_init(device):
 
 @pytest.mark.parametrize("use_rslora", [False, True])
 def test_gradcheck_float64(device, use_rslora):
-    layer = lora_layer(device, d=4, k=5, r=2, dtype=np.float64, alpha=3.0, use_rslora=use_rslora)
+    layer = lora_layer(device, d=4, k=5, r=2, dtype=np.float64, lora_alpha=3.0, use_rslora=use_rslora)
     randomize_B(layer, scale=0.5)
     layer.lora_A.data = layer.lora_A.data * 3  # O(1) entries: a sharper test than N(0, 1/r²)
     x = Tensor(backend.to_device(np.random.default_rng(3).standard_normal((2, 3, 5)), device), requires_grad=True)
@@ -168,7 +191,7 @@ def test_gradcheck_float64(device, use_rslora):
 
 
 def test_forward_matches_formula(device):
-    layer = lora_layer(device, d=6, k=5, r=3, alpha=6.0)
+    layer = lora_layer(device, d=6, k=5, r=3, lora_alpha=6.0)
     randomize_B(layer)
     x = np.random.default_rng(4).standard_normal((4, 5)).astype(np.float32)
     y = host(layer(Tensor(backend.to_device(x, device))))
@@ -178,7 +201,7 @@ def test_forward_matches_formula(device):
 
 
 def test_dropout_only_while_training(device):
-    layer = lora_layer(device, dropout=0.5)
+    layer = lora_layer(device, lora_dropout=0.5)
     randomize_B(layer, scale=1.0)
     x = Tensor(backend.to_device(np.ones((8, 5), np.float32), device))
     y_train = host(layer(x))
@@ -192,7 +215,7 @@ def test_dropout_only_while_training(device):
 
 
 def test_merge_unmerge_is_exact(device):
-    layer = lora_layer(device, d=16, k=12, r=4, alpha=8.0)
+    layer = lora_layer(device, d=16, k=12, r=4, lora_alpha=8.0)
     w0 = host(layer.base.weight).copy()
     x = Tensor(backend.to_device(np.random.default_rng(5).standard_normal((3, 12)).astype(np.float32), device))
     for cycle in range(3):
@@ -221,7 +244,7 @@ def test_merge_property_any_shape(d, k, data, dtype):
     r = data.draw(st.integers(1, min(d, k)), label="r")
     alpha = data.draw(st.floats(0.5, 32.0), label="alpha")
     seed = data.draw(st.integers(0, 2**16), label="seed")
-    layer = LoRALinear(nn.Linear(k, d, rng=seed, dtype=dtype), r=r, alpha=alpha, rng=seed).eval()
+    layer = LoRALinear(nn.Linear(k, d, rng=seed, dtype=dtype), r=r, lora_alpha=alpha, rng=seed).eval()
     randomize_B(layer, seed=seed)
     x = Tensor(np.random.default_rng(seed).standard_normal((3, k)).astype(dtype))
     w0, y = layer.base.weight.numpy().copy(), layer(x).numpy()
@@ -305,7 +328,7 @@ def test_only_lora_gets_gradients_and_base_gets_none_computed(device, monkeypatc
 
 
 def test_training_changes_only_lora(device):
-    model = apply_lora(GPT(CFG, seed=0, device=device), LoraConfig(r=4, alpha=8))
+    model = apply_lora(GPT(CFG, seed=0, device=device), LoraConfig(r=4, lora_alpha=8))
     before = model.state_dict()
     opt = optim.AdamW(model.parameters(), lr=1e-2)   # ALL parameters, frozen ones included
     idx, targets = batch(device)
@@ -327,7 +350,8 @@ def test_training_changes_only_lora(device):
 
 
 def test_merge_lora_gpt(device):
-    model = apply_lora(GPT(CFG, seed=0, device=device), LoraConfig(r=2, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")))
+    model = apply_lora(GPT(CFG, seed=0, device=device),
+                       LoraConfig(r=2, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")))
     randomize_B(model)
     model.eval()
     idx, _ = batch(device)

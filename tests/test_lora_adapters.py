@@ -10,21 +10,23 @@ import pytest
 import safetensors.numpy
 
 from minilora import backend, nn
+from minilora.engine.tensor import Tensor
 from minilora.lora import (
+    AdapterBaseMismatch,
     LoraConfig,
     LoRALinear,
     apply_lora,
     load_adapter,
     lora_layers,
     merge_lora,
+    read_adapter_config,
     save_adapter,
 )
 from minilora.lora.adapters import CONFIG_NAME, WEIGHTS_NAME, base_fingerprint
 from minilora.models import GPT, GPTConfig
-from minilora.engine.tensor import Tensor
 
 CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
-LCFG = LoraConfig(r=2, alpha=6, target_modules=("q_proj", "v_proj"), init="kaiming", use_rslora=True)
+LCFG = LoraConfig(r=2, lora_alpha=6, target_modules=("q_proj", "v_proj"), init_lora_weights=True, use_rslora=True)
 
 
 def host(a):
@@ -48,7 +50,8 @@ def logits(model, device):
 
 def test_files_keys_and_shapes(device, tmp_path):
     model = trained(device)
-    assert save_adapter(model, tmp_path / "a", base_model_name_or_path="tiny-gpt", task_type="CAUSAL_LM") == tmp_path / "a"
+    assert save_adapter(model, tmp_path / "a", base_model_name_or_path="tiny-gpt",
+                        task_type="CAUSAL_LM") == tmp_path / "a"
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]  # no temporary files left
     cfg = json.loads((tmp_path / "a" / CONFIG_NAME).read_text())
     assert list(cfg) == sorted(cfg)                     # PEFT writes sorted keys
@@ -60,7 +63,8 @@ def test_files_keys_and_shapes(device, tmp_path):
     }
     assert {k: cfg[k] for k in expected} == expected
     tensors = safetensors.numpy.load_file(str(tmp_path / "a" / WEIGHTS_NAME))
-    names = {f"base_model.model.blocks.{i}.attn.{p}.lora_{m}.weight" for i in range(2) for p in ("q_proj", "v_proj") for m in "AB"}
+    names = {f"base_model.model.blocks.{i}.attn.{p}.lora_{m}.weight" for i in range(2) for p in ("q_proj", "v_proj")
+             for m in "AB"}
     assert set(tensors) == names
     for name, layer in lora_layers(model):
         a, b = tensors[f"base_model.model.{name}.lora_A.weight"], tensors[f"base_model.model.{name}.lora_B.weight"]
@@ -69,11 +73,14 @@ def test_files_keys_and_shapes(device, tmp_path):
         np.testing.assert_array_equal(b, host(layer.lora_B))
 
 
-def test_gaussian_init_and_defaults_in_config(tmp_path):
-    save_adapter(apply_lora(GPT(CFG), LoraConfig(r=2)), tmp_path)
+@pytest.mark.parametrize("init_lora_weights", [True, "gaussian"])
+def test_init_and_defaults_in_config(tmp_path, init_lora_weights):
+    """init_lora_weights is written as PEFT spells it (True: kaiming-uniform, "gaussian") and read back."""
+    save_adapter(apply_lora(GPT(CFG), LoraConfig(r=2, init_lora_weights=init_lora_weights)), tmp_path)
     cfg = json.loads((tmp_path / CONFIG_NAME).read_text())
     keys = ("init_lora_weights", "lora_alpha", "task_type", "base_model_name_or_path")
-    assert [cfg[k] for k in keys] == ["gaussian", 2, None, None]
+    assert [cfg[k] for k in keys] == [init_lora_weights, 2, None, None]
+    assert read_adapter_config(tmp_path).init_lora_weights == init_lora_weights
 
 
 def test_formula_matches_peft_convention_in_torch(tmp_path):
@@ -103,7 +110,7 @@ def test_round_trip_into_fresh_models(device, tmp_path):
     np.testing.assert_array_equal(logits(with_lora, device), expected)
     without = GPT(CFG, seed=0, device=device)
     assert load_adapter(without, tmp_path) is without                       # applies LoRA from the config
-    assert without.lora_config == LoraConfig(r=2, alpha=6, target_modules=("q_proj", "v_proj"), init="kaiming", use_rslora=True)
+    assert without.lora_config == LCFG
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert [n for n, p in without.named_parameters() if p.requires_grad] == trainable
     np.testing.assert_array_equal(logits(without.eval(), device), expected)
@@ -164,7 +171,8 @@ def test_save_without_lora_is_an_error(tmp_path):
 
 
 def test_numpy_hyper_parameters_save_as_json(tmp_path):
-    save_adapter(apply_lora(GPT(CFG), LoraConfig(r=np.int64(2), alpha=np.float32(8), dropout=np.float32(0.5))), tmp_path)
+    save_adapter(apply_lora(GPT(CFG), LoraConfig(r=np.int64(2), lora_alpha=np.float32(8),
+                                                 lora_dropout=np.float32(0.5))), tmp_path)
     cfg = json.loads((tmp_path / CONFIG_NAME).read_text())
     assert (cfg["r"], cfg["lora_alpha"], cfg["lora_dropout"]) == (2, 8.0, 0.5)
 
@@ -203,13 +211,14 @@ def test_load_into_another_shape_is_an_error(tmp_path):
 
 def test_load_into_incompatible_lora_is_an_error(tmp_path):
     save_adapter(trained("cpu"), tmp_path)
-    other_targets = apply_lora(GPT(CFG), LoraConfig(r=2, alpha=6, use_rslora=True, target_modules=("k_proj", "v_proj")))
+    other_targets = apply_lora(GPT(CFG),
+                               LoraConfig(r=2, lora_alpha=6, use_rslora=True, target_modules=("k_proj", "v_proj")))
     with pytest.raises(ValueError, match=r"missing keys: .*k_proj.* \| unexpected keys: .*q_proj"):
         load_adapter(other_targets, tmp_path)
-    other_rank = apply_lora(GPT(CFG), LoraConfig(r=4, alpha=6, use_rslora=True))
+    other_rank = apply_lora(GPT(CFG), LoraConfig(r=4, lora_alpha=6, use_rslora=True))
     with pytest.raises(ValueError, match=rf"{CONFIG_NAME}: adapter has r=2.*blocks\.0\.attn\.q_proj has r=4"):
         load_adapter(other_rank, tmp_path)
-    other_alpha = apply_lora(GPT(CFG), LoraConfig(r=2, alpha=2, use_rslora=True))
+    other_alpha = apply_lora(GPT(CFG), LoraConfig(r=2, lora_alpha=2, use_rslora=True))
     with pytest.raises(ValueError, match="lora_alpha=6"):
         load_adapter(other_alpha, tmp_path)
 
@@ -226,7 +235,8 @@ def test_corrupt_files_are_errors_naming_the_file(tmp_path):
     config.write_text(good[:-20])
     with pytest.raises(ValueError, match=f"{CONFIG_NAME}: not a valid JSON"):
         load_adapter(GPT(CFG), tmp_path)
-    for change, message in (({"peft_type": "PREFIX_TUNING"}, "expected 'LORA'"), ({"use_dora": True}, "use_dora=True"),
+    for change, message in (({"peft_type": "PREFIX_TUNING"}, "expected 'LORA'"),
+                            ({"use_dora": "yes"}, "use_dora must be true or false"),
                             ({"r": 2.5}, "got 2.5"), ({"target_modules": "q_proj|v_proj"}, "regex"),
                             ({"rank_pattern": {"q_proj": 8}}, "rank_pattern"),
                             ({"alora_invocation_tokens": [3]}, "alora_invocation_tokens.*does not implement")):
@@ -250,7 +260,8 @@ def test_config_without_scale_is_refused(tmp_path, key, how):
         config[key] = None
     (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
     model = GPT(CFG)
-    with pytest.raises(ValueError, match=rf"{CONFIG_NAME}: no value for '{key}' \(missing or null\).*PEFT would assume {key}=8"):
+    with pytest.raises(ValueError,
+                       match=rf"{CONFIG_NAME}: no value for '{key}' \(missing or null\).*PEFT would assume {key}=8"):
         load_adapter(model, tmp_path)
     assert not lora_layers(model)
 
@@ -273,16 +284,19 @@ def test_base_fingerprint_is_the_base_weights(device):
 
 
 def test_adapter_for_another_base_is_refused(device, tmp_path):
-    """Same adapter shapes, other base (vocabulary or pretraining): refused naming both bases; the model is unchanged."""
+    """Same adapter shapes, other base (vocabulary or pretraining): refused naming both bases; the model is
+    unchanged."""
     save_adapter(trained(device), tmp_path, base_model_name_or_path="tiny-gpt")
     recorded = base_fingerprint(GPT(CFG, seed=0))
     other_vocab = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=16), seed=0, device=device)
     message = (rf"{WEIGHTS_NAME}: adapter made for another base model: trained on 'tiny-gpt' \(weights {recorded}, "
                rf"vocab_size=16\) but this model's base is \(weights {base_fingerprint(other_vocab)}, vocab_size=20\)")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(AdapterBaseMismatch, match=message + r".*load_adapter\(\.\.\., check_base=False\)"):
         load_adapter(other_vocab, tmp_path)
+    assert issubclass(AdapterBaseMismatch, ValueError)
     other_seed = GPT(CFG, seed=1, device=device)
-    with pytest.raises(ValueError, match=rf"\(weights {recorded}\) but this model's base is \(weights {base_fingerprint(other_seed)}\)"):
+    with pytest.raises(ValueError, match=rf"\(weights {recorded}\) but this model's base is \(weights "
+                       rf"{base_fingerprint(other_seed)}\)"):
         load_adapter(other_seed, tmp_path)
     assert not lora_layers(other_seed) and all(p.requires_grad for p in other_seed.parameters())
     with_lora = apply_lora(GPT(CFG, seed=1, device=device), LCFG)
@@ -296,7 +310,8 @@ def test_shipped_skills_adapter_is_refused_on_the_names_model(tmp_path):
     """The two shipped models have the same layer shapes but other vocabularies and tasks."""
     import minilora
 
-    skills = apply_lora(minilora.pretrained("skills"), LoraConfig(r=2, target_modules=("q_proj", "v_proj", "fc_in", "fc_out")))
+    skills = apply_lora(minilora.pretrained("skills"),
+                        LoraConfig(r=2, target_modules=("q_proj", "v_proj", "fc_in", "fc_out")))
     save_adapter(skills, tmp_path, base_model_name_or_path="skills")
     with pytest.raises(ValueError, match=r"trained on 'skills' \(weights [0-9a-f]{16}, vocab_size=67\) "
                                          r"but this model's base is \(weights [0-9a-f]{16}, vocab_size=28\)"):
@@ -312,6 +327,7 @@ def test_adapter_without_recorded_base_loads(tmp_path):
     safetensors.numpy.save_file(tensors, str(tmp_path / WEIGHTS_NAME), metadata={"format": "pt"})  # as PEFT writes
     other = load_adapter(GPT(CFG, seed=1), tmp_path)
     np.testing.assert_array_equal(host(other.blocks[1].attn.v_proj.lora_B), host(model.blocks[1].attn.v_proj.lora_B))
-    safetensors.numpy.save_file(tensors, str(tmp_path / WEIGHTS_NAME), metadata={"minilora": json.dumps({"base_model": "x"})})
+    safetensors.numpy.save_file(tensors, str(tmp_path / WEIGHTS_NAME),
+                                metadata={"minilora": json.dumps({"base_model": "x"})})
     with pytest.raises(ValueError, match=f"{WEIGHTS_NAME}: metadata base_model must be an object with a fingerprint"):
         load_adapter(GPT(CFG), tmp_path)

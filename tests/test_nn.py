@@ -402,3 +402,10 @@ def test_modulelist_item_assignment_replaces_in_place():
     assert dict(layers.named_parameters())["1.weight"] is replacement.weight
     with pytest.raises(IndexError, match="out of range"):
         layers[2] = replacement
+
+
+def test_named_parameters_without_recursion_lists_only_the_modules_own():
+    seq = nn.Sequential(nn.Linear(2, 3, rng=0), nn.Linear(3, 1, rng=1))
+    assert list(seq.named_parameters(recurse=False)) == []
+    assert [name for name, _ in seq[0].named_parameters(recurse=False)] == ["weight", "bias"]
+    assert len(list(seq.named_parameters())) == 4

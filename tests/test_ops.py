@@ -7,6 +7,7 @@ in float64 against central differences and, in float32, for gradients that keep 
 
 import numpy as np
 import pytest
+from gradcases import GradCases, Maker, assert_typed_with_the_array_alias, check_float32_case, check_gradient_case
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -14,9 +15,7 @@ from hypothesis.extra import numpy as hnp
 import minilora as ml
 import minilora.functional as F
 from minilora import backend
-from minilora.engine import ops
-
-from gradcases import GradCases, Maker, assert_typed_with_the_array_alias, check_float32_case, check_gradient_case
+from minilora.engine import ops, shape_ops
 
 # -- the registry: op name -> cases; a case returns (fn, *inputs) ---------------------------------
 
@@ -315,13 +314,15 @@ ALL_CASES = case.params()
 
 
 def test_every_op_has_a_gradient_case():
-    """A Function added to ops.py without a gradient case here makes this test fail."""
-    case.assert_covers(ops)
+    """A Function added to ops.py or shape_ops.py without a gradient case here makes this test fail."""
+    case.assert_covers(ops, shape_ops)
 
 
 def test_every_op_is_typed_with_the_array_alias():
-    """forward(ctx: Function, a: Array, ...) -> Array and backward(ctx: Function, g: Array) -> tuple[Array | None, ...]."""
+    """forward(ctx: Function, a: Array, ...) -> Array and backward(ctx: Function, g: Array) -> tuple[Array | None,
+    ...]."""
     assert_typed_with_the_array_alias(ops)
+    assert_typed_with_the_array_alias(shape_ops)
 
 
 @pytest.mark.parametrize("op, build", ALL_CASES)

@@ -34,9 +34,9 @@ def test_plot_compare_writes_a_png_and_no_temporary_file(tmp_path):
 def test_load_compare_rejects_other_files(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text(json.dumps({"experiment": "bench"}))
-    with pytest.raises(ValueError, match="not a `minilora compare` result"):
+    with pytest.raises(ValueError, match="holds the result of experiment 'bench', expected 'compare'"):
         load_compare(bad)
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(ValueError, match="no result file"):
         load_compare(tmp_path / "missing.json")
 
 
@@ -48,7 +48,7 @@ def test_missing_results_name_the_rerun_command(tmp_path):
 def test_shipped_results_redraw_the_shipped_figure(tmp_path, capsys):
     for task, _ in FIGURE_RUNS:
         shutil.copy(FIGURES / f"compare-{task}.json", tmp_path)
-    assert main(["figures", "--dir", str(tmp_path)]) == 0
+    assert main(["figures", "--out", str(tmp_path)]) == 0
     assert "wrote" in capsys.readouterr().out
     import matplotlib.image
 
@@ -60,6 +60,7 @@ def test_shipped_results_redraw_the_shipped_figure(tmp_path, capsys):
 
 def _write_lora_paper_results(folder):
     from lora_paper_fakes import fake_results
+
     from minilora.experiments.lora_paper import EXPERIMENTS
 
     for name, result in fake_results().items():
@@ -88,7 +89,7 @@ def test_lora_paper_figures_skip_missing_results_and_name_a_corrupt_file(tmp_pat
 def test_similarity_heatmap_marks_the_cells_not_above_chance():
     from matplotlib.figure import Figure
 
-    from minilora.plots import _phi_axes
+    from minilora.plots.lora_paper import _phi_axes
 
     phi = [[0.5, 0.15, 0.9], [0.02, 0.6, 0.31]]
     chance = [[max(i, j) / 10 for j in (1, 2, 3)] for i in (1, 2)]

@@ -8,7 +8,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def test_the_tour_in_code_runs(tmp_path, monkeypatch):
     text = README.read_text()
-    block = re.search(r"## A tour in code\n\n```python\n(.*?)```", text, re.S)
+    block = re.search(r"## A tour in code\n\n```python\n(.*?)```", text, re.DOTALL)
     assert block, "README.md lost its '## A tour in code' python block"
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

@@ -2,14 +2,14 @@
 
 import numpy as np
 import pytest
+from copy_tasks import FewEvalTask
 
 import minilora as ml
 from minilora import backend, nn
 from minilora.data import get_task
 from minilora.models import GPT, GPTConfig
-from minilora.subspace import FastfoodProjection, SubspaceModel
+from minilora.subspace import FastfoodProjection, Projection, SubspaceModel
 from minilora.train import CHECKPOINT_FILE, TrainConfig, train
-from copy_tasks import FewEvalTask
 
 KINDS = ["fastfood", "dense", "sparse"]
 
@@ -38,29 +38,81 @@ class TiedPair(nn.Module):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("said", [False, True])
-def test_z_zero_reproduces_the_model_bit_for_bit(device, kind, said):
+@pytest.mark.parametrize("fused", [True, False])
+def test_z_zero_reproduces_the_model_bit_for_bit(device, kind, said, fused):
     x, y = batch(device=device)
     reference, reference_loss = tiny_gpt(device=device)(x, y)
-    sm = SubspaceModel(tiny_gpt(device=device), 7, projection=kind, said=said)
+    sm = SubspaceModel(tiny_gpt(device=device), 7, projection=kind, said=said, fused=fused)
     logits, loss = sm(x, y)
     assert np.array_equal(logits.numpy(), reference.numpy())
     assert loss.item() == reference_loss.item()
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_gradcheck_with_respect_to_z(device, kind):
-    sm = SubspaceModel(tiny_gpt(device=device, dtype=np.float64), 5, projection=kind, seed=1)
+@pytest.mark.parametrize("fused", [True, False])
+def test_gradcheck_with_respect_to_z(device, kind, fused):
+    sm = SubspaceModel(tiny_gpt(device=device, dtype=np.float64), 5, projection=kind, seed=1, fused=fused)
     sm.z.data[...] = backend.to_device(np.random.default_rng(2).standard_normal(5) * 0.3, device)
     x, y = batch(device=device)
     assert ml.gradcheck(lambda z: sm(x, y)[1], sm.z)
 
 
-def test_gradcheck_of_the_said_scales_and_z():
-    sm = SubspaceModel(tiny_gpt(dtype=np.float64), 4, said=True)
+@pytest.mark.parametrize("fused", [True, False])
+def test_gradcheck_of_the_said_scales_and_z(fused):
+    sm = SubspaceModel(tiny_gpt(dtype=np.float64), 4, said=True, fused=fused)
     sm.z.data[...] = np.random.default_rng(3).standard_normal(4) * 0.3
     sm.said_scales.data[...] = 1 + 0.5 * np.random.default_rng(4).standard_normal(sm.said_scales.size)
     x, y = batch()
     assert ml.gradcheck(lambda z, s: sm(x, y)[1], sm.z, sm.said_scales)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+def test_composed_path_equals_the_fused_one(device, kind, dtype, rtol):
+    """fused=False (θ from ordinary engine ops, the engine's own backward) against the custom Functions:
+    the same logits, loss and gradients to float rounding, not bit for bit: the butterfly and the
+    Kronecker-factored FWHT, and the two ways of summing a row of a sparse P, add in different orders."""
+    x, y = batch(device=device)
+    rng = np.random.default_rng(5)
+    z, scales = rng.standard_normal(40) * 0.3, None
+    results = []
+    for fused in (True, False):
+        sm = SubspaceModel(tiny_gpt(device=device, dtype=dtype), 40, projection=kind, seed=2, said=True, fused=fused)
+        sm.z.data = backend.to_device(z.astype(dtype), device)
+        scales = 1 + 0.3 * rng.standard_normal(sm.said_scales.size) if scales is None else scales
+        sm.said_scales.data = backend.to_device(scales.astype(dtype), device)
+        logits, loss = sm(x, y)
+        loss.backward()
+        results.append([logits.numpy(), loss.numpy(), backend.to_host(sm.z.grad), backend.to_host(sm.said_scales.grad)])
+        assert f"fused={fused}" in repr(sm)
+    for fast, book in zip(*results):
+        np.testing.assert_allclose(book, fast, rtol=rtol, atol=rtol * np.abs(fast).max())
+    assert np.abs(results[0][2]).max() > 0
+
+
+@pytest.mark.parametrize("kind, D, d",
+                         [("fastfood", 20, 70), ("fastfood", 300, 7), ("sparse", 500, 9), ("dense", 30, 4)])
+def test_project_composed_is_matvec_and_its_gradient_is_rmatvec(device, kind, D, d):
+    """P z by engine ops equals ``matvec``; backward through it gives Pᵀ g = ``rmatvec`` (d = 70 > n = 32: three
+    Fastfood blocks)."""
+    from minilora.subspace.composed import project_composed
+    from minilora.subspace.projections import make_projection
+
+    projection = make_projection(kind, D, d, seed=4)
+    rng = np.random.default_rng(6)
+    z = ml.tensor(backend.to_device(rng.standard_normal(d), device), requires_grad=True)
+    g = backend.to_device(rng.standard_normal(D), device)
+    delta = project_composed(projection, z)
+    np.testing.assert_allclose(delta.numpy(), backend.to_host(projection.matvec(z.data)), rtol=1e-12, atol=1e-12)
+    (delta * ml.tensor(g)).sum().backward()
+    np.testing.assert_allclose(backend.to_host(z.grad), backend.to_host(projection.rmatvec(g)), rtol=1e-12, atol=1e-12)
+
+
+def test_composed_path_needs_a_known_projection():
+    from minilora.subspace.composed import project_composed
+
+    with pytest.raises(TypeError, match="no composed form for Identity"):
+        project_composed(type("Identity", (Projection,), {})(3, 3), ml.tensor(np.ones(3)))
 
 
 def test_theta_is_theta0_plus_P_z_with_said_scales():

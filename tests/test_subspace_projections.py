@@ -5,10 +5,9 @@ import pytest
 
 import minilora as ml
 from minilora import backend
-from minilora.subspace import (DENSE_MAX_BYTES, DenseProjection, FastfoodProjection, SparseProjection,
-                               make_projection)
+from minilora.subspace import DENSE_MAX_BYTES, DenseProjection, FastfoodProjection, SparseProjection, make_projection
 from minilora.subspace.function import Project
-from minilora.subspace.fwht import fwht, hadamard, kronecker_factors, next_power_of_two
+from minilora.subspace.fwht import fwht, fwht_butterfly, hadamard, kronecker_factors, next_power_of_two
 
 KINDS = [DenseProjection, SparseProjection, FastfoodProjection]
 
@@ -35,6 +34,28 @@ def test_fwht_equals_the_hadamard_matrix(device, n):
     x = np.random.default_rng(n).standard_normal((3, n))
     y = backend.to_host(fwht(backend.to_device(x, device)))
     np.testing.assert_allclose(y, x @ sylvester(n).T, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 8, 32, 2**11, 2**17])
+def test_fwht_equals_the_butterfly(device, n):
+    """The Kronecker-factored ``fwht`` against its textbook twin, the butterfly.
+
+    Integer-valued inputs: every partial sum is an integer below 2^53, so both are exact and agree bit for
+    bit.  Random reals: the two add the same numbers in another order, so they agree to rounding only.
+    """
+    rng = np.random.default_rng(n)
+    ints = rng.integers(-8, 9, (2, n)).astype(np.float64)
+    np.testing.assert_array_equal(backend.to_host(fwht_butterfly(backend.to_device(ints, device))),
+                                  backend.to_host(fwht(backend.to_device(ints, device))))
+    x = rng.standard_normal((3, 1, n)).astype(np.float32)   # any leading axes are a batch
+    y = backend.to_host(fwht_butterfly(backend.to_device(x, device)))
+    assert y.shape == x.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y, backend.to_host(fwht(backend.to_device(x, device))), rtol=1e-4,
+                               atol=1e-4 * np.sqrt(n))
+    if n <= 512:
+        np.testing.assert_allclose(y, x @ sylvester(n).T, rtol=1e-4, atol=1e-4 * np.sqrt(n))
+    with pytest.raises(ValueError, match="power-of-two length, got 12"):
+        fwht_butterfly(np.zeros(12))
 
 
 def test_fwht_twice_is_n_times_identity():

@@ -1,20 +1,17 @@
 """The training loop: learning, determinism, resumable checkpoints, history files, clear errors."""
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
+from copy_tasks import FewEvalTask, tiny_model
 
-from minilora.train_state import load_training_state
 from minilora.models import GPT, GPTConfig
 from minilora.optim import AdamW
-from minilora.train import CHECKPOINT_FILE, HISTORY_FILE, TrainConfig, decay_groups, train
-from copy_tasks import FewEvalTask
-
-
-def tiny_model(task, seed=0, device=None, dropout=0.0):
-    config = GPTConfig(task.tokenizer.vocab_size, task.block_size, n_layer=1, n_head=2, n_embd=16, dropout=dropout)
-    return GPT(config, seed=seed, device=device)
+from minilora.train import CHECKPOINT_FILE, HISTORY_FILE, TrainConfig, decay_groups, default_warmup_steps, train
+from minilora.train_state import STOP_SIGNALS, load_training_state
 
 
 def weights(model):
@@ -135,7 +132,8 @@ def test_decay_groups_exclude_biases_layer_norms_and_embeddings():
     decayed = {names[id(p)] for p in decay["params"]}
     kept = {names[id(p)] for p in no_decay["params"]}
     assert decayed | kept == set(names.values()) and not decayed & kept
-    assert decayed == {n for n in names.values() if n.endswith("_proj.weight") or n.endswith(("fc_in.weight", "fc_out.weight"))} | {"head.weight"}
+    assert decayed == {n for n in names.values() if n.endswith("_proj.weight")
+                       or n.endswith(("fc_in.weight", "fc_out.weight"))} | {"head.weight"}
     assert {"tok_emb.weight", "pos_emb.weight", "ln_f.weight", "ln_f.bias", "blocks.0.ln_1.weight",
             "blocks.1.attn.q_proj.bias"} <= kept
     with_emb, _ = decay_groups(model, 0.1, skip_embeddings=False)
@@ -155,6 +153,17 @@ def test_every_bad_setting_is_refused_naming_it(field, value):
     with pytest.raises(ValueError, match=field) as info:
         TrainConfig(**{field: value})
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf"), "60", None])
+def test_checkpoint_seconds_is_a_finite_number_not_below_zero(value):
+    with pytest.raises(ValueError, match="checkpoint_seconds must be a finite number >= 0"):
+        TrainConfig(checkpoint_seconds=value)
+    assert TrainConfig(checkpoint_seconds=0).checkpoint_seconds == 0.0 and TrainConfig().checkpoint_seconds == 60.0
+
+
+def test_the_default_warmup_is_five_percent_of_the_steps_and_at_least_one():
+    assert [default_warmup_steps(s) for s in (1, 19, 20, 40, 1000, 1019)] == [1, 1, 1, 2, 50, 50]
 
 
 def test_settings_become_plain_python_numbers():
@@ -223,6 +232,13 @@ def test_resume_for_another_task_is_refused(tmp_path):
     task = FewEvalTask()
     with pytest.raises(ValueError, match="task = 'copy', not 'reverse'"):
         train(tiny_model(task), task, config, out_dir=tmp_path, resume=True, run={"task": "reverse"})
+
+
+def test_a_refused_resume_names_the_nested_setting_that_differs(tmp_path):
+    config = _finished_run(tmp_path, task="copy", settings={"r": 2, "use_rslora": False})
+    with pytest.raises(ValueError, match=r"settings\.r = 2, not 4; only steps, eval_every"):
+        train(tiny_model(FewEvalTask()), FewEvalTask(), config, out_dir=tmp_path, resume=True,
+              run={"task": "copy", "settings": {"r": 4, "use_rslora": False}})
 
 
 def test_resume_with_fewer_steps_than_done_is_refused(tmp_path):
@@ -314,25 +330,23 @@ def test_an_interrupt_saves_a_checkpoint_that_resumes_bit_for_bit(tmp_path):
         assert np.array_equal(wa, wb), name
 
 
-class SigintDuringStep(GPT):
-    """A GPT that sends itself Ctrl-C (SIGINT) in the middle of its ``at``-th training forward pass."""
+class SignalDuringStep(GPT):
+    """A GPT that sends itself ``sig`` (SIGINT = Ctrl-C by default) in the middle of its ``at``-th training forward."""
 
-    def __init__(self, *args, at, **kwargs):
+    def __init__(self, *args, at, sig=signal.SIGINT, **kwargs):
         super().__init__(*args, **kwargs)
-        self.at, self.forwards = at, 0
+        self.at, self.sig, self.forwards = at, sig, 0
 
     def forward(self, idx, targets=None):
         if targets is not None:
             self.forwards += 1
             if self.forwards == self.at:
-                import os
-                import signal
-
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), self.sig)
         return super().forward(idx, targets)
 
 
-def test_ctrl_c_inside_a_step_finishes_that_step_then_saves(tmp_path):
+@pytest.mark.parametrize("sig", STOP_SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_a_stop_signal_inside_a_step_finishes_that_step_then_saves(tmp_path, sig):
     from minilora.train import TrainingInterrupted
 
     task = FewEvalTask()
@@ -341,8 +355,9 @@ def test_ctrl_c_inside_a_step_finishes_that_step_then_saves(tmp_path):
     train(straight, FewEvalTask(), config)
     gpt_config = tiny_model(task).config
     with pytest.raises(TrainingInterrupted) as info:
-        train(SigintDuringStep(gpt_config, at=3), FewEvalTask(), config, out_dir=tmp_path)
-    assert info.value.step == 3  # the third step ran to its end
+        train(SignalDuringStep(gpt_config, at=3, sig=sig), FewEvalTask(), config, out_dir=tmp_path)
+    assert info.value.step == 3 and info.value.signal == sig  # the third step ran to its end
+    assert signal.Signals(sig).name in str(info.value)
     resumed = tiny_model(task, seed=9)
     result = train(resumed, FewEvalTask(), config, out_dir=tmp_path, resume=True)
     assert [h["step"] for h in result.history] == list(range(6))
@@ -351,23 +366,22 @@ def test_ctrl_c_inside_a_step_finishes_that_step_then_saves(tmp_path):
 
 
 def test_ctrl_c_during_a_checkpoint_write_lets_the_write_finish(tmp_path, monkeypatch):
-    import os
-    import signal
-
-    import minilora.train as train_module
+    from minilora import train_state
     from minilora.train import TrainingInterrupted
 
-    real_save, writes = train_module.save_training_state, []
+    real_save, writes = train_state.save_training_state, []
 
     def save_with_ctrl_c(*args, **kwargs):
         if not writes:
             os.kill(os.getpid(), signal.SIGINT)  # arrives while the first checkpoint is being written
         real_save(*args, **kwargs)
-        writes.append(load_training_state(args[0], tiny_model(FewEvalTask()), AdamW(tiny_model(FewEvalTask()).parameters())))
+        writes.append(load_training_state(args[0], tiny_model(FewEvalTask()),
+                                          AdamW(tiny_model(FewEvalTask()).parameters())))
 
-    monkeypatch.setattr(train_module, "save_training_state", save_with_ctrl_c)
+    monkeypatch.setattr(train_state, "save_training_state", save_with_ctrl_c)
     config = TrainConfig(steps=6, batch_size=4, warmup_steps=1, checkpoint_every=2)
     with pytest.raises(TrainingInterrupted) as info:
         train(tiny_model(FewEvalTask()), FewEvalTask(), config, out_dir=tmp_path)
-    assert info.value.step == 2 and [w["step"] for w in writes] == [2, 2]  # the write finished, then the interrupt saved
+    # the write finished, then the interrupt saved
+    assert info.value.step == 2 and [w["step"] for w in writes] == [2, 2]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

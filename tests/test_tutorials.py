@@ -23,8 +23,8 @@ SOURCES = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
 MAX_NOTEBOOK_BYTES = 1_500_000  # rendered with outputs; PNGs at a modest dpi keep them well below
 
 sys.path.insert(0, str(TUTORIALS))
-from checks import EXERCISES, check, verdict  # noqa: E402  (tutorials/checks, beside the notebooks)
 import render  # noqa: E402
+from checks import EXERCISES, check, verdict  # noqa: E402  (tutorials/checks, beside the notebooks)
 
 
 def _solutions(notebook: str) -> ModuleType:
@@ -56,7 +56,8 @@ def test_notebook_matches_its_source(source):
     assert notebook.is_file(), f"{notebook.name} is missing: run `python tutorials/render.py {source.stem}`"
     from_py = [(c.cell_type, c.source.strip()) for c in jupytext.read(source).cells]
     from_ipynb = [(c.cell_type, c.source.strip()) for c in jupytext.read(notebook).cells]
-    assert from_py == from_ipynb, f"{notebook.name} and {source.name} differ: run `python tutorials/render.py {source.stem}`"
+    assert from_py == from_ipynb, (f"{notebook.name} and {source.name} differ: "
+                                   f"run `python tutorials/render.py {source.stem}`")
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
@@ -65,7 +66,8 @@ def test_notebook_is_rendered_with_outputs(source):
     cells = _stored(source)["cells"]
     code = [c for c in cells if c["cell_type"] == "code"]
     unexecuted = [i for i, c in enumerate(code) if c["execution_count"] is None]
-    assert not unexecuted, f"{source.stem}: code cells {unexecuted} have no outputs; run `python tutorials/render.py {source.stem}`"
+    assert not unexecuted, (f"{source.stem}: code cells {unexecuted} have no outputs; "
+                            f"run `python tutorials/render.py {source.stem}`")
     errors = [o.get("ename") for c in code for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, f"{source.stem}: the rendered notebook holds errors {errors}"
     assert any("image/png" in o.get("data", {}) for c in code for o in c["outputs"]), f"{source.stem}: no figure"
@@ -91,7 +93,8 @@ def test_notebook_ends_with_checked_exercises(source):
     assert all(n == answer for n, answer in called), f"{source.stem}: each check should get the answer of its own name"
     solutions = _solutions(number)
     assert all(hasattr(solutions, n) for n in names), f"solutions for {number} lack one of {names}"
-    check_outputs = [_text(o) for c in _stored(source)["cells"] if c["source"] and "".join(c["source"]).startswith("check(")
+    check_outputs = [_text(o) for c in _stored(source)["cells"] if c["source"]
+                     and "".join(c["source"]).startswith("check(")
                      for o in c["outputs"]]
     assert len(check_outputs) == len(names) and all(t.startswith("not yet:") for t in check_outputs), (
         f"{source.stem}: the rendered check cells should say 'not yet' (exercises ship unanswered): {check_outputs}")
@@ -125,7 +128,8 @@ def _crashes(*args, **kwargs):
     return 1 / 0
 
 
-@pytest.mark.parametrize("answer", [_unanswered, _crashes, None], ids=["NotImplementedError", "ZeroDivisionError", "None"])
+@pytest.mark.parametrize("answer", [_unanswered, _crashes, None],
+                         ids=["NotImplementedError", "ZeroDivisionError", "None"])
 @pytest.mark.parametrize("name", sorted(EXERCISES))
 def test_open_exercise_says_not_yet_without_raising(name, answer, capsys):
     check(name, answer)

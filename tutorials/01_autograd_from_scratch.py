@@ -29,16 +29,15 @@
 # It runs in seconds.
 
 # %%
+import course
 import numpy as np
+from checks import check
 from matplotlib.figure import Figure
 
 import minilora as ml
 import minilora.functional as F
 from minilora.engine import ops
 from minilora.engine.autograd import unbroadcast
-
-import course
-from checks import check
 
 # %% [markdown]
 # ## 1. Every result remembers how it was made

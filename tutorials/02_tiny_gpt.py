@@ -30,7 +30,9 @@
 # Runs in about 3 minutes (a few seconds with `MINILORA_FAST=1`, which shortens the pretraining run).
 
 # %%
+import course
 import numpy as np
+from checks import check
 from matplotlib.figure import Figure
 
 import minilora as ml
@@ -39,9 +41,6 @@ from minilora.data import NAMES_TOKENIZER, SKILL_TOKENIZER, get_task
 from minilora.models import GPT
 from minilora.plots import smooth
 from minilora.train import TrainConfig, train
-
-import course
-from checks import check
 
 # %% [markdown]
 # ## 1. The model and its vocabulary
@@ -209,7 +208,8 @@ left.set_ylabel("training loss (nats per output token)")
 left.set_yscale("log")
 left.legend()
 for skill in result.evals[0]["by_skill"]:
-    right.plot([e["step"] for e in result.evals], [e["by_skill"][skill]["accuracy"] for e in result.evals], "o-", label=skill)
+    right.plot([e["step"] for e in result.evals], [e["by_skill"][skill]["accuracy"] for e in result.evals], "o-",
+               label=skill)
 right.set_xlabel("step")
 right.set_ylabel("held-out exact match")
 right.set_ylim(-0.05, 1.05)
@@ -251,7 +251,8 @@ fig = Figure(figsize=(11, 3))
 ax = fig.add_subplot()
 for i, temperature in enumerate((0.5, 1.0, 2.0)):
     probs = np.exp(last / temperature - (last / temperature).max())
-    ax.bar(np.arange(len(letters)) + (i - 1) * 0.27, probs / probs.sum(), width=0.27, label=f"temperature {temperature}")
+    ax.bar(np.arange(len(letters)) + (i - 1) * 0.27, probs / probs.sum(), width=0.27,
+           label=f"temperature {temperature}")
 ax.set_xticks(range(len(letters)), letters)
 ax.set_ylabel("p(next character | '.mc')")
 ax.legend()

@@ -34,7 +34,9 @@ import json
 import os
 import tempfile
 
+import course
 import numpy as np
+from checks import check
 from matplotlib.figure import Figure
 from safetensors import safe_open
 from safetensors.numpy import load_file
@@ -42,21 +44,32 @@ from safetensors.numpy import load_file
 import minilora as ml
 from minilora import nn
 from minilora.data import SKILL_TOKENIZER, get_task
-from minilora.lora import (LoraConfig, LoRALinear, apply_lora, count_parameters, load_adapter, lora_layers,
-                           lora_param_count, lora_report, lora_scaling, merge_lora, save_adapter, unmerge_lora)
+from minilora.lora import (
+    LoraConfig,
+    LoRALinear,
+    apply_lora,
+    count_parameters,
+    load_adapter,
+    lora_layers,
+    lora_param_count,
+    lora_report,
+    lora_scaling,
+    merge_lora,
+    save_adapter,
+    unmerge_lora,
+)
 from minilora.models.zoo import weights_path
-
-import course
-from checks import check
 
 # %% [markdown]
 # ## 1. One LoRA layer
 # Take a Linear from 64 inputs to 256 outputs (the shape of our GPT's `fc_in`): W0 is d × k = 256 × 64.
-# `LoRALinear` freezes it and adds A (r × k) and B (d × r).
+# `LoRALinear` freezes it and adds A (r × k) and B (d × r): B starts at zero, A at random, here
+# `init_lora_weights="gaussian"` (A ~ N(0, 1/r²), the init of minilora's experiments; PEFT's default, `True`, is
+# kaiming-uniform).
 
 # %%
 base = nn.Linear(64, 256, rng=0)                  # W0: (d, k) = (256, 64)
-layer = LoRALinear(base, r=4, alpha=8, rng=0)      # scaling s = α / r = 2
+layer = LoRALinear(base, r=4, lora_alpha=8, init_lora_weights="gaussian", rng=0)  # scaling s = α / r = 2
 print("W0", layer.base.weight.shape, " A", layer.lora_A.shape, " B", layer.lora_B.shape, " s =", layer.scaling)
 print("trainable:", [name for name, p in layer.named_parameters() if p.requires_grad])
 
@@ -82,7 +95,8 @@ with ml.no_grad():
 
 # %%
 pretrained = ml.pretrained("skills")
-model = apply_lora(ml.pretrained("skills"), LoraConfig(r=4, target_modules=("q_proj", "v_proj", "fc_in", "fc_out")))
+model = apply_lora(ml.pretrained("skills"), LoraConfig(r=4, target_modules=("q_proj", "v_proj", "fc_in", "fc_out"),
+                                                     init_lora_weights="gaussian"))
 ids = np.array([SKILL_TOKENIZER.encode("Rhello=olleh.")])
 with ml.no_grad():
     print("identical logits:", np.array_equal(pretrained(ids)[0].numpy(), model.eval()(ids)[0].numpy()))
@@ -97,7 +111,8 @@ model.train()
 _, loss = model(x_batch, ml.tensor(y_batch))
 loss.backward()
 for name, lora in lora_layers(model)[:4]:
-    print(f"{name:22s} |∂L/∂A| = {np.linalg.norm(lora.lora_A.grad):.3g}   |∂L/∂B| = {np.linalg.norm(lora.lora_B.grad):.3g}")
+    print(f"{name:22s} |∂L/∂A| = {np.linalg.norm(lora.lora_A.grad):.3g}   |∂L/∂B| = "
+          f"{np.linalg.norm(lora.lora_B.grad):.3g}")
 print("frozen W0 has a gradient?", lora_layers(model)[0][1].base.weight.grad is not None)
 
 # %% [markdown]
@@ -111,7 +126,7 @@ fig = Figure(figsize=(7, 3.2))
 ax = fig.add_subplot()
 ax.semilogy(np.linalg.svd(q_proj.base.weight.numpy(), compute_uv=False), "k.-", label="W0 (pretrained W_q)")
 for r in (1, 2, 4, 8):
-    demo = LoRALinear(nn.Linear(64, 64, rng=0), r=r, rng=r)
+    demo = LoRALinear(nn.Linear(64, 64, rng=0), r=r, init_lora_weights="gaussian", rng=r)
     demo.lora_B.data = np.random.default_rng(r).normal(0, 0.1, demo.lora_B.shape).astype(np.float32)
     ax.semilogy(np.linalg.svd(demo.delta_weight(), compute_uv=False) + 1e-12, ".-", label=f"ΔW, r = {r}")
 ax.set_xlabel("index of singular value")

@@ -35,7 +35,9 @@ import os
 import tempfile
 from pathlib import Path
 
+import course
 import numpy as np
+from checks import check
 from matplotlib.figure import Figure
 
 import minilora as ml
@@ -46,9 +48,6 @@ from minilora.lora import LoraConfig, apply_lora, count_parameters, merge_lora, 
 from minilora.models.checkpoint import save_model
 from minilora.plots import smooth
 from minilora.train import TrainConfig, make_optimizer, train, train_step
-
-import course
-from checks import check
 
 # %% [markdown]
 # ## 1. A pretrained model and a new skill
@@ -76,7 +75,8 @@ new_skill.evaluate(base)["accuracy"]
 
 # %%
 full_model = ml.pretrained("skills").requires_grad_(True)
-lora_model = apply_lora(ml.pretrained("skills"), LoraConfig(r=4, target_modules=("q_proj", "v_proj", "fc_in", "fc_out")))
+lora_model = apply_lora(ml.pretrained("skills"), LoraConfig(r=4, target_modules=("q_proj", "v_proj", "fc_in", "fc_out"),
+                                                          init_lora_weights="gaussian"))
 print("full:", count_parameters(full_model))
 print("LoRA:", count_parameters(lora_model))
 
@@ -144,7 +144,9 @@ def training_memory(model, lr):
 
 
 memory = {"full": training_memory(ml.pretrained("skills").requires_grad_(True), 3e-3),
-          "LoRA": training_memory(apply_lora(ml.pretrained("skills"), LoraConfig(r=4, target_modules=("q_proj", "v_proj", "fc_in", "fc_out"))), 1e-2)}
+          "LoRA": training_memory(apply_lora(ml.pretrained("skills"),
+                                             LoraConfig(r=4, target_modules=("q_proj", "v_proj", "fc_in", "fc_out"))),
+                                  1e-2)}
 for name, (state, peak) in memory.items():
     print(f"{name:5s} optimizer state {state / 2**10:7.1f} KiB   peak of a training step {peak / 2**20:5.2f} MiB")
 
@@ -162,7 +164,8 @@ save_model(folder / "full" / "model.safetensors", full_model)
 adapter_dir = save_adapter(lora_model, folder / "lora", base_model_name_or_path="skills")
 full_bytes = os.path.getsize(folder / "full" / "model.safetensors")
 lora_bytes = os.path.getsize(adapter_dir / "adapter_model.safetensors")
-print(f"full model {full_bytes / 2**10:6.1f} KiB   adapter {lora_bytes / 2**10:5.1f} KiB  ({lora_bytes / full_bytes:.1%})")
+print(f"full model {full_bytes / 2**10:6.1f} KiB   adapter {lora_bytes / 2**10:5.1f} KiB  "
+      f"({lora_bytes / full_bytes:.1%})")
 
 # %% [markdown]
 # ## 5. The base weights never moved; merging is free
@@ -201,9 +204,11 @@ fig = Figure(figsize=(11, 3.5))
 left, right = fig.subplots(1, 2)
 lora_rows = [r for r in rows if r["method"] == "lora"]
 full_row = next(r for r in rows if r["method"] == "full")
-left.plot([r["trainable_params"] for r in lora_rows], [r["metric_value"] for r in lora_rows], "o-", color="C1", label="LoRA")
+left.plot([r["trainable_params"] for r in lora_rows], [r["metric_value"] for r in lora_rows], "o-", color="C1",
+          label="LoRA")
 for r in lora_rows:
-    left.annotate(f"r={r['rank']}", (r["trainable_params"], r["metric_value"]), textcoords="offset points", xytext=(0, 6))
+    left.annotate(f"r={r['rank']}", (r["trainable_params"], r["metric_value"]), textcoords="offset points",
+                  xytext=(0, 6))
 left.plot([full_row["trainable_params"]], [full_row["metric_value"]], "ks", label="full fine-tuning")
 left.set_xscale("log")
 left.set_xlabel("trainable parameters")
@@ -212,7 +217,8 @@ left.set_ylim(-0.05, 1.1)
 left.legend(loc="lower right")
 for r in rows:
     label = "full" if r["method"] == "full" else f"LoRA r={r['rank']}"
-    right.plot(smooth(r["losses"], max(1, steps // 40)), label=label, **({"color": "black"} if r["method"] == "full" else {}))
+    right.plot(smooth(r["losses"], max(1, steps // 40)), label=label,
+               **({"color": "black"} if r["method"] == "full" else {}))
 right.set_yscale("log")
 right.set_xlabel("step")
 right.set_ylabel("training loss (smoothed)")

@@ -39,8 +39,9 @@ import json
 import tempfile
 from pathlib import Path
 
+import course
+from checks import check
 from IPython.display import Image, display
-from matplotlib.figure import Figure
 
 from minilora.experiments.budget import BUDGET_GROUPS, Budget, budget_rank
 from minilora.experiments.lora_paper import format_summary, lora_paper
@@ -48,9 +49,6 @@ from minilora.experiments.rank_sweep import RankSweep
 from minilora.lora import LoraConfig, find_targets
 from minilora.models.zoo import pretrained
 from minilora.plots import plot_lora_budget, plot_rank_sweep
-
-import course
-from checks import check
 
 work = Path(tempfile.mkdtemp())  # this notebook's runs and figures (a temporary folder)
 FIGURES = Path("..") / "figures"  # the shipped full results, when present
@@ -68,7 +66,8 @@ def show_png(path):
 
 # %%
 model = pretrained("skills")
-for name, layer in find_targets(model, LoraConfig(r=1, target_modules=("q_proj", "k_proj", "v_proj", "o_proj", "fc_in", "fc_out"))):
+for name, layer in find_targets(model, LoraConfig(r=1, target_modules=("q_proj", "k_proj", "v_proj", "o_proj",
+                                                                       "fc_in", "fc_out"))):
     d, k = layer.weight.shape
     print(f"{name:22s} W {d:3d} × {k:3d}   d·k = {d * k:6,}   one rank costs d + k = {d + k}")
 
@@ -100,7 +99,7 @@ for spec in specs[:2]:
 # `format_summary` prints every number as mean ± std over the seeds.
 
 # %%
-results = lora_paper(out_dir=work, runs_dir=work / "runs", only=["rank"], settings={"rank": rank_settings}, jobs=1)
+results = lora_paper(out=work, runs=work / "runs", only=["rank"], settings={"rank": rank_settings}, jobs=1)
 print(format_summary(results))
 
 # %% [markdown]
@@ -109,7 +108,8 @@ print(format_summary(results))
 
 # %%
 rows = results["rank"]["rows"]
-print("one row:", {k: rows[2][k] for k in ("method", "scaling", "rank", "s", "trainable_params", "values", "mean", "std")})
+print("one row:",
+      {k: rows[2][k] for k in ("method", "scaling", "rank", "s", "trainable_params", "values", "mean", "std")})
 show_png(plot_rank_sweep(results["rank"], work / "lora-rank-sweep.png"))
 
 # %% [markdown]
@@ -137,7 +137,8 @@ budget = Budget().budget("skills")
 print(f"budget: {budget:,} trainable parameters")
 for label, targets in BUDGET_GROUPS:
     r = budget_rank("skills", targets, budget)
-    cost = sum(d + k for d, k in (layer.weight.shape for _, layer in find_targets(model, LoraConfig(r=1, target_modules=targets))))
+    cost = sum(d + k for d, k in (layer.weight.shape
+                                  for _, layer in find_targets(model, LoraConfig(r=1, target_modules=targets))))
     print(f"  {label:22s} Σ(d + k) = {cost:5,}   r = {r}   → {r * cost:6,} parameters")
 
 # %% [markdown]
@@ -151,7 +152,7 @@ if course.FAST:
 else:
     budget_settings = Budget(tasks=(("reverse-shift", "skills"),), seeds=(0, 1, 2), steps=100,
                              skill_task_kwargs=(("n_eval", 200),))
-results_budget = lora_paper(out_dir=work, runs_dir=work / "runs", only=["budget"],
+results_budget = lora_paper(out=work, runs=work / "runs", only=["budget"],
                             settings={"budget": budget_settings}, jobs=1)
 print(format_summary(results_budget))
 show_png(plot_lora_budget(results_budget["budget"], work / "lora-budget.png"))
@@ -159,8 +160,8 @@ show_png(plot_lora_budget(results_budget["budget"], work / "lora-budget.png"))
 # %% [markdown]
 # ## 5. The full results
 # The runs above are short (the fast ones only show the pipeline). The shipped figures come from
-# `minilora lora-paper`: three tasks, ranks 1 to 64, three seeds, 400 steps per run (about 190 runs). When their
-# JSON is in `figures/`, here they are:
+# `minilora lora-paper --out figures`: three tasks, ranks 1 to 64, three seeds, 400 steps per run (about 190 runs).
+# When their JSON is in `figures/`, here they are:
 
 # %%
 shipped = {name: FIGURES / f"{name}.json" for name in ("lora-rank-sweep", "lora-budget")}
@@ -171,7 +172,8 @@ for name, path in shipped.items():
         print(f"{path}: the full run")
         show_png(drawer(result, work / f"shipped-{name}.png"))
     else:
-        print(f"{path} is not there yet: `minilora lora-paper` computes it (about 20 minutes on two cores)")
+        print(f"{path} is not there yet: `minilora lora-paper --out figures` computes it (about 20 "
+              "minutes on two cores)")
 
 # %% [markdown]
 # What to look for, in the runs above and in the full ones: does accuracy still rise beyond a few ranks, or is it

@@ -36,7 +36,9 @@ import json
 import tempfile
 from pathlib import Path
 
+import course
 import numpy as np
+from checks import check
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
@@ -44,13 +46,16 @@ from minilora.experiments.adaptation import run_adaptation
 from minilora.experiments.lora_paper import format_summary, lora_paper
 from minilora.experiments.similarity import Similarity
 from minilora.experiments.sweep import run_sweep
-from minilora.lora import (amplification_factor, chance_similarity, projection_norm, singular_directions,
-                           subspace_similarity, subspace_similarity_grid)
+from minilora.lora import (
+    amplification_factor,
+    chance_similarity,
+    projection_norm,
+    singular_directions,
+    subspace_similarity,
+    subspace_similarity_grid,
+)
 from minilora.models.zoo import pretrained
 from minilora.plots import plot_amplification, plot_similarity
-
-import course
-from checks import check
 
 work = Path(tempfile.mkdtemp())  # this notebook's runs and figures (a temporary folder)
 FIGURES = Path("..") / "figures"  # the shipped full results, when present
@@ -76,7 +81,8 @@ A_big = (basis[:, :16] * np.linspace(16, 1, 16)).T  # (16, 64): reads e_1..e_16,
 A_orth = basis[:, 40:48].T  # (8, 64): e_41..e_48, orthogonal to both
 A_partly = np.vstack([20 * basis[:, :2].T, rng.normal(size=(6, k))])  # (8, 64): e_1, e_2 strongly, then noise
 A_random = rng.normal(size=(8, k))  # (8, 64)
-for name, a in (("A_small", A_small), ("A_big", A_big), ("A_orth", A_orth), ("A_partly", A_partly), ("A_random", A_random)):
+for name, a in (("A_small", A_small), ("A_big", A_big), ("A_orth", A_orth), ("A_partly", A_partly),
+                ("A_random", A_random)):
     print(f"{name:8s} {a.shape}   singular values {np.round(np.linalg.svd(a, compute_uv=False)[:4], 2)} ...")
 
 # %% [markdown]
@@ -181,14 +187,15 @@ else:  # the shipped figure: ranks 8 and 64 (and 4), three seeds, 400 steps
     settings = Similarity(small_rank=8, large_rank=64, amplification_ranks=(4, 8), seeds=(0, 1, 2), steps=200,
                           skill_task_kwargs=(("n_eval", 100),))
 specs = settings.specs()
-outcomes = run_sweep(specs, run_adaptation, out_dir=work / "runs", jobs=1, desc="similarity")
+outcomes = run_sweep(specs, run_adaptation, runs=work / "runs", jobs=1, desc="similarity")
 print(f"{len(specs)} runs: ranks {settings.ranks()} × seeds {list(settings.seeds)}, {settings.steps} steps each")
 
 # %% [markdown]
 # Each run kept its matrices. For the small rank, seed 0, W_q of block 1:
 
 # %%
-first = next(o["result"] for o in outcomes if o["spec"]["rank"] == settings.small_rank and o["spec"]["seed"] == 0)
+first = next(o["result"] for o in outcomes
+             if o["spec"]["run"]["settings"]["r"] == settings.small_rank and o["spec"]["run"]["train"]["seed"] == 0)
 kept = first["kept"]["blocks.1.attn.q_proj"]
 A, B = np.array(kept["A"]), np.array(kept["B"])
 delta = first["scaling"] * B @ A
@@ -203,7 +210,7 @@ print(f"‖W_q‖ = {np.linalg.norm(W_q):.3f}   ‖ΔW‖ = {np.linalg.norm(delt
 # for A (the paper's choice) and for ΔW's own right-singular directions; and the amplification table.
 
 # %%
-results = lora_paper(out_dir=work, runs_dir=work / "runs", only=["similarity"], settings={"similarity": settings}, jobs=1)
+results = lora_paper(out=work, runs=work / "runs", only=["similarity"], settings={"similarity": settings}, jobs=1)
 print(format_summary(results))  # the same runs, loaded from the sweep's folder, not trained again
 summary = results["similarity"]
 print("grid across ranks, A of q_proj:", np.array(summary["modules"]["q_proj"]["A"]["across_ranks"]["mean"]).shape)
@@ -216,8 +223,8 @@ show_png(plot_amplification(summary, work / "lora-amplification.png"))
 # needs few directions. With the fast settings, the runs are too short for a finding; the full ones follow.
 #
 # ## 6. The full results
-# `minilora lora-paper` trains ranks 8 and 64 (and 4) with three seeds for 400 steps. When its JSON is in
-# `figures/`:
+# `minilora lora-paper --out figures` trains ranks 8 and 64 (and 4) with three seeds for 400 steps. When its JSON is
+# in `figures/`:
 
 # %%
 path = FIGURES / "lora-similarity.json"
@@ -227,7 +234,7 @@ if path.is_file():
     show_png(plot_similarity(shipped, work / "shipped-similarity.png"))
     show_png(plot_amplification(shipped, work / "shipped-amplification.png"))
 else:
-    print(f"{path} is not there yet: `minilora lora-paper --only similarity` computes it")
+    print(f"{path} is not there yet: `minilora lora-paper --only similarity --out figures` computes it")
 
 # %% [markdown]
 # ## Exercises

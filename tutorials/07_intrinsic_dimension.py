@@ -40,7 +40,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import course
 import numpy as np
+from checks import check
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
@@ -53,9 +55,6 @@ from minilora.experiments.toy_intrinsic import ToyLoss, toy_intrinsic_dimension,
 from minilora.plots import plot_budget, plot_intrinsic_curves, plot_intrinsic_trend
 from minilora.subspace import DenseProjection, FastfoodProjection, SparseProjection, SubspaceModel
 from minilora.train import TrainConfig, train
-
-import course
-from checks import check
 
 work = Path(tempfile.mkdtemp())  # this notebook's runs and figures (a temporary folder)
 FIGURES = Path("..") / "figures"  # the shipped full results, when present
@@ -185,7 +184,7 @@ print({k: v for k, v in settings.as_dict().items() if k in ("task", "steps", "lr
 # Fastfood searched for d90; sparse and dense measured at the dense grid (where a dense P fits in memory).
 
 # %%
-results = run_intrinsic(only=["projections"], out_dir=runs, json_dir=work, jobs=1, settings=settings)
+results = run_intrinsic(only=["projections"], runs=runs, out=work, jobs=1, settings=settings)
 print(format_table(results))
 show_png(plot_intrinsic_curves(results["projections"], work / "intrinsic-projections.png",
                                "the skills model on reverse-shift: three projections"))
@@ -197,7 +196,7 @@ show_png(plot_intrinsic_curves(results["projections"], work / "intrinsic-project
 # in a short run, learns too little for a target at all: then no curve is measured and the table says so).
 
 # %%
-results = run_intrinsic(only=["pretrained-vs-random"], out_dir=runs, json_dir=work, jobs=1, settings=settings)
+results = run_intrinsic(only=["pretrained-vs-random"], runs=runs, out=work, jobs=1, settings=settings)
 print(format_table(results))
 print("d90 random / d90 pretrained:", results["pretrained-vs-random"]["random_over_pretrained"])
 show_png(plot_intrinsic_curves(results["pretrained-vs-random"], work / "intrinsic-pretrained-vs-random.png",
@@ -208,11 +207,12 @@ show_png(plot_intrinsic_curves(results["pretrained-vs-random"], work / "intrinsi
 # The skills recipe is rerun, saving the model at a few steps; d90 is measured from each snapshot.
 
 # %%
-results = run_intrinsic(only=["pretraining"], out_dir=runs, json_dir=work, jobs=1, settings=settings)
+results = run_intrinsic(only=["pretraining"], runs=runs, out=work, jobs=1, settings=settings)
 print(format_table(results))
 for row in results["pretraining"]["rows"]:
     d90 = "not reached" if row["d90"] is None else f"{row['d90']:,.0f}"
-    print(f"step {row['step']:5d}: pretraining accuracy {row['pretrain_metric']:.3f}, baseline {row['baseline']:.3f}, d90 {d90}")
+    print(f"step {row['step']:5d}: pretraining accuracy {row['pretrain_metric']:.3f}, baseline "
+          f"{row['baseline']:.3f}, d90 {d90}")
 show_png(plot_intrinsic_trend(results["pretraining"], work / "intrinsic-pretraining.png", "step",
                               "pretraining step", "d90 on reverse-shift along pretraining"))
 
@@ -222,7 +222,7 @@ show_png(plot_intrinsic_trend(results["pretraining"], work / "intrinsic-pretrain
 # method train to reach a given accuracy?
 
 # %%
-results = run_intrinsic(only=["budget"], out_dir=runs, json_dir=work, jobs=1, settings=settings)
+results = run_intrinsic(only=["budget"], runs=runs, out=work, jobs=1, settings=settings)
 budget = results["budget"]
 for r in budget["lora"]:
     print(f"LoRA r={r['rank']}: {r['trainable']:,} trainable, accuracy {r['mean']:.3f}")
@@ -233,12 +233,14 @@ show_png(plot_budget(budget, work / "intrinsic-budget.png"))
 
 # %% [markdown]
 # ## 5. The full results
-# `minilora intrinsic` runs every experiment with 300-step runs, a learning rate per d, 3 seeds (5 for the random
-# model) and a refined search (about an hour on two cores). When its JSON is in `figures/`:
+# `minilora intrinsic --out figures` runs every experiment with 300-step runs, a learning rate per d, 3 seeds (5 for
+# the random model) and a refined search (about an hour on two cores). When its JSON is in `figures/`:
 
 # %%
-drawers = {"projections": lambda r, p: plot_intrinsic_curves(r, p, "the skills model on reverse-shift: three projections"),
-           "pretrained-vs-random": lambda r, p: plot_intrinsic_curves(r, p, "the skills model vs random initialisation"),
+drawers = {"projections":
+               lambda r, p: plot_intrinsic_curves(r, p, "the skills model on reverse-shift: three projections"),
+           "pretrained-vs-random":
+               lambda r, p: plot_intrinsic_curves(r, p, "the skills model vs random initialisation"),
            "pretraining": lambda r, p: plot_intrinsic_trend(r, p, "step", "pretraining step", "d90 along pretraining"),
            "budget": plot_budget}
 shipped = {name: FIGURES / f"intrinsic-{name}.json" for name in drawers}
@@ -250,7 +252,7 @@ for name, path in shipped.items():
         print(f"{path}: the full run")
         show_png(drawers[name](found[name], work / f"shipped-{name}.png"))
     else:
-        print(f"{path} is not there yet: `minilora intrinsic --only {name}` computes it")
+        print(f"{path} is not there yet: `minilora intrinsic --only {name} --out figures` computes it")
 
 # %% [markdown]
 # What the papers report, to check against the full results above: the toy problem's d_int is exactly its number

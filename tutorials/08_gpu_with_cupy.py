@@ -32,7 +32,9 @@
 # %%
 import time
 
+import course
 import numpy as np
+from checks import check
 from matplotlib.figure import Figure
 
 import minilora as ml
@@ -42,9 +44,6 @@ from minilora.lora import LoraConfig, apply_lora
 from minilora.models import GPT
 from minilora.models.configs import model_config
 from minilora.train import TrainConfig, make_optimizer, train_step
-
-import course
-from checks import check
 
 # %% [markdown]
 # ## 1. Is there a GPU?
@@ -64,7 +63,8 @@ print("GPU found: the cells below compare CPU and GPU." if HAS_GPU else
 # CuPy array, and `get_xp` names its module:
 
 # %%
-x = ml.randn((3, 4), rng=0, device=DEVICE, requires_grad=True)   # drawn on the host, then moved: same numbers everywhere
+# drawn on the host, then moved: same numbers everywhere
+x = ml.randn((3, 4), rng=0, device=DEVICE, requires_grad=True)
 print(x.device, type(x.data).__module__, backend.get_xp(x.data).__name__)
 (x * x).sum().backward()
 print("the gradient lives there too:", backend.device_of(x.grad), x.grad.shape)
@@ -101,12 +101,14 @@ else:
 # %%
 cpu_model = ml.pretrained("skills")
 model = ml.pretrained("skills", device=DEVICE)
-print("model on", model.device, "; a LoRA model too:", apply_lora(ml.pretrained("skills").to(DEVICE), LoraConfig(r=4)).device)
+print("model on", model.device, "; a LoRA model too:",
+      apply_lora(ml.pretrained("skills").to(DEVICE), LoraConfig(r=4)).device)
 ids = np.array([SKILL_TOKENIZER.encode("Rhello=")])                 # (1, 7) token ids, on the host
 with ml.no_grad():
     difference = np.abs(cpu_model(ids)[0].numpy() - model(backend.to_device(ids, DEVICE))[0].numpy()).max()
 print(f"max |logits on cpu − logits on {DEVICE}| = {difference:.2g}")
-print("greedy outputs agree:", np.array_equal(cpu_model.generate(ids, 6, temperature=0), model.generate(ids, 6, temperature=0)))
+print("greedy outputs agree:",
+      np.array_equal(cpu_model.generate(ids, 6, temperature=0), model.generate(ids, 6, temperature=0)))
 
 # %% [markdown]
 # ## 4. Timing matmuls

@@ -1,4 +1,5 @@
-"""Render the tutorials: each ``NN_name.py`` (jupytext percent format) becomes ``NN_name.ipynb``, executed, with outputs.
+"""Render the tutorials: each ``NN_name.py`` (jupytext percent format) becomes ``NN_name.ipynb``, executed,
+with outputs.
 
     python tutorials/render.py                  # every notebook, the real runs (MINILORA_FAST=0): about 8 CPU-minutes
     python tutorials/render.py 02_tiny_gpt      # some notebooks, by name
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["MINILORA_FAST"] = "1" if args.fast else "0"
     os.environ["TQDM_DISABLE"] = "1"
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ["PYTHONWARNINGS"] = "ignore:IProgress not found"  # tqdm.auto without ipywidgets, progress bars off anyway
+    # tqdm.auto without ipywidgets, progress bars off anyway
+    os.environ["PYTHONWARNINGS"] = "ignore:IProgress not found"
     for source in sources(args.names):
         seconds = render(source, args.timeout)
         print(f"{source.with_suffix('.ipynb').name}: executed in {seconds:.0f} s", flush=True)

@@ -1,7 +1,8 @@
-"""``python -m minilora.bench``: the training-step benchmark (see ``minilora/bench/steps.py``)."""
+"""``python -m minilora.bench``: the same as ``minilora bench`` (the options are the CLI's,
+``minilora/cli/bench.py``)."""
 
 import sys
 
-from minilora.bench.steps import main
+from minilora.cli import main
 
-sys.exit(main())
+sys.exit(main(["bench", *sys.argv[1:]]))

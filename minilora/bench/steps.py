@@ -1,15 +1,15 @@
 """Performance benchmarks: how long one training step of the tiny GPT takes, and how far from PyTorch.
 
-    python -m minilora.bench [--config bench-tiny,bench-small] [--method full,lora] [--steps 20]
-                             [--threads 1] [--json PATH | --json -] [--no-torch]
-    python -m minilora.bench --subspace [--steps 20] [--threads 1] [--json PATH | --json -]
+    minilora bench [--configs bench-tiny,bench-small] [--methods full,lora] [--steps 20] [--untimed-steps 3]
+                   [--threads 1] [--json] [--out bench.json] [--no-torch]        (also python -m minilora.bench)
+    minilora bench --subspace
 
 ``--subspace`` runs the subspace-training benchmarks instead (``bench/subspace.py``): projection matvec/rmatvec
 times and a subspace step of the shipped skills model against a full fine-tuning step.
 
 For every (config, method) pair it measures:
 
-- **step time**: the median wall time of ``steps`` training steps after ``warmup`` untimed ones.  A step
+- **step time**: the median wall time of ``steps`` training steps after ``untimed_steps`` untimed ones.  A step
   is a forward pass with targets, ``zero_grad``, ``backward`` and an AdamW step, on random token batches
   drawn from a seeded ``numpy.random.Generator`` (the same batches for minilora and PyTorch).
 - **peak step memory**: the peak of NumPy allocations during one step (``tracemalloc`` sees every
@@ -29,40 +29,36 @@ For every (config, method) pair it measures:
 - with PyTorch installed: the same model in PyTorch (``torch_twin.py``) from the same weights on the
   same batches with the same thread count; ``ratio`` = minilora time / PyTorch time.
 
-BLAS threads must be fixed before NumPy is imported, so ``main`` re-runs itself with
-``OPENBLAS_NUM_THREADS`` (and OMP/MKL) set when ``--threads N`` differs from the environment.
+BLAS threads must be fixed before NumPy is imported, so the command (``minilora/cli/bench.py``) re-runs itself
+with ``OPENBLAS_NUM_THREADS`` (and OMP/MKL) set when ``--threads N`` differs from the environment.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import gc
 import glob
-import json
 import os
 import platform
-import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from minilora.backend import keep_freed_host_memory
 from minilora.experiments.measure import median_ms, peak_traced_bytes, time_steps
-from minilora.io import atomic_write_json, check_writable_folder
+from minilora.experiments.methods import get_method
 from minilora.models import GPT, GPTConfig
 from minilora.models.configs import model_config
 from minilora.optim import AdamW
 from minilora.train import train_step
 
-
-__all__ = ["BenchConfig", "BENCH_CONFIGS", "METHODS", "run_benchmarks", "matmul_reference", "step_flops", "main"]
+__all__ = ["BENCH_CONFIGS", "METHODS", "METHOD_SETTINGS", "TABLE_LEGEND", "BenchConfig", "environment", "format_table",
+           "matmul_reference", "prepare_method", "run_benchmarks", "step_flops"]
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-_REEXEC_FLAG = "MINILORA_BENCH_REEXEC"
 
 
 @dataclass(frozen=True)
@@ -84,22 +80,16 @@ ADAMW = {"lr": 2e-3, "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.1}
 LORA_R, LORA_TARGETS = 8, ("q_proj", "v_proj")
 
 
-# -- methods: a function that prepares a fresh model for training ---------------------------------
+# -- methods: registry entries (``experiments.methods``) and the settings benchmarked --------------
+
+# full fine-tuning (every parameter), and LoRA r=8 on q_proj and v_proj with everything else frozen
+METHOD_SETTINGS: dict[str, dict[str, Any]] = {"full": {}, "lora": {"r": LORA_R, "target_modules": list(LORA_TARGETS)}}
+METHODS = tuple(METHOD_SETTINGS)
 
 
-def _full(model: GPT) -> GPT:
-    """Full fine-tuning: every parameter is trained."""
-    return model
-
-
-def _lora(model: GPT) -> GPT:
-    """LoRA r=8 on q_proj and v_proj; everything else frozen."""
-    from minilora.lora import LoraConfig, apply_lora
-
-    return apply_lora(model, LoraConfig(r=LORA_R, target_modules=LORA_TARGETS))
-
-
-METHODS: dict[str, Callable[[GPT], GPT]] = {"full": _full, "lora": _lora}
+def prepare_method(model: GPT, method: str, seed: int = 0) -> GPT:
+    """A fresh model prepared for training by ``method`` with its benchmarked settings (the methods registry)."""
+    return get_method(method).prepare(model, METHOD_SETTINGS[method], seed=seed)
 
 
 # -- arithmetic -----------------------------------------------------------------------------------
@@ -161,10 +151,11 @@ def make_batches(config: GPTConfig, batch_size: int, count: int, seed: int = 0) 
 # -- the benchmark --------------------------------------------------------------------------------
 
 
-def _minilora_run(bench: BenchConfig, method: str, batches: list, warmup: int, steps: int, seed: int) -> dict[str, Any]:
+def _minilora_run(bench: BenchConfig, method: str, batches: list, untimed_steps: int, steps: int,
+                  seed: int) -> dict[str, Any]:
     """Time minilora's training steps for one (config, method): ``time_steps``'s numbers plus the model,
     optimizer, initial weights (for the PyTorch twin), peak step bytes and training-state bytes."""
-    model = METHODS[method](GPT(bench.model, seed=seed))
+    model = prepare_method(GPT(bench.model, seed=seed), method)
     optimizer = AdamW(model.parameters(), **ADAMW)
 
     def step(i: int) -> float:
@@ -174,26 +165,27 @@ def _minilora_run(bench: BenchConfig, method: str, batches: list, warmup: int, s
 
     # the first step runs from the copied weights, so its loss is the one the twin must reproduce
     initial_state = model.state_dict()
-    timing = time_steps(step, warmup, steps)
-    peak = peak_traced_bytes(lambda: step(warmup + steps))
+    timing = time_steps(step, untimed_steps, steps)
+    peak = peak_traced_bytes(lambda: step(untimed_steps + steps))
     return {"model": model, "optimizer": optimizer, "initial_state": initial_state, **timing,
             "peak_step_bytes": peak, "state_bytes": _state_bytes(model, optimizer)}
 
 
 def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-small"),
-                   methods: Sequence[str] = ("full", "lora"), steps: int = 20, warmup: int = 3,
+                   methods: Sequence[str] = ("full", "lora"), steps: int = 20, untimed_steps: int = 3,
                    torch: bool = True, torch_attention: str = "sdpa", threads: int | None = None,
                    seed: int = 0) -> list[dict[str, Any]]:
     """Benchmark training steps; one result dict per (config, method), keys as in ``_row``.
 
     ``torch`` False (or PyTorch missing) skips the twin.  ``threads`` sets PyTorch's thread count
-    (NumPy's BLAS threads come from the environment; ``main`` sets it before NumPy loads).
+    (NumPy's BLAS threads come from the environment; ``minilora bench --threads`` sets it before NumPy loads).
     Freed host memory is kept for reuse, as ``train()`` does (``backend.keep_freed_host_memory``);
     the setting is process-wide, so the PyTorch twin runs under it too.
     """
     keep_freed_host_memory()
-    if steps < 1 or warmup < 0:
-        raise ValueError(f"run_benchmarks: need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    if steps < 1 or untimed_steps < 0:
+        raise ValueError(f"run_benchmarks: need steps >= 1 and untimed_steps >= 0, got steps={steps}, "
+                         f"untimed_steps={untimed_steps}")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(METHODS)}")
@@ -206,12 +198,12 @@ def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-
         twin.set_threads(threads)
     rows = []
     for bench in benches:
-        batches = make_batches(bench.model, bench.batch_size, warmup + steps + 1, seed=seed)
+        batches = make_batches(bench.model, bench.batch_size, untimed_steps + steps + 1, seed=seed)
         for method in methods:
-            ours = _minilora_run(bench, method, batches, warmup, steps, seed)
+            ours = _minilora_run(bench, method, batches, untimed_steps, steps, seed)
             theirs = None
             if twin is not None:
-                theirs = twin.run(bench.model, ours["initial_state"], method, batches, warmup, steps, ADAMW,
+                theirs = twin.run(bench.model, ours["initial_state"], method, batches, untimed_steps, steps, ADAMW,
                                   lora_r=LORA_R, lora_targets=LORA_TARGETS, attention=torch_attention)
             rows.append(_row(bench, method, ours, theirs))
             del ours
@@ -283,7 +275,8 @@ def matmul_reference(shapes: Sequence[tuple[int, int, int]] = ((2048, 128, 512),
 def _openblas() -> Any:
     """NumPy's bundled OpenBLAS as a ctypes library (None when NumPy uses another BLAS)."""
     here = os.path.dirname(np.__file__)
-    for path in glob.glob(os.path.join(here, "..", "numpy.libs", "*openblas*")) + glob.glob(os.path.join(here, ".dylibs", "*openblas*")):
+    for path in (glob.glob(os.path.join(here, "..", "numpy.libs", "*openblas*"))
+                 + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
         try:
             return ctypes.CDLL(path)
         except OSError:
@@ -296,8 +289,10 @@ def environment() -> dict[str, Any]:
     env = {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
            "cpu_count": os.cpu_count(), **{k: os.environ.get(k) for k in (*_THREAD_VARS, "OPENBLAS_CORETYPE")}}
     lib = _openblas()
-    for key, names in (("openblas_core", ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename")),
-                       ("openblas_threads", ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"))):
+    for key, names in (("openblas_core",
+                        ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename")),
+                       ("openblas_threads", ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                                             "openblas_get_num_threads"))):
         fn = next((getattr(lib, n) for n in names if lib is not None and hasattr(lib, n)), None)
         if fn is not None:
             fn.restype = ctypes.c_char_p if key == "openblas_core" else ctypes.c_int
@@ -336,106 +331,3 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 TABLE_LEGEND = ("columns: median ms per training step (minilora, PyTorch twin) and their ratio (wall, CPU time); "
                 "matmul GFLOP/s; peak MB a step allocates; MB in weights + grads + AdamW state (minilora, PyTorch); "
                 "minor page faults per step; |first loss difference| to the twin")
-
-
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """The benchmark's arguments (also used by the ``minilora bench`` subcommand)."""
-    p = parser or argparse.ArgumentParser(prog="python -m minilora.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default="bench-tiny,bench-small", help=f"comma-separated, of {sorted(BENCH_CONFIGS)}")
-    p.add_argument("--method", default="full,lora", help=f"comma-separated, of {sorted(METHODS)}")
-    p.add_argument("--steps", type=int, default=20, help="timed steps (median reported; default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
-    p.add_argument("--threads", type=int, default=1, help="BLAS/PyTorch threads (default 1; 0 leaves the environment alone)")
-    p.add_argument("--json", default=None, metavar="PATH", help="also write results as JSON to PATH ('-' for stdout only)")
-    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
-    p.add_argument("--torch-attention", choices=("sdpa", "explicit"), default="sdpa",
-                   help="PyTorch attention: F.scaled_dot_product_attention (default) or an explicit masked softmax")
-    p.add_argument("--subspace", action="store_true",
-                   help="instead: projection speeds and a subspace step of the skills model against a full step")
-    return p
-
-
-def _check_settings(args: argparse.Namespace) -> None:
-    """Refuse bad settings and an unwritable ``--json`` location before a single step is timed."""
-    if args.steps < 1:
-        raise ValueError(f"--steps must be at least 1 (the median of the timed steps is reported), got {args.steps}")
-    if args.warmup < 0:
-        raise ValueError(f"--warmup must be 0 or more untimed steps, got {args.warmup}")
-    if args.json and args.json != "-":
-        path = Path(args.json)
-        if path.is_dir():
-            raise ValueError(f"--json {path} is a folder; give the path of a .json file to write")
-        check_writable_folder(path.parent, "--json folder")
-
-
-def _reexec_with_threads(args: argparse.Namespace) -> None:
-    """Re-run ``python -m minilora.bench`` with the BLAS thread variables set (they only count before NumPy loads)."""
-    threads = args.threads
-    if threads <= 0 or all(os.environ.get(k) == str(threads) for k in _THREAD_VARS) or os.environ.get(_REEXEC_FLAG):
-        return
-    argv = ["--config", args.config, "--method", args.method, "--steps", str(args.steps), "--warmup", str(args.warmup),
-            "--threads", str(threads), "--torch-attention", args.torch_attention]
-    argv += (["--json", args.json] if args.json else []) + (["--no-torch"] if args.no_torch else [])
-    argv += ["--subspace"] if args.subspace else []
-    env = {**os.environ, **{k: str(threads) for k in _THREAD_VARS}, _REEXEC_FLAG: "1"}
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "minilora.bench", *argv], env)
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run what the parsed arguments (``build_parser``) ask for, print the table (or JSON), return an exit code.
-
-    With ``--threads N`` and a different BLAS thread setting in the environment, the process is replaced
-    by a fresh ``python -m minilora.bench`` with the thread variables set (``os.execve``).
-    """
-    _check_settings(args)
-    _reexec_with_threads(args)
-    if args.subspace:
-        return _run_subspace(args)
-    configs = [c.strip() for c in args.config.split(",") if c.strip()]
-    methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    rows = run_benchmarks(configs, methods, steps=args.steps, warmup=args.warmup, torch=not args.no_torch,
-                          torch_attention=args.torch_attention, threads=args.threads or None)
-    report = {"environment": environment(), "matmul": matmul_reference(), "results": rows}
-    if args.json == "-":
-        json.dump(report, sys.stdout, indent=2)
-        print()
-        return 0
-    env = report["environment"]
-    print(f"numpy {env['numpy']} (OpenBLAS {env.get('openblas_core', '?')}, {env.get('openblas_threads', '?')} threads)"
-          + (f", torch {env['torch']} ({env['torch_threads']} threads)" if "torch" in env else ""))
-    for m in report["matmul"]:
-        print(f"numpy float32 matmul {m['shape']}: {m['ms']:.2f} ms, {m['gflops']:.1f} GFLOP/s")
-    print(format_table(rows))
-    print(TABLE_LEGEND)
-    if args.json:
-        atomic_write_json(args.json, report)
-    return 0
-
-
-def _run_subspace(args: argparse.Namespace) -> int:
-    """``--subspace``: the projection and subspace-step benchmarks of ``bench/subspace.py``, printed (or JSON)."""
-    from minilora.bench import subspace
-
-    report = {"environment": environment(), "projections": subspace.projection_times(),
-              "subspace_step": subspace.subspace_step(steps=args.steps, warmup=args.warmup)}
-    if args.json == "-":
-        json.dump(report, sys.stdout, indent=2)
-        print()
-        return 0
-    print(subspace.format_projection_table(report["projections"]))
-    print(subspace.format_step_table(report["subspace_step"]))
-    if args.json:
-        atomic_write_json(args.json, report)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m minilora.bench``: parse arguments, fix the thread count, benchmark, print."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        return run_from_args(build_parser().parse_args(argv))
-    except ValueError as err:
-        print(f"minilora bench: error: {err}", file=sys.stderr)
-        return 2
-

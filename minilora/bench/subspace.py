@@ -15,18 +15,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from minilora.backend import keep_freed_host_memory
 from minilora.engine.tensor import Tensor
 from minilora.experiments.measure import median_ms
+from minilora.experiments.methods import get_method
 from minilora.models.zoo import pretrained
-from minilora.subspace import DENSE_MAX_BYTES, SubspaceModel, make_projection
+from minilora.subspace import DENSE_MAX_BYTES, make_projection
 from minilora.train import TrainConfig, make_optimizer, train_step
 
-__all__ = ["PROJECTION_SIZES", "projection_times", "subspace_step", "format_projection_table", "format_step_table"]
+__all__ = ["PROJECTION_SIZES", "format_projection_table", "format_step_table", "projection_times", "subspace_step"]
 
 PROJECTION_SIZES: tuple[tuple[int, int], ...] = ((110_720, 1_000), (1_000_000, 10_000))
 
@@ -63,8 +65,8 @@ def projection_times(sizes: Sequence[tuple[int, int]] = PROJECTION_SIZES,
             start = time.perf_counter()
             projection = make_projection(kind, D, d, seed)
             build = time.perf_counter() - start
-            matvec = _call_ms(lambda: projection.matvec(z), repeats)
-            rmatvec = _call_ms(lambda: projection.rmatvec(g), repeats)
+            matvec = _call_ms(lambda p=projection, v=z: p.matvec(v), repeats)
+            rmatvec = _call_ms(lambda p=projection, v=g: p.rmatvec(v), repeats)
             rows.append({**row, "build_s": build, "matvec_ms": matvec, "rmatvec_ms": rmatvec,
                          "total_ms": matvec + rmatvec})
             del projection
@@ -82,8 +84,9 @@ def subspace_step(model: str = "skills", d: int = 1_000, projection: str = "fast
     keep_freed_host_memory()
     if steps < 1 or warmup < 0:
         raise ValueError(f"subspace_step: need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
-    full = pretrained(model).train()
-    sub = SubspaceModel(pretrained(model).train(), d, projection=projection, seed=seed, said=said)
+    full = get_method("full").prepare(pretrained(model), seed=seed).train()
+    sub = get_method("subspace").prepare(pretrained(model), {"d": d, "projection": projection, "said": said},
+                                         seed=seed).train()
     config = TrainConfig()
     runs = {"full": (full, make_optimizer(full, config)), "subspace": (sub, make_optimizer(sub, config))}
     cfg = full.config
@@ -119,12 +122,14 @@ def format_projection_table(rows: list[dict[str, Any]]) -> str:
             lines.append((r["projection"], f"{r['D']:,}", f"{r['d']:,}", f"{r['build_s']:.2f}", f"{r['matvec_ms']:.2f}",
                           f"{r['rmatvec_ms']:.2f}", f"{r['total_ms']:.2f}"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(line, widths, strict=True)))
                      for line in lines)
 
 
 def format_step_table(row: dict[str, Any]) -> str:
     """A ``subspace_step`` result as one line of text."""
     return (f"{row['model']} (D = {row['D']:,}), batch {row['batch_size']}×{row['seq_len']}: full fine-tuning "
-            f"{row['full_ms']:.1f} ms/step, {'SAID' if row['said'] else 'subspace'} d = {row['d']:,} ({row['projection']}) "
+            f"{row['full_ms']:.1f} ms/step, {'SAID' if row['said'] else 'subspace'} d = {row['d']:,} "
+            f"({row['projection']}) "
             f"{row['subspace_ms']:.1f} ms/step, ratio {row['ratio']:.3f} (CPU time ratio {row['cpu_ratio']:.3f})")

@@ -13,7 +13,8 @@ LoRA here is the textbook wrapper: y = base(x) + (x Aᵀ) Bᵀ · α/r with the 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from torch import nn
 from minilora.experiments.measure import time_steps
 from minilora.models import GPTConfig
 
-__all__ = ["TorchGPT", "TorchLoRALinear", "apply_torch_lora", "run", "set_threads", "environment"]
+__all__ = ["TorchGPT", "TorchLoRALinear", "apply_torch_lora", "environment", "run", "set_threads"]
 
 
 class TorchAttention(nn.Module):

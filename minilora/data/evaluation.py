@@ -1,4 +1,4 @@
-"""Running a model for evaluation: its device, eval mode without gradients, batched greedy decoding.
+"""Running a model for evaluation: the split it is scored on, eval mode without gradients, batched greedy decoding.
 
 A model here is anything with the GPT contract: ``model(idx)`` on an integer array (B, T) returns
 ``(logits, None)`` with logits a Tensor (B, T, vocab); ``model.config.block_size``;
@@ -15,7 +15,18 @@ import numpy as np
 from minilora.backend import to_device, to_host
 from minilora.engine.tensor import no_grad
 
-__all__ = ["inference", "check_block_size", "greedy_complete"]
+__all__ = ["SPLITS", "check_split", "inference", "check_block_size", "greedy_complete"]
+
+SPLITS = ("validation", "test")
+"""The held-out splits a task scores a model on.  Every task has three disjoint sets of inputs: its training
+batches are drawn from one, "validation" is where settings are chosen, "test" is where results are reported."""
+
+
+def check_split(split: str) -> str:
+    """``split`` itself when it is one of ``SPLITS``; anything else is a ValueError naming it and the splits."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(map(repr, SPLITS))}")
+    return split
 
 
 @contextlib.contextmanager

@@ -54,8 +54,8 @@ TAGS = LETTERS.upper()
 END = "."  # ends every output
 SEP = "="  # separates input from output
 
-SKILL_TOKENIZER = CharTokenizer(END + SEP + "+-" + DIGITS + LETTERS + TAGS)
-"""The one vocabulary of every skill: pad ``_`` (id 0), ``. = + -``, digits, a-z, A-Z (67 ids)."""
+SKILL_TOKENIZER = CharTokenizer(END + SEP + "+-" + DIGITS + LETTERS + TAGS, eos=END)
+"""The one vocabulary of every skill: pad ``_`` (id 0), ``. = + -``, digits, a-z, A-Z (67 ids); ``.`` ends a sample."""
 
 HELDOUT_FRACTION = 0.1
 

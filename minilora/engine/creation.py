@@ -11,7 +11,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from minilora import backend
-from minilora.engine.tensor import Tensor, _as_array
+from minilora.engine.tensor import Tensor, as_array
+from minilora.validation import as_rng
 
 __all__ = ["tensor", "as_tensor", "zeros", "ones", "full", "arange", "randn", "rand"]
 
@@ -19,7 +20,7 @@ __all__ = ["tensor", "as_tensor", "zeros", "ones", "full", "arange", "randn", "r
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None) -> Tensor:
     """A new tensor from a list, scalar or array (lists of floats become float32)."""
-    return Tensor(_as_array(data, dtype, device), requires_grad=requires_grad)
+    return Tensor(as_array(data, dtype, device), requires_grad=requires_grad)
 
 
 def as_tensor(data: Any, dtype: Any = None, device: str | None = None) -> Tensor:
@@ -35,12 +36,14 @@ def _filled(fill: Any, shape: Iterable[int] | int, dtype: Any, device: str | Non
     return Tensor(backend.to_device(host, device or backend.default_device()), requires_grad=requires_grad)
 
 
-def zeros(shape: Iterable[int] | int, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+def zeros(shape: Iterable[int] | int, dtype: Any = None, device: str | None = None,
+          requires_grad: bool = False) -> Tensor:
     """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
     return _filled(0, shape, dtype, device, requires_grad)
 
 
-def ones(shape: Iterable[int] | int, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+def ones(shape: Iterable[int] | int, dtype: Any = None, device: str | None = None,
+         requires_grad: bool = False) -> Tensor:
     """A tensor of ones (float32 unless ``dtype`` says otherwise)."""
     return _filled(1, shape, dtype, device, requires_grad)
 
@@ -52,21 +55,18 @@ def full(shape: Iterable[int] | int, value: float, dtype: Any = None, device: st
 
 
 def arange(*args: float, dtype: Any = None, device: str | None = None) -> Tensor:
-    """Values ``start, start + step, ...`` below ``stop``, like ``numpy.arange`` (int64 for integer arguments, else float32)."""
+    """Values ``start, start + step, ...`` below ``stop``, like ``numpy.arange`` (int64 for integer arguments, else
+    float32)."""
     if dtype is None:
         dtype = np.int64 if all(isinstance(a, (int, np.integer)) for a in args) else np.float32
     return Tensor(backend.to_device(np.arange(*args, dtype=dtype), device or backend.default_device()))
-
-
-def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def randn(shape: Iterable[int] | int, rng: np.random.Generator | int | None = None, dtype: Any = np.float32,
           device: str | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples drawn on the host (``numpy.random.Generator``), then moved to ``device``."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    host = _rng(rng).standard_normal(shape).astype(dtype)
+    host = as_rng(rng).standard_normal(shape).astype(dtype)
     return Tensor(backend.to_device(host, device or backend.default_device()), requires_grad=requires_grad)
 
 
@@ -74,5 +74,5 @@ def rand(shape: Iterable[int] | int, rng: np.random.Generator | int | None = Non
          device: str | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) drawn on the host, then moved to ``device``."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    host = _rng(rng).random(shape).astype(dtype)
+    host = as_rng(rng).random(shape).astype(dtype)
     return Tensor(backend.to_device(host, device or backend.default_device()), requires_grad=requires_grad)

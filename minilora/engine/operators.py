@@ -13,8 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from minilora import backend
-from minilora.engine import ops
-from minilora.engine.tensor import Tensor, _index_to_arrays, _lift, _norm_axis
+from minilora.engine import ops, shape_ops
+from minilora.engine.tensor import Tensor, index_to_arrays, lift, normalize_axis
 
 __all__ = ["TensorOperators", "install_operators"]
 
@@ -36,65 +36,65 @@ class TensorOperators:
 
     # -- operators (each is one Function in ops.py) ----------------------------------------------
     def __add__(self, other: Any) -> "Tensor":
-        return ops.Add.apply(self, _lift(other, self))
+        return ops.Add.apply(self, lift(other, self))
 
     def __radd__(self, other: Any) -> "Tensor":
-        return ops.Add.apply(_lift(other, self), self)
+        return ops.Add.apply(lift(other, self), self)
 
     def __sub__(self, other: Any) -> "Tensor":
-        return ops.Sub.apply(self, _lift(other, self))
+        return ops.Sub.apply(self, lift(other, self))
 
     def __rsub__(self, other: Any) -> "Tensor":
-        return ops.Sub.apply(_lift(other, self), self)
+        return ops.Sub.apply(lift(other, self), self)
 
     def __mul__(self, other: Any) -> "Tensor":
-        return ops.Mul.apply(self, _lift(other, self))
+        return ops.Mul.apply(self, lift(other, self))
 
     def __rmul__(self, other: Any) -> "Tensor":
-        return ops.Mul.apply(_lift(other, self), self)
+        return ops.Mul.apply(lift(other, self), self)
 
     def __truediv__(self, other: Any) -> "Tensor":
-        return ops.Div.apply(self, _lift(other, self))
+        return ops.Div.apply(self, lift(other, self))
 
     def __rtruediv__(self, other: Any) -> "Tensor":
-        return ops.Div.apply(_lift(other, self), self)
+        return ops.Div.apply(lift(other, self), self)
 
     def __pow__(self, exponent: Any) -> "Tensor":
         if isinstance(exponent, (int, float)):
             return ops.PowScalar.apply(self, exponent=exponent)
-        return ops.Pow.apply(self, _lift(exponent, self))
+        return ops.Pow.apply(self, lift(exponent, self))
 
     def __rpow__(self, base: Any) -> "Tensor":
-        return ops.Pow.apply(_lift(base, self), self)
+        return ops.Pow.apply(lift(base, self), self)
 
     def __neg__(self) -> "Tensor":
         return ops.Neg.apply(self)
 
     def __matmul__(self, other: Any) -> "Tensor":
-        return ops.MatMul.apply(self, _lift(other, self))
+        return ops.MatMul.apply(self, lift(other, self))
 
     def __rmatmul__(self, other: Any) -> "Tensor":
-        return ops.MatMul.apply(_lift(other, self), self)
+        return ops.MatMul.apply(lift(other, self), self)
 
     def __getitem__(self, index: Any) -> "Tensor":
-        return ops.GetItem.apply(self, index=_index_to_arrays(index, self))
+        return shape_ops.GetItem.apply(self, index=index_to_arrays(index, self))
 
     # -- reductions ------------------------------------------------------------------------------
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
         """Sum over ``axis`` (all axes when None)."""
-        return ops.Sum.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+        return ops.Sum.apply(self, axis=normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
         """Mean over ``axis``: sum / n."""
-        return ops.Mean.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+        return ops.Mean.apply(self, axis=normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
         """Maximum over ``axis``; ties share the gradient equally."""
-        return ops.Max.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+        return ops.Max.apply(self, axis=normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def var(self, axis: int | Sequence[int] | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
         """Variance mean((x - mean(x))^2) * n / (n - ddof) over ``axis``."""
-        return ops.Var.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims, ddof=ddof)
+        return ops.Var.apply(self, axis=normalize_axis(axis, self.ndim), keepdims=keepdims, ddof=ddof)
 
     # -- elementwise -----------------------------------------------------------------------------
     def exp(self) -> "Tensor":
@@ -132,7 +132,7 @@ class TensorOperators:
         """Same data, new shape (one dimension may be -1)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return ops.Reshape.apply(self, shape=tuple(int(s) for s in shape))
+        return shape_ops.Reshape.apply(self, shape=tuple(int(s) for s in shape))
 
     def transpose(self, *axes: Any) -> "Tensor":
         """Permute axes like ``numpy.transpose``; no axes reverses them."""
@@ -141,8 +141,9 @@ class TensorOperators:
         if not axes:
             axes = tuple(reversed(range(self.ndim)))
         if sorted(a % self.ndim for a in axes) != list(range(self.ndim)):
-            raise ValueError(f"transpose: axes {axes} are not a permutation of the {self.ndim} axes of shape {self.shape}")
-        return ops.Transpose.apply(self, axes=tuple(a % self.ndim for a in axes))
+            raise ValueError(f"transpose: axes {axes} are not a permutation of the {self.ndim} axes "
+                             f"of shape {self.shape}")
+        return shape_ops.Transpose.apply(self, axes=tuple(a % self.ndim for a in axes))
 
     permute = transpose
 

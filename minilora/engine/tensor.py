@@ -26,6 +26,10 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "unbroadcast",
+    "as_array",
+    "lift",
+    "normalize_axis",
+    "index_to_arrays",
 ]
 
 Array = Any
@@ -134,7 +138,7 @@ def _is_array(data: Any) -> bool:
     return isinstance(data, np.ndarray) or backend.device_of(data) != "cpu"
 
 
-def _as_array(data: Any, dtype: Any = None, device: str | None = None) -> Any:
+def as_array(data: Any, dtype: Any = None, device: str | None = None) -> Any:
     """Turn user data into an array on a device, with minilora's dtype rules.
 
     Python lists and scalars of floats become float32; integers stay integer; arrays keep their dtype.
@@ -171,7 +175,7 @@ class Tensor:
         if dtype is None and device is None and _is_array(data):
             self.data = data  # arrays are kept as they are (no copy, same dtype and device)
         else:
-            self.data = _as_array(data, dtype, device)
+            self.data = as_array(data, dtype, device)
         self.grad: Any = None
         self._ctx: Function | None = None
         self._ref: GraphRef | None = None
@@ -287,7 +291,7 @@ class Tensor:
                 )
             grad = xp.ones_like(self.data)
         else:
-            grad = _as_array(grad.data if isinstance(grad, Tensor) else grad, self.dtype, self.device)
+            grad = as_array(grad.data if isinstance(grad, Tensor) else grad, self.dtype, self.device)
             if tuple(grad.shape) != self.shape:
                 raise ValueError(f"backward(grad): grad has shape {tuple(grad.shape)}, expected {self.shape}")
         run_backward(self, grad)
@@ -331,7 +335,7 @@ def _comparable(other: Any, like: Tensor, op: str) -> Any:
     return raw
 
 
-def _lift(value: Any, like: Tensor) -> Tensor:
+def lift(value: Any, like: Tensor) -> Tensor:
     """Turn an operand into a Tensor on ``like``'s device; Python scalars take ``like``'s dtype.
 
     Python scalars never promote: float32 * 2.0 stays float32 (an int tensor times 0.5 becomes floating point,
@@ -345,11 +349,11 @@ def _lift(value: Any, like: Tensor) -> Tensor:
             dtype = np.dtype(np.float32)
         return Tensor(like.xp.asarray(value, dtype=dtype))
     if _is_array(value):
-        return Tensor(_as_array(value))  # stays where it is: mixing devices is an error, not a copy
-    return Tensor(_as_array(value, device=like.device))  # lists and NumPy scalars (keep their dtype)
+        return Tensor(as_array(value))  # stays where it is: mixing devices is an error, not a copy
+    return Tensor(as_array(value, device=like.device))  # lists and NumPy scalars (keep their dtype)
 
 
-def _norm_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
+def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
     """Normalise an axis argument to a sorted tuple of non-negative axes (None: all axes)."""
     if axis is None:
         return None
@@ -362,7 +366,7 @@ def _norm_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
     return tuple(sorted(set(out)))
 
 
-def _index_to_arrays(index: Any, like: Tensor) -> Any:
+def index_to_arrays(index: Any, like: Tensor) -> Any:
     """Move integer-array parts of an index (lists, NumPy arrays, Tensors) onto ``like``'s device."""
     if not isinstance(index, tuple):
         index = (index,)

@@ -1,11 +1,12 @@
-"""One adaptation run as a spec: what the LoRA-paper sweeps (rank, budget, similarity) hand to ``run_sweep``.
+"""One adaptation run as a sweep job: what the LoRA-paper sweeps (rank, budget, similarity) hand to ``run_sweep``.
 
-A spec is a plain dict that says everything about a run, so that ``run_adaptation(spec)`` can run it in any
-worker process and give the same numbers:
+A job is a ``RunSpec`` (as JSON) plus what the analyses keep of the trained model, so that ``run_adaptation(job)``
+can run it in any worker process and give the same numbers:
 
-    {"task": "sort", "task_kwargs": {}, "base": "skills", "method": "lora",      # "none" | "full" | "lora"
-     "rank": 8, "alpha": 1.0, "rslora": false, "targets": ["q_proj", ...],       # LoRA only (None otherwise)
-     "steps": 400, "batch_size": 64, "lr": 0.01, "seed": 0, "keep": []}
+    {"run": {"task": "sort", "base": "skills", "method": "lora",          # RunSpec.to_json(): none | full | lora
+             "settings": {"r": 8, "lora_alpha": 1.0, "use_rslora": false, "target_modules": [...], ...},
+             "train": {"steps": 400, "batch_size": 64, "lr": 0.01, "seed": 0, ...}, "task_kwargs": {}},
+     "keep": ["blocks.1.attn.q_proj"]}
 
 The seed sets LoRA's A initialisation and the order of the training batches (these models and adapters
 use no dropout, so nothing else is random).  ``keep`` names LoRA layers whose A and B are returned, for the
@@ -15,73 +16,74 @@ analyses of what ΔW learns.  ``summarize_seeds`` turns the per-seed results int
 from __future__ import annotations
 
 import statistics
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from minilora.data import get_task
+from minilora.experiments.methods import get_method
+from minilora.experiments.runs import load_base
+from minilora.experiments.spec import RunSpec
 from minilora.experiments.sweep import spec_key
-from minilora.experiments.runs import DEFAULT_TARGETS, load_base
-from minilora.lora import LoraConfig, apply_lora, count_parameters, lora_layers
-from minilora.train import TrainConfig, train
+from minilora.lora import count_parameters, lora_layers, lora_scaling
+from minilora.train import TrainConfig, default_warmup_steps, train
 
-__all__ = ["ADAPTATION_METHODS", "adaptation_spec", "run_adaptation", "summarize_seeds", "own_outcomes"]
+__all__ = ["REPORTED_ON", "adaptation_spec", "own_outcomes", "run_adaptation", "run_of", "summarize_seeds"]
 
-ADAPTATION_METHODS = ("none", "full", "lora")
-
-
-def adaptation_spec(task: str, base: str, method: str, seed: int, steps: int, lr: float, rank: int | None = None,
-                    alpha: float | None = None, rslora: bool = False, targets: Sequence[str] = DEFAULT_TARGETS,
-                    batch_size: int = 64, task_kwargs: Mapping[str, Any] | None = None,
-                    keep: Sequence[str] = ()) -> dict[str, Any]:
-    """The spec of one run (see the module docstring); LoRA fields are None for "none" and "full"."""
-    if method not in ADAPTATION_METHODS:
-        raise ValueError(f"unknown adaptation method {method!r}; expected one of {ADAPTATION_METHODS}")
-    lora = method == "lora"
-    if lora and rank is None:
-        raise ValueError("adaptation_spec: method 'lora' needs a rank")
-    return {"task": task, "task_kwargs": dict(task_kwargs or {}), "base": base, "method": method,
-            "rank": int(rank) if lora else None, "alpha": (None if alpha is None else float(alpha)) if lora else None,
-            "rslora": bool(rslora) if lora else None, "targets": list(targets) if lora else None,
-            "steps": int(steps) if method != "none" else 0, "batch_size": int(batch_size),
-            "lr": float(lr) if method != "none" else None, "seed": int(seed) if method != "none" else 0,
-            "keep": list(keep) if lora else []}
+REPORTED_ON = "test"  # every number of the LoRA-paper analyses is measured on the task's test split
 
 
-def run_adaptation(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one spec: load the base, choose what trains, train, evaluate on the task's held-out set.
+def adaptation_spec(task: str, base: str, method: str, seed: int, steps: int, lr: float,
+                    settings: Mapping[str, Any] | None = None, batch_size: int = 64,
+                    task_kwargs: Mapping[str, Any] | None = None, keep: Sequence[str] = ()) -> dict[str, Any]:
+    """The job of one run (see the module docstring): AdamW for ``steps`` steps at peak ``lr``, warm-up
+    ``default_warmup_steps(steps)`` then cosine, no weight decay, seeded by ``seed``; ``settings`` are the method's
+    (checked by the registry).  "none" trains nothing: its training settings are fixed (one run for every seed)."""
+    if get_method(method).trains:
+        config = TrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr),
+                             warmup_steps=default_warmup_steps(int(steps)), weight_decay=0.0, seed=int(seed))
+    else:
+        config = TrainConfig(batch_size=int(batch_size), seed=0)  # unused: nothing trains
+    run = RunSpec.make(task, base, method, config, settings, task_kwargs)
+    if keep and method != "lora":
+        raise ValueError(f"adaptation_spec: keep names LoRA layers; method {method!r} has none")
+    return {"run": run.to_json(), "keep": list(keep)}
+
+
+def run_of(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The run spec (as JSON) of an adaptation job or of a ``run_sweep`` outcome of one."""
+    return job["spec"]["run"] if "spec" in job else job["run"]
+
+
+def run_adaptation(job: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one job: load the base, choose what trains (the method registry), train, evaluate on the test split.
 
     Returns {"metric", "value" (the task's headline metric), "trainable_params", "scaling" (LoRA's s),
     "final_loss" (mean training loss of the last 5% of steps), "seconds", "kept": {layer: {"A", "B"}}}.
     """
-    task = get_task(spec["task"], **spec["task_kwargs"])
-    model = load_base(spec["base"])
-    method, scaling = spec["method"], None
-    if method == "lora":
-        config = LoraConfig(r=spec["rank"], alpha=spec["alpha"], target_modules=tuple(spec["targets"]),
-                            use_rslora=spec["rslora"])
-        apply_lora(model, config, seed=spec["seed"])
-        scaling = config.scaling
-    elif method == "full":
-        model.requires_grad_(True)
-    elif method != "none":
-        raise ValueError(f"unknown adaptation method {method!r}; expected one of {ADAPTATION_METHODS}")
+    spec = RunSpec.from_json(job["run"])
+    task = get_task(spec.task, **spec.task_kwargs)
+    method = get_method(spec.method)
+    model = method.prepare(load_base(spec.base), spec.settings, seed=spec.train.seed)
+    scaling = None
+    if spec.method == "lora":
+        s = spec.settings
+        scaling = lora_scaling(s["r"], s["lora_alpha"], s["use_rslora"])
     final_loss, seconds = None, 0.0
-    if method == "none":
-        metrics = task.evaluate(model)
+    if not method.trains:
+        metrics = task.evaluate(model, split=REPORTED_ON)
     else:
-        steps = spec["steps"]
-        config = TrainConfig(steps=steps, batch_size=spec["batch_size"], lr=spec["lr"], warmup_steps=max(1, steps // 20),
-                             weight_decay=0.0, seed=spec["seed"])
-        result = train(model, task, config, desc=f"{method} {spec['task']}")
+        result = train(model, task, spec.train, desc=f"{spec.method} {spec.task}")
         losses = [h["loss"] for h in result.history]
-        final_loss, seconds, metrics = statistics.fmean(losses[-max(1, steps // 20):]), result.seconds, result.final_metrics
+        final_loss, seconds, metrics = (statistics.fmean(losses[-max(1, len(losses) // 20):]), result.seconds,
+                                        result.final_metrics)
     layers = dict(lora_layers(model))
-    missing = [name for name in spec["keep"] if name not in layers]
+    missing = [name for name in job["keep"] if name not in layers]
     if missing:
         raise ValueError(f"keep: {missing} are not LoRA layers of this run; LoRA layers: {sorted(layers)}")
     kept = {name: {"A": layers[name].lora_A.numpy().tolist(), "B": layers[name].lora_B.numpy().tolist()}
-            for name in spec["keep"]}
+            for name in job["keep"]}
     return {"metric": task.metric, "value": float(metrics[task.metric]),
-            "trainable_params": count_parameters(model).trainable if method != "none" else 0,
+            "trainable_params": count_parameters(model).trainable if method.trains else 0,
             "scaling": scaling, "final_loss": final_loss, "seconds": seconds, "kept": kept}
 
 

@@ -14,16 +14,23 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
-from minilora.experiments.adaptation import adaptation_spec, own_outcomes, summarize_seeds
+from minilora.experiments.adaptation import (
+    REPORTED_ON,
+    adaptation_spec,
+    own_outcomes,
+    run_of,
+    summarize_seeds,
+)
+from minilora.experiments.results import BUDGET_FILE
 from minilora.experiments.runs import load_base
 from minilora.lora import LoraConfig, find_targets
 
-__all__ = ["Budget", "BUDGET_FILE", "BUDGET_GROUPS", "budget_rank"]
+__all__ = ["BUDGET_FILE", "BUDGET_GROUPS", "Budget", "budget_rank"]
 
-BUDGET_FILE = "lora-budget.json"
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP = ("fc_in", "fc_out")
 # (label, adapted modules), in the paper's order, then the MLP rows this model needs
@@ -34,7 +41,7 @@ BUDGET_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cost_per_rank(base: str, targets: tuple[str, ...]) -> tuple[int, int]:
     """(Σ (d + k) over the matched Linears of ``base``, min(d, k) over them): the parameters one rank costs."""
     model = load_base(base)
@@ -76,8 +83,9 @@ class Budget:
             for _, targets in self.groups:
                 r = budget_rank(base, targets, budget)
                 for seed in self.seeds:
-                    specs.append(adaptation_spec(task, base, "lora", seed=seed, steps=self.steps, lr=self.lr, rank=r,
-                                                 targets=targets, batch_size=self.batch_size,
+                    specs.append(adaptation_spec(task, base, "lora", seed=seed, steps=self.steps, lr=self.lr,
+                                                 settings={"r": r, "target_modules": targets},
+                                                 batch_size=self.batch_size,
                                                  task_kwargs=dict(self.skill_task_kwargs)))
         return specs
 
@@ -86,15 +94,17 @@ class Budget:
         mean and spread."""
         found: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
         for o in own_outcomes(self.specs(), outcomes):
-            found[(o["spec"]["task"], tuple(o["spec"]["targets"]))].append(o)
+            run = run_of(o)
+            found[(run["task"], tuple(run["settings"]["target_modules"]))].append(o)
         rows = []
         for task, base in self.tasks:
             for label, targets in self.groups:
                 runs = found[(task, tuple(targets))]
                 first = runs[0]["result"]
-                rows.append({"task": task, "group": label, "targets": list(targets), "rank": runs[0]["spec"]["rank"],
+                rows.append({"task": task, "group": label, "targets": list(targets),
+                             "rank": run_of(runs[0])["settings"]["r"],
                              "budget": self.budget(base), "trainable_params": first["trainable_params"],
-                             "metric": first["metric"], "seeds": [o["spec"]["seed"] for o in runs],
+                             "metric": first["metric"], "seeds": [run_of(o)["train"]["seed"] for o in runs],
                              **summarize_seeds([o["result"]["value"] for o in runs])})
         settings = {**asdict(self), "task_kwargs": dict(self.skill_task_kwargs)}
-        return {"experiment": "budget", "settings": settings, "rows": rows}
+        return {"experiment": "budget", "settings": settings, "reported_on": REPORTED_ON, "rows": rows}

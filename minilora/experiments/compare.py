@@ -20,34 +20,60 @@ ran with) in its folder, so an interrupted compare resumes (``resume=True``): fi
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import functools
-import json
 import os
 import statistics
 import tempfile
-from dataclasses import asdict, fields
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from minilora.backend import to_device
 from minilora.data import get_task
 from minilora.data.registry import Task
-from minilora.experiments.measure import forward_ms, median_ms, peak_traced_bytes
-from minilora.io import atomic_write_json, check_writable_folder, clean_temporaries
-from minilora.lora import LoraConfig, count_parameters, find_targets, merge_lora, unmerge_lora
-from minilora.models.gpt import GPT
-from minilora.experiments.runs import DEFAULT_TARGETS, RUN_FILES, load_base, prepare, save_weights
 from minilora.engine.tensor import Tensor
-from minilora.experiments.sweep import run_sweep
-from minilora.train import TrainConfig, make_optimizer, train, train_step
+from minilora.experiments.folders import (
+    LOCK_FILE,
+    RUN_FILES,
+    FolderLock,
+    check_writable,
+)
+from minilora.experiments.measure import forward_ms, median_ms, peak_traced_bytes
+from minilora.experiments.methods import DEFAULT_TARGETS, get_method
+from minilora.experiments.results import (
+    COMPARE_FILE,
+    FULL_VS_LORA_PNG,
+    ROW_FILE,
+    read_result,
+    write_result,
+)
+from minilora.experiments.runs import load_base, save_weights
+from minilora.experiments.spec import RunSpec
+from minilora.experiments.sweep import SweepInterrupted, run_sweep
+from minilora.io import clean_temporaries
+from minilora.lora import (
+    LoraConfig,
+    count_parameters,
+    find_targets,
+    merge_lora,
+    unmerge_lora,
+)
+from minilora.models.gpt import GPT
+from minilora.train import (
+    TrainConfig,
+    default_warmup_steps,
+    make_optimizer,
+    train,
+    train_step,
+)
 
-__all__ = ["COMPARE_FILE", "DEFAULT_LR", "compare", "parse_ranks", "parse_seeds", "format_table", "format_seed_summary"]
+__all__ = ["COMPARE_FILE", "DEFAULT_LR", "compare", "format_seed_summary", "format_table", "parse_ranks", "parse_seeds"]
 
-COMPARE_FILE = "compare.json"
-ROW_FILE = "row.json"  # in each run's folder: {"spec": what the run was, "row": its measured row}
-_FIGURE_FILE = "full-vs-lora.png"  # what `minilora figures --dir` draws into a compare folder
+REPORTED_ON = "test"  # compare chooses nothing: every metric is the test split's
 DEFAULT_LR = {"full": 3e-3, "lora": 1e-2}
 
 
@@ -56,7 +82,8 @@ def parse_ranks(text: str) -> list[int]:
     ranks = []
     for part in (p.strip() for p in text.split(",")):
         if not part.isdigit() or int(part) < 1:
-            raise ValueError(f"--ranks: {part!r} is not a positive integer; expected comma-separated ranks like 1,2,4,8")
+            raise ValueError(f"--ranks: {part!r} is not a positive integer; expected "
+                             "comma-separated ranks like 1,2,4,8")
         ranks.append(int(part))
     return ranks
 
@@ -66,7 +93,8 @@ def parse_seeds(text: str) -> list[int]:
     seeds = []
     for part in (p.strip() for p in text.split(",")):
         if not part.isdigit():
-            raise ValueError(f"--seeds: {part!r} is not a non-negative integer; expected comma-separated seeds like 0,1,2")
+            raise ValueError(f"--seeds: {part!r} is not a non-negative integer; expected "
+                             "comma-separated seeds like 0,1,2")
         seeds.append(int(part))
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds: {text!r} repeats a seed; expected distinct seeds like 0,1,2")
@@ -87,11 +115,11 @@ def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
     (``resume``) or replacing it (``overwrite`` deletes compare's own files, never anything else)."""
     if resume and overwrite:
         raise ValueError("compare: resume and overwrite exclude each other")
-    clean_temporaries(check_writable_folder(out))
-    present = sorted(out.iterdir()) if out.is_dir() else []
+    clean_temporaries(out)
+    present = sorted(p for p in out.iterdir() if p.name != LOCK_FILE)
     if resume or not present:
         return
-    ours = [p for p in present if p.name in (COMPARE_FILE, _FIGURE_FILE) or (
+    ours = [p for p in present if p.name in (COMPARE_FILE, FULL_VS_LORA_PNG) or (
         p.is_dir() and (p.name == "full" or p.name.startswith(("full-seed", "lora-r")))
         and all(f.name in (*RUN_FILES, ROW_FILE) for f in p.iterdir()))]
     foreign = [p.name for p in present if p not in ours]
@@ -111,18 +139,29 @@ def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
 
 
 def _finished_row(folder: Path, spec: dict[str, Any]) -> dict[str, Any] | None:
-    """The row a finished run left in ``folder`` (None when it has not finished); a run made with other
-    settings is a ValueError naming the first one that differs."""
+    """The row a finished run left in ``folder`` (None when it has not finished); a run made with another spec
+    is a ValueError naming the first setting that differs."""
     path = folder / ROW_FILE
     if not path.is_file():
         return None
-    saved = json.loads(path.read_text())
-    wanted = json.loads(json.dumps(spec))
-    for key in wanted:
-        if saved["spec"].get(key) != wanted[key]:
-            raise ValueError(f"cannot resume: {folder} was run with {key} = {saved['spec'].get(key)!r}, not "
-                             f"{wanted[key]!r}; compare again with the first run's settings, or --overwrite")
+    saved = read_result(path, require=("spec", "row"))
+    flat_saved, flat_wanted = _flat(saved["spec"]), _flat(spec)
+    for key in flat_wanted:
+        if flat_saved.get(key) != flat_wanted[key]:
+            raise ValueError(f"cannot resume: {folder} was run with {key} = {flat_saved.get(key)!r}, not "
+                             f"{flat_wanted[key]!r}; compare again with the first run's settings, or --overwrite")
     return saved["row"]
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested JSON as one level: {"train": {"lr": 1}} → {"train.lr": 1} (to name the setting that differs)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _training_memory(model: GPT, task: Task, config: TrainConfig, steps: int) -> tuple[int | None, int]:
@@ -138,7 +177,8 @@ def _training_memory(model: GPT, task: Task, config: TrainConfig, steps: int) ->
     def run() -> None:
         model.train()
         for x, y in batches:
-            train_step(model, optimizer, to_device(x, model.device), Tensor(to_device(y, model.device)), config.grad_clip)
+            train_step(model, optimizer, to_device(x, model.device), Tensor(to_device(y, model.device)),
+                       config.grad_clip)
 
     peak = peak_traced_bytes(run)
     return (peak if model.device == "cpu" else None), optimizer.state_bytes()
@@ -152,21 +192,23 @@ def _latency(base_model: GPT, model: GPT, idx: np.ndarray, repeats: int) -> dict
     return times
 
 
-def _run(method: str, rank: int | None, base: str | GPT, base_model: GPT, task: Task, config: TrainConfig,
-         targets: tuple[str, ...], device: str | None, folder: Path, memory_steps: int, latency_idx: np.ndarray,
-         latency_repeats: int) -> dict[str, Any]:
-    """Train one method from a fresh copy of the base and measure it; one row of the table."""
-    peak, state_bytes = _training_memory(prepare(_fresh_model(base, device), method, rank=rank, targets=targets,
-                                                 seed=config.seed),
-                                         task, config, memory_steps)
-    model = prepare(_fresh_model(base, device), method, rank=rank, targets=targets, seed=config.seed)
+def _run(spec: RunSpec, base: str | GPT, base_model: GPT, task: Task, device: str | None, folder: Path,
+         memory_steps: int, latency_idx: np.ndarray, latency_repeats: int) -> dict[str, Any]:
+    """Train one run from a fresh copy of the base (prepared by the methods registry) and measure it; one row."""
+    method, config = get_method(spec.method), spec.train
+
+    def fresh():
+        return method.prepare(_fresh_model(base, device), spec.settings, seed=config.seed)
+
+    peak, state_bytes = _training_memory(fresh(), task, config, memory_steps)
+    model = fresh()
     counts = count_parameters(model)
     result = train(model, task, config, desc=folder.name)
     losses = [h["loss"] for h in result.history]
-    meta = {"task": task.name, "method": method, "train_config": asdict(config), "metrics": result.final_metrics}
-    weights_file = save_weights(folder, model, method, meta, base if isinstance(base, str) else None)
+    meta = {"task": task.name, "method": spec.method, "train_config": asdict(config), "metrics": result.final_metrics}
+    weights_file = save_weights(folder, model, spec.method, meta, base if isinstance(base, str) else None)
     row = {
-        "run": folder.name, "method": method, "rank": rank, "lr": config.lr,
+        "run": folder.name, "method": spec.method, "rank": spec.settings.get("r"), "lr": config.lr,
         "trainable_params": counts.trainable, "total_params": counts.total, "trainable_pct": counts.percent,
         "metric": task.metric, "metric_value": result.final_metrics[task.metric],
         "final_loss": statistics.fmean(losses[-max(1, len(losses) // 20):]),
@@ -175,64 +217,80 @@ def _run(method: str, rank: int | None, base: str | GPT, base_model: GPT, task: 
         "file": str(weights_file), "file_bytes": os.path.getsize(weights_file),
         "infer_base_ms": None, "infer_merged_ms": None, "infer_unmerged_ms": None,
     }
-    if method == "lora":
+    if method.adapter:
         times = _latency(base_model, model, latency_idx, latency_repeats)
         row.update(infer_base_ms=times["base"], infer_merged_ms=times["merged"], infer_unmerged_ms=times["unmerged"])
     row["losses"] = losses
     return row
 
 
-def _run_spec(job: dict[str, Any], task: Task, base: str | GPT) -> dict[str, Any]:
+def _run_job(job: dict[str, Any], task: Task, base: str | GPT) -> dict[str, Any]:
     """One run of ``compare`` from its job (what ``run_sweep`` calls, in this process or a worker): train from a
     fresh copy of the base, measure, and write ``row.json`` into the run's folder at once (so ``resume`` finds
     every run that finished, even when a later one fails)."""
-    spec, folder, device = job["spec"], Path(job["folder"]), job["device"]
-    config = TrainConfig(**{f.name: spec[f.name] for f in fields(TrainConfig)})
-    latency_idx, _ = task.sample_batch(np.random.default_rng(config.seed), job["latency_batch"])
-    row = _run(spec["method"], spec["rank"], base, _fresh_model(base, device), task, config, tuple(spec["targets"]),
-               device, folder, job["memory_steps"], latency_idx, job["latency_repeats"])
-    row["seed"] = config.seed
+    spec, folder = RunSpec.from_json(job["run"]), Path(job["folder"])
+    latency_idx, _ = task.sample_batch(np.random.default_rng(spec.train.seed), job["latency_batch"])
+    row = _run(spec, base, _fresh_model(base, job["device"]), task, job["device"], folder, job["memory_steps"],
+               latency_idx, job["latency_repeats"])
+    row["seed"] = spec.train.seed
     if job["save_row"]:
-        atomic_write_json(folder / ROW_FILE, {"spec": spec, "row": row})
+        write_result(folder / ROW_FILE, {"spec": job["run"], "row": row})
     return row
 
 
 def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] = (1, 2, 4, 8), steps: int = 1000,
             batch_size: int = 64, lr_full: float = DEFAULT_LR["full"], lr_lora: float = DEFAULT_LR["lora"],
             targets: Sequence[str] = DEFAULT_TARGETS, seed: int = 0, warmup_steps: int | None = None,
-            device: str | None = None, out_dir: str | Path | None = None, memory_steps: int = 3,
+            device: str | None = None, out: str | Path | None = None, memory_steps: int = 3,
             latency_batch: int = 256, latency_repeats: int = 20,
             on_row: Callable[[dict[str, Any]], None] | None = None, resume: bool = False,
-            overwrite: bool = False, seeds: Sequence[int] | None = None, jobs: int = 1) -> list[dict[str, Any]]:
+            overwrite: bool = False, seeds: Sequence[int] | None = None, jobs: int = 1,
+            executor: cf.Executor | None = None) -> list[dict[str, Any]]:
     """Fine-tune ``base`` on ``task`` fully and with LoRA at each of ``ranks``; one measured row per run.
 
     Budget (the same for every run): ``steps`` AdamW steps of ``batch_size`` sequences, lr_t a linear
-    warm-up over ``warmup_steps`` (default steps / 20) then a cosine decay to lr / 10, no weight decay,
-    data and LoRA initialisation seeded by ``seed``; lr = ``lr_full`` or ``lr_lora``.  ``task`` is a
-    name or a task object (e.g. ``get_task("sort", n_eval=100)`` for a quicker evaluation); ``base``
-    a shipped model name, a checkpoint path, or a GPT, which is copied and never changed.
+    warm-up over ``warmup_steps`` (default ``default_warmup_steps(steps)`` = steps / 20) then a cosine decay to
+    lr / 10, no weight decay, data and LoRA initialisation seeded by ``seed``; lr = ``lr_full`` or ``lr_lora``.
+    ``task`` is a name or a task object (e.g. ``get_task("sort", n_eval=100)`` for a quicker evaluation); ``base``
+    a shipped model name, a checkpoint path, or a GPT, which is copied and never changed.  Nothing is chosen:
+    every metric is the task's test split.
 
-    Each run's weights go to ``out_dir/<run>/`` ("full", "lora-r4", ...) and all rows, with the
-    settings, to ``out_dir/compare.json``; without ``out_dir`` the files are written to a temporary
+    Each run's weights go to ``out/<run>/`` ("full", "lora-r4", ...) and all rows, with the
+    settings, to ``out/compare.json``; without ``out`` the files are written to a temporary
     folder (to measure their size) and deleted.  Peak memory is traced over ``memory_steps`` separate
     steps; latency is the median of ``latency_repeats`` forward passes of ``latency_batch`` sequences.
     ``on_row(row)`` is called as each run finishes.  Row keys: see ``format_table`` and the module docstring;
-    ``losses`` is the training loss per step.  ``out_dir`` is checked before any run: a folder holding another
-    compare is refused unless ``resume`` (runs that finished are loaded, not rerun; a run made with other
-    settings is refused) or ``overwrite`` (its files are deleted first).
+    ``losses`` is the training loss per step.  ``out`` is checked and locked (one compare per folder) before any
+    run: a folder holding another compare is refused unless ``resume`` (runs that finished are loaded, not rerun;
+    a run made with other settings is refused) or ``overwrite`` (its files are deleted first).
 
     ``seeds`` (default: ``[seed]``) runs every method once per seed (folders "full-seed1", "lora-r4-seed1", ... when
     there are several; rows carry their ``seed``); the runs go through ``run_sweep`` with ``jobs`` worker
-    processes (default 1: this process), and ``on_row`` is called for each row, in order, once all have finished.
+    processes (default 1: this process) or ``executor``, and ``on_row`` is called for each row, in order, once all
+    have finished.
     """
-    if out_dir is not None:
-        _prepare_folder(Path(out_dir), resume, overwrite)
+    if out is None:
+        return _compare(task, base, ranks, steps, batch_size, lr_full, lr_lora, targets, seed, warmup_steps, device,
+                        None, memory_steps, latency_batch, latency_repeats, on_row, False, seeds, jobs, executor)
+    folder = check_writable(out, "compare folder")
+    with FolderLock(folder / LOCK_FILE, "compare folder"):
+        _prepare_folder(folder, resume, overwrite)
+        return _compare(task, base, ranks, steps, batch_size, lr_full, lr_lora, targets, seed, warmup_steps, device,
+                        folder, memory_steps, latency_batch, latency_repeats, on_row, resume, seeds, jobs, executor)
+
+
+def _compare(task: str | Task, base: str | GPT, ranks: Sequence[int], steps: int, batch_size: int, lr_full: float,
+             lr_lora: float, targets: Sequence[str], seed: int, warmup_steps: int | None, device: str | None,
+             out: Path | None, memory_steps: int, latency_batch: int, latency_repeats: int,
+             on_row: Callable[[dict[str, Any]], None] | None, resume: bool, seeds: Sequence[int] | None, jobs: int,
+             executor: cf.Executor | None) -> list[dict[str, Any]]:
     task_obj = get_task(task) if isinstance(task, str) else task
     ranks, targets = list(ranks), tuple(targets)
     for name, value in (("lr_full", lr_full), ("lr_lora", lr_lora)):
         if not value > 0:
             raise ValueError(f"compare: {name} must be > 0, got {value!r}")
-    for name, value in (("memory_steps", memory_steps), ("latency_batch", latency_batch), ("latency_repeats", latency_repeats)):
+    for name, value in (("memory_steps", memory_steps), ("latency_batch", latency_batch),
+                        ("latency_repeats", latency_repeats)):
         if value < 1:
             raise ValueError(f"compare: {name} must be >= 1, got {value!r}")
     bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1]
@@ -248,42 +306,49 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
     if not seeds or len(set(seeds)) != len(seeds) or any(
             isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
         raise ValueError(f"compare: seeds must be distinct non-negative integers, got {seeds!r}")
-    warmup = max(1, steps // 20) if warmup_steps is None else warmup_steps
+    warmup = default_warmup_steps(steps) if warmup_steps is None else warmup_steps
     configs = {(m, s): TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup, weight_decay=0.0,
                                    seed=int(s))
                for m, lr in (("full", lr_full), ("lora", lr_lora)) for s in seeds}
     suffix = (lambda s: "") if len(seeds) == 1 else (lambda s: f"-seed{s}")
-    runs = [(s, "full", None, f"full{suffix(s)}") for s in seeds]
-    runs += [(s, "lora", int(r), f"lora-r{r}{suffix(s)}") for s in seeds for r in ranks]
+    runs = [(s, "full", {}, f"full{suffix(s)}") for s in seeds]
+    runs += [(s, "lora", {"r": int(r), "target_modules": list(targets)}, f"lora-r{r}{suffix(s)}")
+             for s in seeds for r in ranks]
+    base_name = base if isinstance(base, str) else "<GPT object>"
     rows: list[dict[str, Any] | None] = []
     with tempfile.TemporaryDirectory() as scratch:
-        root = Path(out_dir) if out_dir is not None else Path(scratch)
+        root = out if out is not None else Path(scratch)
         jobs_todo, places = [], []
-        for s, method, rank, name in runs:
-            spec = {"task": task_obj.name, "base": base if isinstance(base, str) else "<GPT object>", "method": method,
-                    "rank": rank, "targets": list(targets), **asdict(configs[(method, s)])}
-            row = _finished_row(root / name, spec) if out_dir is not None and resume else None
+        for s, method, settings, name in runs:
+            spec = RunSpec.make(task_obj.name, base_name, method, configs[(method, s)], settings).to_json()
+            row = _finished_row(root / name, spec) if out is not None and resume else None
             rows.append(row)
             if row is None:
                 places.append(len(rows) - 1)
-                jobs_todo.append({"spec": spec, "folder": str(root / name), "device": device, "memory_steps": memory_steps,
+                jobs_todo.append({"run": spec, "folder": str(root / name), "device": device,
+                                  "memory_steps": memory_steps,
                                   "latency_batch": latency_batch, "latency_repeats": latency_repeats,
-                                  "save_row": out_dir is not None})
-        run_one = functools.partial(_run_spec, task=task_obj, base=base)
-        for place, outcome in zip(places, run_sweep(jobs_todo, run_one, jobs=jobs, desc=f"compare {task_obj.name}")):
+                                  "save_row": out is not None})
+        run_one = functools.partial(_run_job, task=task_obj, base=base)
+        try:
+            outcomes = run_sweep(jobs_todo, run_one, jobs=jobs, executor=executor, desc=f"compare {task_obj.name}")
+        except SweepInterrupted as stop:  # the finished runs are kept in their folders (row.json) when out is given
+            raise SweepInterrupted(len(runs) - len(jobs_todo) + stop.finished, len(runs), out,
+                                   stop.signal) from None
+        for place, outcome in zip(places, outcomes):
             rows[place] = outcome["result"]
     for row in rows:
         if on_row is not None:
             on_row(row)
-    if out_dir is not None:
-        settings = {"task": task_obj.name, "base": base if isinstance(base, str) else "<GPT object>", "ranks": ranks,
-                    "seeds": seeds,
+    if out is not None:
+        settings = {"task": task_obj.name, "base": base_name, "ranks": ranks, "seeds": seeds,
                     "targets": list(targets), "lr_full": lr_full, "lr_lora": lr_lora, "device": base_model.device,
                     "train_config": {k: v for k, v in asdict(configs[("full", seeds[0])]).items() if k != "lr"},
                     "memory_steps": memory_steps, "latency_batch": latency_batch, "latency_repeats": latency_repeats,
                     "threads": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
                     "numpy": np.__version__}
-        atomic_write_json(Path(out_dir) / COMPARE_FILE, {"experiment": "compare", "settings": settings, "rows": rows})
+        write_result(out / COMPARE_FILE, {"experiment": "compare", "settings": settings, "reported_on": REPORTED_ON,
+                                          "rows": rows})
     return rows
 
 
@@ -342,7 +407,7 @@ def format_seed_summary(rows: Sequence[dict[str, Any]]) -> str:
         return f"{statistics.fmean(values):.3f} ± {spread:.3f}"
 
     lines = [f"{'method':6s}  {'r':>2s}  {'trainable':>9s}  seeds  {rows[0]['metric'] + ' (mean ± std)':>24s}  "
-             f"{'loss (mean ± std)':>17s}"]
+             + f"{'loss (mean ± std)':>17s}"]
     for (method, rank), group in groups.items():
         lines.append(f"{method:6s}  {_num(rank, 'd'):>2s}  {group[0]['trainable_params']:>9,}  {len(group):>5d}  "
                      f"{pm([g['metric_value'] for g in group]):>24s}  {pm([g['final_loss'] for g in group]):>17s}")

@@ -20,10 +20,18 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-__all__ = ["FRACTION", "target_of", "crossing", "choose_lr", "effective_metric", "next_dims", "median_d90",
-           "is_power_of_two"]
+__all__ = [
+    "FRACTION",
+    "choose_lr",
+    "crossing",
+    "effective_metric",
+    "is_power_of_two",
+    "median_d90",
+    "next_dims",
+    "target_of",
+]
 
 FRACTION = 0.9
 
@@ -75,7 +83,11 @@ def median_d90(per_seed: Sequence[float | None]) -> float | None:
 
 
 def choose_lr(metric_by_lr: Mapping[float, float]) -> float:
-    """The learning rate with the highest effective metric (−inf for a diverged run); ties go to the smaller lr."""
+    """The learning rate with the highest effective metric (−inf for a diverged run); ties go to the smaller lr.
+
+    Feed it metrics on the *validation* split (the intrinsic experiments do): a choice made on the test split
+    would flatter the numbers reported on that same split.
+    """
     if not metric_by_lr:
         raise ValueError("choose_lr: no learning rates were tried")
     return min(metric_by_lr, key=lambda lr: (-metric_by_lr[lr], lr))

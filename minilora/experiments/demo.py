@@ -19,7 +19,6 @@ this layer does not draw).  Rerun in the same folder, the demo loads its finishe
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,19 +27,39 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from minilora.data import get_task
-from minilora.experiments.compare import COMPARE_FILE, compare, format_table
+from minilora.experiments.compare import compare, format_table
+from minilora.experiments.folders import LOCK_FILE, check_writable
 from minilora.experiments.intrinsic import FAST, Settings, run_intrinsic
-from minilora.experiments.runs import DEFAULT_TARGETS, load_base
-from minilora.io import atomic_write_json, check_writable_folder, clean_temporaries
-from minilora.lora import LoraConfig, apply_lora, count_parameters, lora_param_count, lora_report
+from minilora.experiments.methods import DEFAULT_TARGETS, get_method
+from minilora.experiments.results import (
+    COMPARE_FILE,
+    DEMO_FILE,
+    FULL_VS_LORA_PNG,
+    intrinsic_file,
+    png_name,
+    write_result,
+)
+from minilora.experiments.runs import load_base
+from minilora.io import clean_temporaries
+from minilora.lora import count_parameters, lora_param_count, lora_report
 
-__all__ = ["DemoSettings", "DEMO", "DEMO_FILE", "DEMO_FIGURES", "NOTEBOOKS", "check_demo_folder",
-           "parameter_arithmetic", "run_demo", "format_budget", "d90_line", "format_demo"]
+__all__ = [
+    "DEMO",
+    "DEMO_FIGURES",
+    "DEMO_FILE",
+    "NOTEBOOKS",
+    "DemoSettings",
+    "check_demo_folder",
+    "d90_line",
+    "format_budget",
+    "format_demo",
+    "parameter_arithmetic",
+    "run_demo",
+]
 
-DEMO_FILE = "demo.json"
-INTRINSIC_FILE = "intrinsic-budget.json"
-DEMO_FIGURES = ("full-vs-lora.png", "intrinsic-budget.png")  # drawn by the command from the JSON beside them
-_OURS = {"compare", "intrinsic", DEMO_FILE, INTRINSIC_FILE, *DEMO_FIGURES}  # everything the demo writes in ``out``
+INTRINSIC_FILE = intrinsic_file("budget")
+DEMO_FIGURES = (FULL_VS_LORA_PNG, png_name(INTRINSIC_FILE))  # drawn by the command from the JSON beside them
+_OURS = {"compare", "intrinsic", DEMO_FILE, INTRINSIC_FILE, LOCK_FILE, *DEMO_FIGURES}  # what the demo writes in ``out``
 NOTEBOOKS = ("tutorials/01_autograd_from_scratch.ipynb  the engine: a graph, a Function, gradcheck",
              "tutorials/03_lora_math.ipynb              W0 + (α/r)·B A and its parameter count",
              "tutorials/04_lora_side_by_side.ipynb      step 2 of this demo, cell by cell",
@@ -70,7 +89,7 @@ DEMO = DemoSettings()
 def check_demo_folder(out: str | Path) -> Path:
     """Check ``out`` before anything runs: writable, and empty or holding an earlier demo (whose finished runs are
     reused); a folder with other files is refused with a one-line ValueError.  Nothing is created."""
-    folder = check_writable_folder(out, "demo folder")
+    folder = check_writable(out, "demo folder")
     if folder.is_dir():
         clean_temporaries(folder)  # stale temporaries of a killed write
     foreign = sorted(p.name for p in folder.iterdir() if p.name not in _OURS) if folder.is_dir() else []
@@ -81,7 +100,8 @@ def check_demo_folder(out: str | Path) -> Path:
     return folder
 
 
-def parameter_arithmetic(base: str = "skills", rank: int = 4, targets: tuple[str, ...] = DEFAULT_TARGETS) -> dict[str, Any]:
+def parameter_arithmetic(base: str = "skills", rank: int = 4,
+                         targets: tuple[str, ...] = DEFAULT_TARGETS) -> dict[str, Any]:
     """LoRA's parameter count on ``base``: per adapted d×k weight, d·k to fine-tune vs r(d + k) for B (d×r) and A (r×k).
 
     Returns {"table" (``lora_report``'s text), "rank", "trainable", "total" (all weights of the LoRA model),
@@ -90,23 +110,24 @@ def parameter_arithmetic(base: str = "skills", rank: int = 4, targets: tuple[str
     """
     model = load_base(base)
     base_total = model.num_parameters()
-    apply_lora(model, LoraConfig(r=rank, target_modules=tuple(targets)))
+    model = get_method("lora").prepare(model, {"r": rank, "target_modules": list(targets)})
     count = count_parameters(model)
     return {"table": lora_report(model).table, "rank": rank, "trainable": count.trainable, "total": count.total,
             "base_total": base_total, "gpt3": {str(r): lora_param_count(12288, 96, r) for r in (1, 8)}}
 
 
-def run_demo(out: str | Path = "runs/demo", jobs: int | None = None, settings: DemoSettings | None = None) -> dict[str, Any]:
-    """Run the demo's three steps into ``out`` (checked first) with ``jobs`` worker processes (default: all cores)
-    and ``settings`` (default ``DEMO``).
+def run_demo(out: str | Path = "runs/demo", jobs: int = 1, settings: DemoSettings | None = None) -> dict[str, Any]:
+    """Run the demo's three steps into ``out`` (checked first: the folder and every subfolder it writes) with
+    ``jobs`` worker processes (default 1: this process) and ``settings`` (default ``DEMO``).
 
     Returns and writes ``out/demo.json``: {"settings", "arithmetic" (``parameter_arithmetic``), "compare" (the rows of
     ``compare`` without per-step losses), "intrinsic" (``run_intrinsic``'s "budget" result), "seconds" per step,
     "files"}.  The progress bar advances once per step; the steps' own bars show their runs.
     """
     folder = check_demo_folder(out)
+    for sub in ("compare", "intrinsic"):
+        check_writable(folder / sub, "demo folder")
     settings = settings or DEMO
-    jobs = jobs or os.cpu_count() or 1
     seconds: dict[str, float] = {}
     with tqdm(total=3, desc="demo", unit="step") as bar:
         start = time.perf_counter()
@@ -118,14 +139,14 @@ def run_demo(out: str | Path = "runs/demo", jobs: int | None = None, settings: D
         start = time.perf_counter()
         bar.set_postfix_str("full fine-tuning vs LoRA")
         task = get_task(settings.task, n_eval=settings.n_eval)
-        rows = compare(task, base=settings.base, ranks=settings.ranks, steps=settings.steps, out_dir=folder / "compare",
+        rows = compare(task, base=settings.base, ranks=settings.ranks, steps=settings.steps, out=folder / "compare",
                        latency_repeats=settings.latency_repeats, resume=True, jobs=jobs)
         seconds["compare"] = time.perf_counter() - start
         bar.update()
 
         start = time.perf_counter()
         bar.set_postfix_str("intrinsic dimension")
-        intrinsic = run_intrinsic(only=["budget"], out_dir=folder / "intrinsic", json_dir=folder, jobs=jobs,
+        intrinsic = run_intrinsic(only=["budget"], out=folder, runs=folder / "intrinsic", jobs=jobs,
                                   settings=settings.intrinsic)["budget"]
         seconds["intrinsic"] = time.perf_counter() - start
         bar.update()
@@ -133,7 +154,7 @@ def run_demo(out: str | Path = "runs/demo", jobs: int | None = None, settings: D
               "compare": [{k: v for k, v in row.items() if k != "losses"} for row in rows], "intrinsic": intrinsic,
               "seconds": seconds, "files": {"compare": str(folder / "compare" / COMPARE_FILE),
                                             "intrinsic": str(folder / INTRINSIC_FILE)}}
-    atomic_write_json(folder / DEMO_FILE, result)
+    write_result(folder / DEMO_FILE, result)
     return result
 
 
@@ -174,4 +195,5 @@ def format_demo(result: dict[str, Any]) -> list[str]:
                   f"full fine-tuning trains {a['base_total']:,} weights; LoRA {a['trainable']:,} "
                   f"({100 * a['trainable'] / a['base_total']:.2f}%).  GPT-3 175B, W_q and W_v: r = 1 → "
                   f"{a['gpt3']['1']:,}, r = 8 → {a['gpt3']['8']:,} trainable")
-    return [arithmetic, format_table(result["compare"]), format_budget(result["intrinsic"]), d90_line(result["intrinsic"])]
+    return [arithmetic, format_table(result["compare"]), format_budget(result["intrinsic"]),
+            d90_line(result["intrinsic"])]

@@ -18,31 +18,60 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from functools import reduce
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-
-import numpy as np
+from typing import Any
 
 from minilora.data import get_task
-from minilora.experiments.runs import DEFAULT_TARGETS, load_base, prepare
-from minilora.models.checkpoint import save_model
-from minilora.models.configs import MODEL_SIZES, model_config
-from minilora.models.gpt import GPT
-from minilora.models.zoo import RECIPES
-from minilora.subspace import DENSE_MAX_BYTES, SubspaceModel
-from minilora.train import TrainConfig, TrainingDiverged, train
-from minilora.experiments.d90 import FRACTION, choose_lr, crossing, effective_metric, median_d90, next_dims, target_of
+from minilora.experiments.d90 import (
+    FRACTION,
+    choose_lr,
+    crossing,
+    effective_metric,
+    median_d90,
+    next_dims,
+    target_of,
+)
+from minilora.experiments.folders import check_writable
+from minilora.experiments.intrinsic_table import format_table
+from minilora.experiments.methods import get_method
+from minilora.experiments.results import INTRINSIC_PREFIX, intrinsic_file, write_result
+from minilora.experiments.runs import load_base
+from minilora.experiments.snapshots import pretrain_with_snapshots
+from minilora.experiments.spec import RunSpec
 from minilora.experiments.sweep import run_sweep, spec_key
 from minilora.experiments.toy_intrinsic import toy_summary
-from minilora.io import atomic_write_json
+from minilora.models.configs import MODEL_SIZES
+from minilora.models.gpt import GPT
+from minilora.models.zoo import RECIPES
+from minilora.subspace import DENSE_MAX_BYTES
+from minilora.train import TrainConfig, TrainingDiverged, default_warmup_steps, train
 
-__all__ = ["Settings", "FULL", "FAST", "Curve", "Context", "run_one", "measure_curves", "projections",
-           "pretrained_vs_random", "along_pretraining", "width", "said", "budget", "toy", "EXPERIMENTS",
-           "run_intrinsic", "format_table", "JSON_PREFIX"]
+__all__ = [
+    "EXPERIMENTS",
+    "FAST",
+    "FULL",
+    "REPORTED_ON",
+    "SELECTED_ON",
+    "Context",
+    "Curve",
+    "Settings",
+    "along_pretraining",
+    "budget",
+    "format_table",
+    "measure_curves",
+    "pretrained_vs_random",
+    "projections",
+    "run_intrinsic",
+    "run_one",
+    "said",
+    "toy",
+    "width",
+]
 
-JSON_PREFIX = "intrinsic-"
+SELECTED_ON = "validation"  # the split every choice is made on (z's learning rate per d)
+REPORTED_ON = "test"  # the split every reported metric is measured on
 RANDOM = "random"  # base name: the skills architecture from random initialisation (seeded by the run's seed)
 
 
@@ -101,18 +130,18 @@ class Curve:
 
 @dataclass
 class Context:
-    """Where runs are cached (``out_dir/runs``), how they run (``jobs`` or ``executor``) and their settings."""
+    """Where runs are cached (``runs/runs``), how they run (``jobs`` or ``executor``) and their settings."""
 
     settings: Settings
-    out_dir: Path
-    jobs: int | None = None
+    runs: Path
+    jobs: int = 1
     executor: Any = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # spec key → result, this session
 
     def sweep(self, specs: Sequence[Mapping[str, Any]], desc: str) -> list[dict[str, Any]]:
         """Run the specs (skipping finished ones) and remember every result by key."""
         unique = list({spec_key(s): s for s in specs}.values())
-        rows = run_sweep(unique, run_one, out_dir=self.out_dir, jobs=self.jobs, executor=self.executor, desc=desc)
+        rows = run_sweep(unique, run_one, runs=self.runs, jobs=self.jobs, executor=self.executor, desc=desc)
         self.results.update({row["key"]: row["result"] for row in rows})
         return rows
 
@@ -131,91 +160,64 @@ def _base_model(base: str, seed: int) -> Any:
     return load_base(base)
 
 
-def _train_result(model: Any, spec: Mapping[str, Any], lr: float) -> dict[str, Any]:
-    """Train ``model``'s trainable parameters on the spec's task and budget; the metric and whether it diverged."""
-    steps, seed = spec["steps"], spec["seed"]
-    task = get_task(spec["task"])
-    config = TrainConfig(steps=steps, batch_size=spec["batch_size"], lr=lr, warmup_steps=max(1, steps // 20),
-                         weight_decay=0.0, seed=seed)
+def _train_result(model: Any, spec: RunSpec) -> dict[str, Any]:
+    """Train ``model``'s trainable parameters on the spec's task and budget: the test metric (what is reported), the
+    validation metric (what the learning rate is chosen on), and whether it diverged."""
+    task = get_task(spec.task, **spec.task_kwargs)
     start = time.perf_counter()
     try:
-        result = train(model, task, config, desc=f"{spec['kind']} {spec.get('d', '')}")
+        result = train(model, task, spec.train, desc=f"{spec.method} {spec.settings.get('d', '')}")
     except TrainingDiverged as err:  # a non-finite loss: a miss at this lr, not a failed sweep
-        return {"metric": None, "metric_name": task.metric, "diverged": True, "diverged_at": err.step,
-                "final_loss": None, "seconds": time.perf_counter() - start,
+        return {"metric": None, "validation_metric": None, "metric_name": task.metric, "diverged": True,
+                "diverged_at": err.step, "final_loss": None, "seconds": time.perf_counter() - start,
                 "trainable": model.num_parameters(trainable_only=True)}
     losses = [h["loss"] for h in result.history]
     metric = result.final_metrics[task.metric]
-    return {"metric": float(metric), "metric_name": task.metric, "diverged": False, "diverged_at": None,
+    validation = task.evaluate(model, split=SELECTED_ON)[task.metric]
+    return {"metric": float(metric), "validation_metric": float(validation), "metric_name": task.metric,
+            "diverged": False, "diverged_at": None,
             "final_loss": statistics.fmean(losses[-max(1, len(losses) // 20):]), "seconds": result.seconds,
             "trainable": result.trainable_parameters}
 
 
-def _pretrain_run(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Pretrain a GPT with the spec's recipe settings, saving its weights at each of ``spec["snapshots"]`` steps."""
-    task = get_task(spec["task"])
-    config = model_config(spec["size"], task.tokenizer.vocab_size, block_size=spec["block_size"], n_embd=spec["n_embd"])
-    model = GPT(config, seed=spec["seed"])
-    folder = Path(spec["dir"])
-    snapshots = sorted(spec["snapshots"])
-    files: dict[str, str] = {}
-    metrics: dict[str, float] = {}
+def run_one(job: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one job of the intrinsic-dimension sweeps in this process (the sweep's ``run_one``).
 
-    def keep(step: int, evaluation: dict[str, Any]) -> None:
-        if step in snapshots:
-            path = folder / f"step-{step}.safetensors"
-            save_model(path, model, extra={"pretrain_step": step})
-            files[str(step)], metrics[str(step)] = str(path), float(evaluation[task.metric])
-
-    train_config = TrainConfig(steps=spec["steps"], batch_size=spec["batch_size"], lr=spec["lr"],
-                               warmup_steps=spec["warmup"], weight_decay=spec["weight_decay"], seed=spec["seed"],
-                               eval_every=reduce(math.gcd, snapshots))
-    train(model, task, train_config, desc=f"pretrain n_embd={spec['n_embd']}", on_eval=keep)
-    shipped = _equals_shipped(model) if spec.get("compare_shipped") else None
-    return {"files": files, "metrics": metrics, "parameters": model.num_parameters(), "equals_shipped": shipped}
-
-
-def _equals_shipped(model: Any) -> bool:
-    """Whether ``model``'s weights are bit for bit those of the shipped skills model."""
-    shipped = load_base("skills").state_dict()
-    mine = model.state_dict()
-    return shipped.keys() == mine.keys() and all(np.array_equal(shipped[k], mine[k]) for k in mine)
-
-
-def run_one(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one spec of the intrinsic-dimension sweeps in this process (the sweep's ``run_one``).
-
-    kind "subspace": θ = θ0 + P z, z trained at ``lr``;  "full": every weight;  "lora": rank-``rank``
-    adapters;  "pretrain": a pretraining run with snapshots.  Everything is seeded by ``spec["seed"]``.
+    {"run": a RunSpec}: the base ("skills", "random" or a model file) prepared by the run's method (the registry:
+    "subspace" θ = θ0 + P z, "full", "lora") and trained;  {"pretrain": ...}: a pretraining run with snapshots.
+    Everything is seeded by the run's seed.
     """
-    kind = spec["kind"]
-    if kind == "pretrain":
-        return _pretrain_run(spec)
-    model = _base_model(spec["base"], spec["seed"])
+    if "pretrain" in job:
+        return pretrain_with_snapshots(job["pretrain"])
+    spec = RunSpec.from_json(job["run"])
+    model = _base_model(spec.base, spec.train.seed)
     total = model.num_parameters()
-    if kind == "subspace":
-        model = SubspaceModel(model, spec["d"], projection=spec["projection"], seed=spec["seed"], said=spec["said"])
-    elif kind in ("full", "lora"):
-        prepare(model, kind, rank=spec.get("rank", 4), targets=DEFAULT_TARGETS, seed=spec["seed"])
-    else:
-        raise ValueError(f"unknown run kind {kind!r}; expected subspace, full, lora or pretrain")
-    return {**_train_result(model, spec, spec["lr"]), "D": total}
+    model = get_method(spec.method).prepare(model, spec.settings, seed=spec.train.seed)
+    return {**_train_result(model, spec), "D": total}
 
 
 # ------------------------------------------------------------------------------------------- the curves
 
 
-def _run_spec(s: Settings, kind: str, base: str, seed: int, lr: float, **extra: Any) -> dict[str, Any]:
-    return {"kind": kind, "task": s.task, "base": base, "steps": s.steps, "batch_size": s.batch_size, "seed": seed,
-            "lr": lr, **extra}
+def _job(s: Settings, method: str, base: str, seed: int, lr: float, settings: Mapping[str, Any] | None = None
+         ) -> dict[str, Any]:
+    """The sweep job of one training run: ``s``'s task and budget, warm-up ``default_warmup_steps``, no decay."""
+    train_config = TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=lr,
+                               warmup_steps=default_warmup_steps(s.steps),
+                               weight_decay=0.0, seed=seed)
+    return {"run": RunSpec.make(s.task, base, method, train_config, settings).to_json()}
 
 
 def _subspace_spec(s: Settings, curve: Curve, d: int, lr: float, seed: int) -> dict[str, Any]:
-    return _run_spec(s, "subspace", curve.base, seed, lr, d=d, projection=curve.projection, said=curve.said)
+    return _job(s, "subspace", curve.base, seed, lr, {"d": d, "projection": curve.projection, "said": curve.said})
+
+
+def _lora_spec(s: Settings, r: int, seed: int) -> dict[str, Any]:
+    return _job(s, "lora", "skills", seed, s.lr_lora, {"r": r})
 
 
 def _baseline_specs(s: Settings, base: str, seeds: int) -> list[dict[str, Any]]:
-    return [_run_spec(s, "full", base, seed, s.lr_full) for seed in range(seeds)]
+    return [_job(s, "full", base, seed, s.lr_full) for seed in range(seeds)]
 
 
 def _baseline(ctx: Context, base: str, seeds: int) -> dict[str, Any]:
@@ -234,7 +236,8 @@ def _point(ctx: Context, curve: Curve, d: int) -> tuple[list[dict[str, Any]], di
     if missing:
         return missing, None
     metric_by_lr = {lr: effective_metric(r["metric"], r["diverged"]) for lr, r in by_lr.items()}
-    lr = choose_lr(metric_by_lr)
+    validation_by_lr = {lr: effective_metric(r["validation_metric"], r["diverged"]) for lr, r in by_lr.items()}
+    lr = choose_lr(validation_by_lr)  # chosen on the validation split; every reported metric is on test
     seed_specs = [_subspace_spec(s, curve, d, lr, seed) for seed in range(1, curve.seeds)]
     runs = [by_lr[lr]] + [ctx.result(spec) for spec in seed_specs]
     missing = [spec for spec, r in zip(seed_specs, runs[1:]) if r is None]
@@ -242,12 +245,15 @@ def _point(ctx: Context, curve: Curve, d: int) -> tuple[list[dict[str, Any]], di
         return missing, None
     metrics = [effective_metric(r["metric"], r["diverged"]) for r in runs]
     finite = [m for m in metrics if math.isfinite(m)]
-    return [], {"d": d, "lr": lr, "metric_by_lr": {str(k): v if math.isfinite(v) else None for k, v in metric_by_lr.items()},
+    return [], {"d": d, "lr": lr, "lr_selected_on": SELECTED_ON,
+                "validation_by_lr": {str(k): v if math.isfinite(v) else None for k, v in validation_by_lr.items()},
+                "metric_by_lr": {str(k): v if math.isfinite(v) else None for k, v in metric_by_lr.items()},
                 "diverged_lrs": [k for k, r in by_lr.items() if r["diverged"]],
                 "per_seed": [m if math.isfinite(m) else None for m in metrics],
                 "mean": statistics.fmean(metrics) if len(finite) == len(metrics) else 0.0,
                 "min": min(finite, default=0.0), "max": max(finite, default=0.0),
-                "trainable": runs[0]["trainable"], "D": runs[0]["D"], "seconds": statistics.fmean(r["seconds"] for r in runs)}
+                "trainable": runs[0]["trainable"], "D": runs[0]["D"],
+                "seconds": statistics.fmean(r["seconds"] for r in runs)}
 
 
 def _walk(ctx: Context, curve: Curve, target: float) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
@@ -317,14 +323,15 @@ def _pretrained(s: Settings) -> Curve:
     return Curve("pretrained", "skills", s.seeds, s.start, fixed=s.dense_dims)
 
 
-def _write(ctx: Context, json_dir: Path | None, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    result = {"experiment": JSON_PREFIX + name, "settings": ctx.settings.as_dict(), **payload}
-    if json_dir is not None:
-        atomic_write_json(Path(json_dir) / f"{JSON_PREFIX}{name}.json", result)
+def _write(ctx: Context, out: Path | None, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    result = {"experiment": INTRINSIC_PREFIX + name, "settings": ctx.settings.as_dict(), "selected_on": SELECTED_ON,
+              "reported_on": REPORTED_ON, **payload}
+    if out is not None:
+        write_result(Path(out) / intrinsic_file(name), result)
     return result
 
 
-def projections(ctx: Context, json_dir: Path | None = None) -> dict[str, Any]:
+def projections(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     """Metric against d for the Fastfood, sparse and dense projections on the skills model (dense where P fits)."""
     s = ctx.settings
     D = _base_model("skills", 0).num_parameters()
@@ -332,43 +339,44 @@ def projections(ctx: Context, json_dir: Path | None = None) -> dict[str, Any]:
     curves = [replace(_pretrained(s), name="fastfood"),
               Curve("sparse", "skills", s.seeds, s.start, projection="sparse", fixed=s.dense_dims, search=False),
               Curve("dense", "skills", s.seeds, s.start, projection="dense", fixed=dense, search=False)]
-    return _write(ctx, json_dir, "projections", {"curves": measure_curves(ctx, curves, "projections")})
+    return _write(ctx, out, "projections", {"curves": measure_curves(ctx, curves, "projections")})
 
 
-def pretrained_vs_random(ctx: Context, json_dir: Path | None = None) -> dict[str, Any]:
+def pretrained_vs_random(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     """d90 of the skills model against the same architecture from random initialisation (Fastfood)."""
     s = ctx.settings
     curves = measure_curves(ctx, [_pretrained(s), Curve(RANDOM, RANDOM, s.random_seeds, s.start_random)],
                             "pretrained vs random")
     d90s = [curves[n]["d90"] for n in ("pretrained", RANDOM)]
     ratio = d90s[1] / d90s[0] if None not in d90s else None
-    return _write(ctx, json_dir, "pretrained-vs-random", {"curves": curves, "random_over_pretrained": ratio})
+    return _write(ctx, out, "pretrained-vs-random", {"curves": curves, "random_over_pretrained": ratio})
 
 
-def _pretrain_spec(out_dir: Path, n_embd: int, steps: int, snapshots: Sequence[int],
+def _pretrain_spec(runs: Path, n_embd: int, steps: int, snapshots: Sequence[int],
                    compare_shipped: bool) -> dict[str, Any]:
     """Pretraining with the skills recipe's settings (task, lr, batch, warm-up, weight decay, seed) at another
-    width or length; snapshots cached in ``out_dir/pretrain/...``."""
+    width or length; snapshots cached in ``runs/pretrain/...``."""
     r = RECIPES["skills"]
     block = max(get_task(r.task).block_size, MODEL_SIZES[r.size]["block_size"])
-    folder = out_dir.resolve() / "pretrain" / f"{r.task}-{r.size}-n_embd{n_embd}-{steps}steps"
-    return {"kind": "pretrain", "task": r.task, "size": r.size, "n_embd": n_embd, "block_size": block,
-            "steps": steps, "lr": r.lr, "batch_size": r.batch_size, "warmup": min(r.warmup_steps, max(1, steps // 20)),
-            "weight_decay": 0.1, "seed": r.seed, "snapshots": sorted(set(snapshots) | {steps}), "dir": str(folder),
-            "compare_shipped": compare_shipped}
+    folder = runs.resolve() / "pretrain" / f"{r.task}-{r.size}-n_embd{n_embd}-{steps}steps"
+    return {"pretrain": {"task": r.task, "size": r.size, "n_embd": n_embd, "block_size": block, "steps": steps,
+                         "lr": r.lr, "batch_size": r.batch_size,
+                         "warmup": min(r.warmup_steps, default_warmup_steps(steps)),
+                         "weight_decay": 0.1, "seed": r.seed, "snapshots": sorted(set(snapshots) | {steps}),
+                         "dir": str(folder), "compare_shipped": compare_shipped}}
 
 
 def _snapshots_spec(ctx: Context) -> dict[str, Any]:
     steps = max(ctx.settings.snapshots)
-    return _pretrain_spec(ctx.out_dir, 64, steps, ctx.settings.snapshots, compare_shipped=steps == RECIPES["skills"].steps)
+    return _pretrain_spec(ctx.runs, 64, steps, ctx.settings.snapshots, compare_shipped=steps == RECIPES["skills"].steps)
 
 
 def _width_specs(ctx: Context) -> list[dict[str, Any]]:
     s = ctx.settings
-    return [_pretrain_spec(ctx.out_dir, w, s.width_steps, (), compare_shipped=False) for w in s.widths]
+    return [_pretrain_spec(ctx.runs, w, s.width_steps, (), compare_shipped=False) for w in s.widths]
 
 
-def along_pretraining(ctx: Context, json_dir: Path | None = None) -> dict[str, Any]:
+def along_pretraining(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     """d90 of the skills model's checkpoints along its pretraining (the recipe rerun, saving snapshots)."""
     s = ctx.settings
     recipe_steps = RECIPES["skills"].steps
@@ -382,50 +390,53 @@ def along_pretraining(ctx: Context, json_dir: Path | None = None) -> dict[str, A
     measured = measure_curves(ctx, curves, "along pretraining")
     rows = [{"step": step, "pretrain_metric": run["metrics"][str(step)], **_d90_fields(measured[f"step {step}"])}
             for step in sorted(s.snapshots)]
-    return _write(ctx, json_dir, "pretraining", {"curves": measured, "rows": rows, "equals_shipped": run["equals_shipped"]})
+    return _write(ctx, out, "pretraining", {"curves": measured, "rows": rows, "equals_shipped": run["equals_shipped"]})
 
 
 def _d90_fields(curve: dict[str, Any]) -> dict[str, Any]:
-    return {k: curve[k] for k in ("d90", "d90_median", "d90_per_seed", "target")} | {"baseline": curve["baseline"]["metric"]}
+    return {k: curve[k]
+            for k in ("d90", "d90_median", "d90_per_seed", "target")} | {"baseline": curve["baseline"]["metric"]}
 
 
-def width(ctx: Context, json_dir: Path | None = None) -> dict[str, Any]:
+def width(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     """d90 against model width: GPTs of n_embd in ``widths`` pretrained with the skills recipe for ``width_steps``."""
     s = ctx.settings
     runs = [row["result"] for row in ctx.sweep(_width_specs(ctx), "pretraining widths")]
-    curves = [Curve(f"n_embd {w}", run["files"][str(s.width_steps)], s.seeds, s.start) for w, run in zip(s.widths, runs)]
+    curves = [Curve(f"n_embd {w}", run["files"][str(s.width_steps)], s.seeds, s.start)
+              for w, run in zip(s.widths, runs)]
     measured = measure_curves(ctx, curves, "widths")
     rows = [{"n_embd": w, "parameters": run["parameters"], "pretrain_metric": run["metrics"][str(s.width_steps)],
              **_d90_fields(measured[f"n_embd {w}"])} for w, run in zip(s.widths, runs)]
-    return _write(ctx, json_dir, "width", {"curves": measured, "rows": rows})
+    return _write(ctx, out, "width", {"curves": measured, "rows": rows})
 
 
-def said(ctx: Context, json_dir: Path | None = None) -> dict[str, Any]:
+def said(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     """SAID (one learned scale per parameter tensor) against the plain subspace, on the skills model."""
     s = ctx.settings
     curves = [_pretrained(s), Curve("SAID", "skills", s.seeds, s.start, said=True)]
-    return _write(ctx, json_dir, "said", {"curves": measure_curves(ctx, curves, "SAID")})
+    return _write(ctx, out, "said", {"curves": measure_curves(ctx, curves, "SAID")})
 
 
-def budget(ctx: Context, json_dir: Path | None = None) -> dict[str, Any]:
+def budget(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     """Metric against trainable parameters: full fine-tuning, LoRA at every rank, subspace at every d (same task)."""
     s = ctx.settings
-    lora_specs = [_run_spec(s, "lora", "skills", seed, s.lr_lora, rank=r) for r in s.ranks for seed in range(s.seeds)]
+    lora_specs = [_lora_spec(s, r, seed) for r in s.ranks for seed in range(s.seeds)]
     ctx.sweep(lora_specs, "LoRA ranks")
     curve = measure_curves(ctx, [_pretrained(s)], "budget")["pretrained"]
     lora = []
     for r in s.ranks:
-        runs = [ctx.result(_run_spec(s, "lora", "skills", seed, s.lr_lora, rank=r)) for seed in range(s.seeds)]
+        runs = [ctx.result(_lora_spec(s, r, seed)) for seed in range(s.seeds)]
         metrics = [effective_metric(x["metric"], x["diverged"]) for x in runs]
-        lora.append({"rank": r, "trainable": runs[0]["trainable"], "per_seed": metrics, "mean": statistics.fmean(metrics),
+        lora.append({"rank": r, "trainable": runs[0]["trainable"], "per_seed": metrics,
+                     "mean": statistics.fmean(metrics),
                      "min": min(metrics), "max": max(metrics)})
-    return _write(ctx, json_dir, "budget", {"subspace": curve, "lora": lora, "full": curve["baseline"],
+    return _write(ctx, out, "budget", {"subspace": curve, "lora": lora, "full": curve["baseline"],
                                             "target": curve["target"]})
 
 
-def toy(ctx: Context, json_dir: Path | None = None) -> dict[str, Any]:
+def toy(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     """Li et al.'s toy problem (D = 1000, 10 independent linear constraints): its intrinsic dimension is 10."""
-    return _write(ctx, json_dir, "toy", {"toy": {p: toy_summary(max_d=ctx.settings.toy_max_d, projection=p)
+    return _write(ctx, out, "toy", {"toy": {p: toy_summary(max_d=ctx.settings.toy_max_d, projection=p)
                                                  for p in ("dense", "sparse", "fastfood")}})
 
 
@@ -436,58 +447,26 @@ EXPERIMENTS: dict[str, Experiment] = {  # in the order they run: the headline re
 }
 
 
-def run_intrinsic(only: Sequence[str] | None = None, fast: bool = False, out_dir: str | Path = "runs/intrinsic",
-                  json_dir: str | Path | None = "figures", jobs: int | None = None, executor: Any = None,
+def run_intrinsic(only: Sequence[str] | None = None, fast: bool = False, out: str | Path | None = None,
+                  runs: str | Path | None = None, jobs: int = 1, executor: Any = None,
                   settings: Settings | None = None) -> dict[str, dict[str, Any]]:
-    """Run the named experiments (default: all of ``EXPERIMENTS``) and write ``json_dir/intrinsic-<name>.json``.
+    """Run the named experiments (default: all of ``EXPERIMENTS``) and write ``out/intrinsic-<name>.json``.
 
-    Runs are cached in ``out_dir/runs`` (a rerun resumes), pretraining snapshots in ``out_dir/pretrain``.
-    ``settings`` defaults to FAST or FULL.
+    Runs are cached in ``runs/runs`` (default ``runs/intrinsic`` or ``runs/intrinsic-fast``: a rerun resumes),
+    pretraining snapshots in ``runs/pretrain``; ``out`` defaults to ``runs`` (only ``rerun_figures`` writes into
+    figures/).  Both are checked before the first run.  ``settings`` defaults to FAST or FULL.
     """
     names = list(EXPERIMENTS) if not only else list(only)
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         raise ValueError(f"unknown intrinsic experiment(s) {unknown}; expected some of {list(EXPERIMENTS)}")
-    ctx = Context(settings or (FAST if fast else FULL), Path(out_dir), jobs=jobs, executor=executor)
-    pretraining = ([_snapshots_spec(ctx)] if "pretraining" in names else []) + (_width_specs(ctx) if "width" in names else [])
+    cache = Path(runs) if runs is not None else Path("runs") / ("intrinsic-fast" if fast else "intrinsic")
+    results = cache if out is None else Path(out)
+    check_writable(results, "results folder")
+    check_writable(cache, "run cache")
+    ctx = Context(settings or (FAST if fast else FULL), cache, jobs=jobs, executor=executor)
+    pretraining = (([_snapshots_spec(ctx)] if "pretraining" in names else [])
+                   + (_width_specs(ctx) if "width" in names else []))
     if pretraining:  # all pretraining runs side by side, before the experiments that need them
         ctx.sweep(pretraining, "pretraining")
-    return {name: EXPERIMENTS[name](ctx, None if json_dir is None else Path(json_dir)) for name in names}
-
-
-def _d(value: float | None, unreached: str = "not reached") -> str:
-    return unreached if value is None else f"{value:,.0f}"
-
-
-def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
-    """The d90 of every measured curve as an aligned text table.
-
-    Columns: experiment, curve, seeds, baseline (full fine-tuning's mean metric), target = fraction · baseline,
-    d90 of the seed-mean curve (log-d interpolation), the median of the per-seed d90s, the per-seed d90s,
-    and the lr chosen at the first d that reached the target.  The toy problem adds one line.
-    """
-    head = ("experiment", "curve", "seeds", "baseline", "target", "d90", "median", "per seed", "lr at hit")
-    lines = [head]
-    for name, result in results.items():
-        if name == "toy":
-            for projection, toy_result in result["toy"].items():
-                lines.append(("toy (D=1000)", projection, "-", "-", "-", _d(toy_result["d_int"]), "-",
-                              f"expected {toy_result['expected']}", "-"))
-            continue
-        curves = result.get("curves") or {"pretrained": result["subspace"]}
-        for curve in curves.values():
-            target = curve["target"]
-            hits = [p for p in curve["points"] if target is not None and p["mean"] >= target]
-            unreached = "not reached"
-            if not curve.get("searched", True) and curve["points"]:  # a fixed grid: d90 lies above its largest d
-                unreached = f"> {max(p['d'] for p in curve['points']):,} (grid)"
-            per_seed = ", ".join(_d(v, unreached) for v in curve["d90_per_seed"])
-            d90 = _d(curve["d90"], unreached) + (" (<=)" if curve["d90_bounded"] else "")
-            lines.append((name, curve["name"], str(curve["seeds"]), f"{curve['baseline']['metric']:.3f}",
-                          "-" if target is None else f"{target:.3f}", d90, _d(curve["d90_median"], unreached), per_seed,
-                          f"{hits[0]['lr']:g}" if hits else "-"))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    text = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
-            for line in lines]
-    text.insert(1, "-" * len(text[0]))
-    return "\n".join(text)
+    return {name: EXPERIMENTS[name](ctx, results) for name in names}

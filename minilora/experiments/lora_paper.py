@@ -1,8 +1,8 @@
 """The LoRA paper's analyses in one sweep: rank (Table 6), budget (Table 5), what ΔW learns (Section 7, Table 7).
 
 ``lora_paper()`` gathers the runs of the chosen experiments into one list of specs, runs them with one
-``run_sweep`` (one progress bar, ``jobs`` worker processes, resumable from ``runs_dir``), and writes each
-experiment's JSON into ``out_dir``:
+``run_sweep`` (one progress bar, ``jobs`` worker processes, resumable from the run cache ``runs``), and writes each
+experiment's JSON into ``out``:
 
     lora-rank-sweep.json    RankSweep      accuracy against r, plain α/r and rsLoRA α/√r, with seeds
     lora-budget.json        Budget         the same parameter budget on different weight types
@@ -17,17 +17,24 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from minilora.experiments.adaptation import run_adaptation
-from minilora.experiments.budget import BUDGET_FILE, BUDGET_GROUPS, Budget
-from minilora.experiments.rank_sweep import RANK_SWEEP_FILE, RankSweep
-from minilora.experiments.similarity import SIMILARITY_FILE, Similarity
+from minilora.experiments.budget import BUDGET_GROUPS, Budget
+from minilora.experiments.folders import check_writable
+from minilora.experiments.rank_sweep import RankSweep
+from minilora.experiments.results import (
+    BUDGET_FILE,
+    RANK_SWEEP_FILE,
+    SIMILARITY_FILE,
+    write_result,
+)
+from minilora.experiments.similarity import Similarity
 from minilora.experiments.sweep import run_sweep
-from minilora.io import atomic_write_json
 
-__all__ = ["EXPERIMENTS", "FULL", "FAST", "lora_paper", "format_summary"]
+__all__ = ["EXPERIMENTS", "FAST", "FULL", "format_summary", "lora_paper"]
 
 EXPERIMENTS = {"rank": RANK_SWEEP_FILE, "budget": BUDGET_FILE, "similarity": SIMILARITY_FILE}
 _QUICK_EVAL = (("n_eval", 100),)
@@ -42,15 +49,16 @@ FAST: dict[str, Any] = {
 }
 
 
-def lora_paper(out_dir: str | Path = "figures", runs_dir: str | Path | None = None, fast: bool = False,
-               only: Sequence[str] | None = None, jobs: int | None = None, executor: cf.Executor | None = None,
+def lora_paper(out: str | Path | None = None, runs: str | Path | None = None, fast: bool = False,
+               only: Sequence[str] | None = None, jobs: int = 1, executor: cf.Executor | None = None,
                settings: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """Run the chosen experiments (``only``: names from ``EXPERIMENTS``; default all) and write their JSON.
+    """Run the chosen experiments (``only``: names from ``EXPERIMENTS``; default all) and write their JSON into ``out``.
 
     ``settings`` replaces experiments' settings (name → RankSweep / Budget / Similarity); otherwise ``FAST`` or
-    ``FULL``.  ``runs_dir`` (default ``runs/lora-paper`` or ``runs/lora-paper-fast``) keeps every finished run,
-    so an interrupted sweep resumes.  Each JSON records the sweep's wall time, the number of runs it computed
-    (not loaded), ``jobs`` and the thread settings.  Returns name → the experiment's JSON.
+    ``FULL``.  ``runs`` (default ``runs/lora-paper`` or ``runs/lora-paper-fast``) keeps every finished run,
+    so an interrupted sweep resumes; ``out`` defaults to ``runs`` (only ``rerun_figures`` writes into figures/).
+    Both folders are checked before the first run.  Each JSON records the sweep's wall time, the number of runs it
+    computed (not loaded), ``jobs`` and the thread settings.  Returns name → the experiment's JSON.
     """
     names = list(EXPERIMENTS) if only is None else list(only)
     unknown = [n for n in names if n not in EXPERIMENTS]
@@ -58,21 +66,24 @@ def lora_paper(out_dir: str | Path = "figures", runs_dir: str | Path | None = No
         raise ValueError(f"lora_paper: unknown experiments {unknown or names}; expected some of {list(EXPERIMENTS)}")
     chosen = {**(FAST if fast else FULL), **(settings or {})}
     experiments = {n: chosen[n] for n in names}
+    cache = Path(runs) if runs is not None else Path("runs") / ("lora-paper-fast" if fast else "lora-paper")
+    out = cache if out is None else Path(out)
+    check_writable(out, "results folder")
+    check_writable(cache, "run cache")
     specs = [spec for n in names for spec in experiments[n].specs()]
-    runs = Path(runs_dir) if runs_dir is not None else Path("runs") / ("lora-paper-fast" if fast else "lora-paper")
-    before = len(list((runs / "runs").glob("*.json"))) if (runs / "runs").is_dir() else 0
+    before = len(list((cache / "runs").glob("*.json"))) if (cache / "runs").is_dir() else 0
     start = time.perf_counter()
-    outcomes = run_sweep(specs, run_adaptation, out_dir=runs, jobs=jobs, executor=executor,
+    outcomes = run_sweep(specs, run_adaptation, runs=cache, jobs=jobs, executor=executor,
                          desc="lora-paper" + (" --fast" if fast else ""))
     wall = time.perf_counter() - start
-    after = len(list((runs / "runs").glob("*.json")))
-    sweep = {"specs": len(specs), "computed": after - before, "wall_seconds": wall, "jobs": jobs or os.cpu_count(),
+    after = len(list((cache / "runs").glob("*.json")))
+    sweep = {"specs": len(specs), "computed": after - before, "wall_seconds": wall, "jobs": jobs,
              "executor": None if executor is None else type(executor).__name__, "fast": fast,
              "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
     results = {}
     for name in names:
         result = {**experiments[name].summarize(outcomes), "sweep": sweep}
-        atomic_write_json(Path(out_dir) / EXPERIMENTS[name], result)
+        write_result(out / EXPERIMENTS[name], result)
         results[name] = result
     return results
 
@@ -106,16 +117,18 @@ def format_summary(results: Mapping[str, dict[str, Any]]) -> str:
         sim = results["similarity"]
         s = sim["settings"]
         lines.append(f"subspace similarity φ on {s['task']} (mean ± std over seeds or seed pairs; chance max(i, j)/k)")
-        for name, entry in sim["modules"].items():
+        for entry in sim["modules"].values():
             for which in ("A", "delta_w"):
                 for kind in ("across_ranks", "across_seeds"):
                     b = entry[which][kind]
                     lines.append(f"  {entry['path']} {which:7s} {kind:12s} φ(1,1) {_pm(b['top1'], 2)} (chance "
-                                 f"{b['top1']['chance']:.3f}); φ({b['top_n']['size']},{b['top_n']['size']}) {_pm(b['top_n'], 2)} "
-                                 f"(chance {b['top_n']['chance']:.3f})")
-        lines.append("amplification ‖ΔW‖_F / ‖UᵀWV‖_F (U, V: ΔW's top-r directions), and ‖UᵀWV‖ for ΔW's, W's, random directions")
+                                 f"{b['top1']['chance']:.3f}); φ({b['top_n']['size']},{b['top_n']['size']}) "
+                                 f"{_pm(b['top_n'], 2)} (chance {b['top_n']['chance']:.3f})")
+        lines.append("amplification ‖ΔW‖_F / ‖UᵀWV‖_F (U, V: ΔW's top-r directions), and ‖UᵀWV‖ for ΔW's, "
+                     "W's, random directions")
         for r in sim["amplification"]:
-            lines.append(f"  {r['path']} r={r['rank']}: factor {_pm(r['factor'], 2)}; ‖UᵀWV‖ ΔW {_pm(r['proj_delta'], 3)}, "
+            lines.append(f"  {r['path']} r={r['rank']}: factor {_pm(r['factor'], 2)}; "
+                         f"‖UᵀWV‖ ΔW {_pm(r['proj_delta'], 3)}, "
                          f"W {r['proj_w_top']:.3f}, random {_pm(r['proj_random'], 3)}; ‖W‖ {r['w_norm']:.3f}, "
                          f"‖ΔW‖ {_pm(r['delta_norm'], 3)}")
     sweep = next(iter(results.values()))["sweep"]

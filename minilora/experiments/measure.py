@@ -13,7 +13,8 @@ import gc
 import statistics
 import time
 import tracemalloc
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 try:
     import resource
@@ -23,7 +24,7 @@ except ImportError:  # Windows
 from minilora.backend import to_device, to_host
 from minilora.data.evaluation import inference
 
-__all__ = ["median_ms", "peak_traced_bytes", "forward_ms", "time_steps"]
+__all__ = ["forward_ms", "median_ms", "peak_traced_bytes", "time_steps"]
 
 
 def median_ms(seconds: Sequence[float]) -> float:

@@ -13,16 +13,23 @@ trained configuration runs once per seed; the JSON holds each seed's value and t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from minilora.data.skills import SKILLS
-from minilora.experiments.adaptation import adaptation_spec, own_outcomes, summarize_seeds
-from minilora.experiments.runs import DEFAULT_TARGETS
+from minilora.experiments.adaptation import (
+    REPORTED_ON,
+    adaptation_spec,
+    own_outcomes,
+    run_of,
+    summarize_seeds,
+)
+from minilora.experiments.methods import DEFAULT_TARGETS
+from minilora.experiments.results import RANK_SWEEP_FILE
 
-__all__ = ["RankSweep", "RANK_SWEEP_FILE"]
+__all__ = ["RANK_SWEEP_FILE", "RankSweep"]
 
-RANK_SWEEP_FILE = "lora-rank-sweep.json"
 SCALINGS = {False: "alpha/r", True: "alpha/sqrt(r)"}
 
 
@@ -62,20 +69,21 @@ class RankSweep:
                     for r in self.ranks:
                         if rslora and r == 1:
                             continue
+                        settings = {"r": r, "lora_alpha": self.alpha, "use_rslora": rslora,
+                                    "target_modules": self.targets}
                         specs.append(adaptation_spec(method="lora", seed=seed, steps=self.steps, lr=self.lr_lora,
-                                                     rank=r, alpha=self.alpha, rslora=rslora, targets=self.targets,
-                                                     **common))
+                                                     settings=settings, **common))
         return specs
 
     def summarize(self, outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """The JSON of the sweep: one row per (task, method, scaling, rank) with per-seed values, mean and spread.
 
-        ``outcomes`` are ``run_sweep``'s entries for ``specs()`` (others are ignored).  The rsLoRA row at r = 1 reuses the
-        plain runs.
+        ``outcomes`` are ``run_sweep``'s entries for ``specs()`` (others are ignored).  The rsLoRA row at r = 1 reuses
+        the plain runs.
         """
         by_key: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
         for o in own_outcomes(self.specs(), outcomes):
-            by_key[_row_key(o["spec"])].append(o)
+            by_key[_row_key(o)].append(o)
         rows = []
         for task, _ in self.tasks:
             groups = [("none", None, None), ("full", None, None)]
@@ -89,14 +97,15 @@ class RankSweep:
                              "scaling": None if rslora is None else SCALINGS[rslora],
                              "s": first["scaling"],
                              "metric": first["metric"], "trainable_params": first["trainable_params"],
-                             "seeds": [o["spec"]["seed"] for o in found],
+                             "seeds": [run_of(o)["train"]["seed"] for o in found],
                              **summarize_seeds([o["result"]["value"] for o in found]),
                              "final_loss": (None if method == "none"
                                             else summarize_seeds([o["result"]["final_loss"] for o in found])["mean"]),
                              "seconds": summarize_seeds([o["result"]["seconds"] for o in found])["mean"]})
         return {"experiment": "rank-sweep", "settings": {**asdict(self), "task_kwargs": dict(self.skill_task_kwargs)},
-                "rows": rows}
+                "reported_on": REPORTED_ON, "rows": rows}
 
 
-def _row_key(spec: dict[str, Any]) -> tuple[str, str, bool | None, int | None]:
-    return spec["task"], spec["method"], spec["rslora"], spec["rank"]
+def _row_key(outcome: dict[str, Any]) -> tuple[str, str, bool | None, int | None]:
+    run = run_of(outcome)
+    return run["task"], run["method"], run["settings"].get("use_rslora"), run["settings"].get("r")

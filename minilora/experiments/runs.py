@@ -14,114 +14,86 @@ a folder that holds another run unless the caller resumes it (``resume=True``) o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from minilora.models.checkpoint import MODEL_FILE, load_model, resolve_model_path, save_model
 from minilora.data import get_task
-from minilora.io import TEMP_PATTERN, atomic_write_json, check_writable_folder, clean_temporaries, load_metadata
+from minilora.experiments.folders import (
+    default_run_folder,
+    prepare_run_folder,
+    read_run,
+    run_folder,
+    writing,
+)
+from minilora.experiments.methods import DEFAULT_TARGETS, METHODS, get_method
+from minilora.experiments.results import RUN_FILE, write_result
+from minilora.io import load_metadata
 from minilora.lora.adapters import CONFIG_NAME, WEIGHTS_NAME
+from minilora.models.checkpoint import (
+    MODEL_FILE,
+    load_model,
+    resolve_model_path,
+    save_model,
+)
 from minilora.models.configs import MODEL_SIZES, model_config
 from minilora.models.gpt import GPT
-from minilora.train import (CHECKPOINT_FILE, HISTORY_FILE, TrainConfig, TrainingDiverged, TrainingInterrupted,
-                            TrainResult, train)
+from minilora.train import (
+    TrainConfig,
+    TrainingDiverged,
+    TrainingInterrupted,
+    TrainResult,
+    train,
+)
 
-__all__ = ["pretrain", "finetune", "prepare", "save_weights", "load_base", "load_trained", "METHODS",
-           "DEFAULT_TARGETS", "summarize", "print_eval", "RUN_FILE", "RUN_FILES", "prepare_run_folder",
-           "default_run_folder", "read_run"]
+__all__ = [
+    "DEFAULT_TARGETS",
+    "FINETUNE_METHODS",
+    "RUN_FILE",
+    "default_run_folder",
+    "finetune",
+    "load_base",
+    "load_trained",
+    "prepare_run_folder",
+    "pretrain",
+    "print_eval",
+    "read_run",
+    "save_weights",
+    "summarize",
+]
 
-METHODS = ("full", "lora")
-# Attention (the LoRA paper's W_q, W_v) and the MLP: on this 2-layer model, subtraction reaches
-# 65-87% of full fine-tuning with q, v alone at r = 4 (1000 steps), and > 99% once the MLP is adapted too.
-DEFAULT_TARGETS = ("q_proj", "v_proj", "fc_in", "fc_out")
 EvalCallback = Callable[[int, dict[str, Any]], None]
-RUN_FILE = "run.json"  # what a run was: task, method, settings, status, final metrics
-# every file a pretrain or finetune run writes into its folder (and nothing else may be there)
-RUN_FILES = (RUN_FILE, HISTORY_FILE, CHECKPOINT_FILE, MODEL_FILE, CONFIG_NAME, WEIGHTS_NAME)
+# the methods whose weights a fine-tuning run saves: every weight (model.safetensors) or an adapter's (PEFT files)
+FINETUNE_METHODS = ("full", *(name for name, method in METHODS.items() if method.adapter))
 
 
-def read_run(folder: str | Path) -> dict[str, Any] | None:
-    """The ``run.json`` of a run folder, or None when there is none (or it is unreadable)."""
-    try:
-        return json.loads((Path(folder) / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _describe(folder: Path) -> str:
-    run = read_run(folder) or {}
-    what = " ".join(str(run[k]) for k in ("kind", "method", "task") if run.get(k)) or "a run"
-    if "steps_done" in run and "train_config" in run:
-        what += f", {run.get('status', 'unknown')} at step {run['steps_done']} of {run['train_config']['steps']}"
-    return what
-
-
-def prepare_run_folder(out_dir: str | Path, resume: bool = False, overwrite: bool = False) -> Path:
-    """Check (and create) a run's output folder before any work; returns it.
-
-    Refused, each with a one-line ValueError: a path that is a file or cannot be written; ``resume`` without
-    a checkpoint there; a folder holding files that are not a minilora run's; a folder holding another run,
-    unless ``resume`` (continue it) or ``overwrite`` (delete that run's files first).  Stale temporary files
-    of killed writes are removed.
-    """
-    folder = Path(out_dir)
-    if resume and overwrite:
-        raise ValueError("resume and overwrite exclude each other: resume continues the run in the folder, "
-                         "overwrite deletes it")
-    if resume and not (folder / CHECKPOINT_FILE).is_file():
-        raise ValueError(f"nothing to resume in {folder}: there is no {CHECKPOINT_FILE}")
-    clean_temporaries(check_writable_folder(folder))
-    present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-    if resume or not present:
-        return folder
-    foreign = [name for name in present if name not in RUN_FILES]
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-        raise ValueError(f"{folder} is not empty and holds files no minilora run writes ({shown}); "
-                         f"choose a new or empty folder")
-    if not overwrite:
-        raise ValueError(f"{folder} already holds {_describe(folder)}; pass --resume to continue it, --overwrite "
-                         f"to replace it, or choose another folder")
-    for name in present:
-        (folder / name).unlink()
-    return folder
-
-
-def default_run_folder(task: str, method: str, rank: int | None, seed: int, root: str | Path = "runs",
-                       fresh: bool = True) -> Path:
-    """Where a fine-tuning run goes without an explicit folder: ``runs/finetune-<task>-<method>[-r<rank>]-s<seed>``.
-
-    ``fresh`` picks the first of that name, ``...-2``, ``...-3``, ... that does not exist yet (a new run never
-    lands in an old run's folder); without it the plain name is returned (to resume or overwrite it).
-    """
-    name = f"finetune-{task}-{method}" + (f"-r{rank}" if method == "lora" else "") + f"-s{seed}"
-    folder = Path(root) / name
-    number = 1
-    while fresh and folder.exists():
-        number += 1
-        folder = Path(root) / f"{name}-{number}"
-    return folder
-
-
-def _run_and_record(folder: Path | None, meta: dict[str, Any], train_run: Callable[[], TrainResult]) -> TrainResult:
-    """Call ``train_run()`` with ``run.json`` in ``folder`` saying what happens: "running" first, then
-    "finished" with the metrics, or "interrupted" / "diverged" with the step reached."""
+def _run_and_record(folder: Path | None, meta: dict[str, Any],
+                    train_run: Callable[[Callable[[int, str], None] | None], TrainResult]) -> TrainResult:
+    """Call ``train_run(on_checkpoint)`` with ``run.json`` in ``folder`` saying what happens: "running" first,
+    rewritten at every checkpoint with the steps it holds, then "finished" with the metrics, or "interrupted" /
+    "diverged" with the step reached (so run.json never describes a state older than the newest checkpoint)."""
     if folder is None:
-        return train_run()
+        return train_run(None)
     done = read_run(folder) or {}
     if done.get("status") != "finished":
-        atomic_write_json(folder / RUN_FILE, {**meta, "status": "running", "steps_done": done.get("steps_done", 0)})
+        write_result(folder / RUN_FILE, {**meta, "status": "running", "steps_done": done.get("steps_done", 0)})
+
+    def on_checkpoint(step_done: int, status: str) -> None:
+        if status != "finished":  # the finished record (with metrics) is written below
+            status = "running" if status not in ("interrupted", "diverged") else status
+            write_result(folder / RUN_FILE, {**meta, "status": status, "steps_done": step_done})
+
     try:
-        result = train_run()
+        result = train_run(on_checkpoint)
     except TrainingInterrupted as err:
-        atomic_write_json(folder / RUN_FILE, {**meta, "status": "interrupted", "steps_done": err.step})
+        write_result(folder / RUN_FILE, {**meta, "status": "interrupted", "steps_done": err.step})
         raise
     except TrainingDiverged as err:
-        atomic_write_json(folder / RUN_FILE, {**meta, "status": "diverged", "steps_done": err.step, "error": str(err)})
+        write_result(folder / RUN_FILE, {**meta, "status": "diverged", "steps_done": err.step, "error": str(err)})
         raise
     if not result.already_finished:
-        atomic_write_json(folder / RUN_FILE, {**meta, "status": "finished", "steps_done": meta["train_config"]["steps"],
+        write_result(folder / RUN_FILE, {**meta, "status": "finished", "steps_done": meta["train_config"]["steps"],
                                               "extensions": result.extensions, "metrics": result.final_metrics})
     return result
 
@@ -139,23 +111,37 @@ def print_eval(step: int, metrics: dict[str, Any]) -> None:
     print(f"step {step}: {summarize(metrics)}", flush=True)
 
 
-def pretrain(task: str, size: str, config: TrainConfig, out_dir: str | Path | None = None, device: str | None = None,
+def pretrain(task: str, size: str, config: TrainConfig, out: str | Path | None = None, device: str | None = None,
              resume: bool = False, extra: dict[str, Any] | None = None,
-             on_eval: EvalCallback | None = None, overwrite: bool = False) -> tuple[GPT, TrainResult]:
-    """Train a new GPT of a named size on ``task`` from random initialisation (seeded by ``config.seed``).
+             on_eval: EvalCallback | None = None, overwrite: bool = False,
+             task_kwargs: Mapping[str, Any] | None = None) -> tuple[GPT, TrainResult]:
+    """Train a new GPT of a named size on ``task`` (built as ``get_task(task, **task_kwargs)``) from random
+    initialisation (seeded by ``config.seed``).
 
-    ``on_eval(step, metrics)`` is called after each evaluation (e.g. ``print_eval``).  ``out_dir`` is
-    checked first (see ``prepare_run_folder``); ``resume`` continues the run there, ``overwrite`` replaces it.
+    ``on_eval(step, metrics)`` is called after each evaluation (e.g. ``print_eval``).  The run folder ``out`` is
+    owned (locked) for the whole run and checked first (see ``folders.run_folder``); ``resume`` continues the run
+    there, ``overwrite`` replaces it.
     """
-    folder = prepare_run_folder(out_dir, resume, overwrite) if out_dir is not None else None
-    task_obj = get_task(task)
-    block_size = max(task_obj.block_size, MODEL_SIZES[size]["block_size"]) if size in MODEL_SIZES else task_obj.block_size
+    if out is None:
+        return _pretrain(task, size, config, None, device, resume, extra, on_eval, task_kwargs)
+    with run_folder(out, resume, overwrite) as folder:
+        return _pretrain(task, size, config, folder, device, resume, extra, on_eval, task_kwargs)
+
+
+def _pretrain(task: str, size: str, config: TrainConfig, folder: Path | None, device: str | None, resume: bool,
+              extra: dict[str, Any] | None, on_eval: EvalCallback | None,
+              task_kwargs: Mapping[str, Any] | None) -> tuple[GPT, TrainResult]:
+    task_obj = get_task(task, **(task_kwargs or {}))
+    block_size = (max(task_obj.block_size, MODEL_SIZES[size]["block_size"]) if size in MODEL_SIZES
+                  else task_obj.block_size)
     gpt_config = model_config(size, task_obj.tokenizer.vocab_size, block_size=block_size)
     model = GPT(gpt_config, seed=config.seed, device=device)
-    identity = {**(extra or {}), "kind": "pretrain", "task": task, "size": size}
+    identity = {**(extra or {}), "kind": "pretrain", "task": task, "size": size,
+                **({"task_kwargs": dict(task_kwargs)} if task_kwargs else {})}
     meta = {**identity, "train_config": asdict(config)}
-    result = _run_and_record(folder, meta, lambda: train(model, task_obj, config, out_dir=folder, resume=resume,
-                                                         desc=f"pretrain {task}", on_eval=on_eval, run=identity))
+    result = _run_and_record(folder, meta, lambda cb: train(model, task_obj, config, out_dir=folder, resume=resume,
+                                                            desc=f"pretrain {task}", on_eval=on_eval, run=identity,
+                                                            on_checkpoint=cb))
     if folder is not None and not (result.already_finished and (folder / MODEL_FILE).is_file()):
         save_model(folder / MODEL_FILE, model, extra={**meta, "metrics": result.final_metrics})
     return model, result
@@ -203,59 +189,57 @@ def load_trained(source: str, base: str | None = None, device: str | None = None
     return load_model(model_file, device=device).eval(), run.get("task") or load_metadata(model_file).get("task")
 
 
-def finetune(base: str | GPT, task: str, method: str, config: TrainConfig, out_dir: str | Path | None = None,
-             rank: int = 4, alpha: float | None = None, targets: Sequence[str] = DEFAULT_TARGETS,
-             device: str | None = None, resume: bool = False,
+def finetune(base: str | GPT, task: str, method: str, config: TrainConfig, out: str | Path | None = None,
+             settings: Mapping[str, Any] | None = None, device: str | None = None, resume: bool = False,
              on_eval: EvalCallback | None = None, overwrite: bool = False) -> tuple[GPT, TrainResult]:
-    """Adapt a pretrained model to ``task`` with ``method``: "full" (every weight) or "lora" (rank-``rank`` adapters).
+    """Adapt a pretrained model to ``task`` with ``method`` (a ``methods.METHODS`` name: "full", "lora", "subspace")
+    and its ``settings`` (e.g. {"r": 8}; checked by the registry, so a setting of another method is refused).
 
-    The same loop, data, budget and schedule for both, so their results can be compared side by side.
-    ``out_dir`` is checked first (see ``prepare_run_folder``); ``resume`` continues the run there (refused
-    when its base, task, method, LoRA settings or training settings differ, except a larger ``config.steps``),
-    ``overwrite`` replaces it.
+    The same loop, data, budget and schedule for every method, so their results can be compared side by side.
+    The run folder ``out`` is owned (locked) for the whole run and checked first (see ``folders.run_folder``);
+    ``resume`` continues the run there (refused when its base, task, method, settings or training settings differ,
+    except a larger ``config.steps``), ``overwrite`` replaces it.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown fine-tuning method {method!r}; expected one of {METHODS}")
-    folder = prepare_run_folder(out_dir, resume, overwrite) if out_dir is not None else None
+    checked = get_method(method).check(settings)
+    if method not in FINETUNE_METHODS:  # none trains nothing; a subspace run's z is measured by ``intrinsic``
+        raise ValueError(f"finetune: method {method!r} is not a fine-tuning run; expected one of {FINETUNE_METHODS}")
+    if out is None:
+        return _finetune(base, task, method, checked, config, None, device, resume, on_eval)
+    with run_folder(out, resume, overwrite) as folder:
+        return _finetune(base, task, method, checked, config, folder, device, resume, on_eval)
+
+
+def _finetune(base: str | GPT, task: str, method: str, settings: dict[str, Any], config: TrainConfig,
+              folder: Path | None, device: str | None, resume: bool,
+              on_eval: EvalCallback | None) -> tuple[GPT, TrainResult]:
     model = load_base(base, device=device) if isinstance(base, str) else base
     task_obj = get_task(task)
     if task_obj.tokenizer.vocab_size != model.config.vocab_size:
         raise ValueError(f"task {task!r} has {task_obj.tokenizer.vocab_size} tokens but the base model was pretrained "
                          f"with {model.config.vocab_size}; fine-tune a model pretrained on the same vocabulary")
-    prepare(model, method, rank=rank, alpha=alpha, targets=targets, seed=config.seed)
+    model = get_method(method).prepare(model, settings, seed=config.seed)
     base_name = base if isinstance(base, str) else None
-    identity: dict[str, Any] = {"kind": "finetune", "base": base_name, "task": task, "method": method}
-    if method == "lora":
-        identity.update(rank=rank, alpha=alpha, targets=list(targets))
+    identity: dict[str, Any] = {"kind": "finetune", "base": base_name, "task": task, "method": method,
+                                "settings": settings}
     meta = {**identity, "train_config": asdict(config)}
-    result = _run_and_record(folder, meta, lambda: train(model, task_obj, config, out_dir=folder, resume=resume,
-                                                         desc=f"{method} {task}", on_eval=on_eval, run=identity))
-    weights = folder / (WEIGHTS_NAME if method == "lora" else MODEL_FILE) if folder is not None else None
+    result = _run_and_record(folder, meta, lambda cb: train(model, task_obj, config, out_dir=folder, resume=resume,
+                                                            desc=f"{method} {task}", on_eval=on_eval, run=identity,
+                                                            on_checkpoint=cb))
+    weights = folder / (WEIGHTS_NAME if get_method(method).adapter else MODEL_FILE) if folder is not None else None
     if weights is not None and not (result.already_finished and weights.is_file()):
         save_weights(folder, model, method, {**meta, "metrics": result.final_metrics}, base_name)
     return model, result
 
 
-def prepare(model: GPT, method: str, rank: int = 4, alpha: float | None = None,
-            targets: Sequence[str] = DEFAULT_TARGETS, seed: int = 0) -> GPT:
-    """Choose what trains: every weight ("full") or rank-``rank`` adapters on ``targets`` ("lora"); returns the model."""
-    if method not in METHODS:
-        raise ValueError(f"unknown fine-tuning method {method!r}; expected one of {METHODS}")
-    if method == "lora":
-        from minilora.lora import LoraConfig, apply_lora
-
-        return apply_lora(model, LoraConfig(r=rank, alpha=alpha, target_modules=tuple(targets)), seed=seed)
-    return model.requires_grad_(True)
-
-
 def save_weights(out: Path, model: GPT, method: str, meta: dict[str, Any], base: str | None) -> Path:
     """Write what a fine-tuning run learned: the adapter files (LoRA) or ``model.safetensors`` (full,
-    with ``meta`` in its metadata).  Returns the weights file."""
-    if method == "lora":
-        from minilora.lora import save_adapter
-        from minilora.lora.adapters import WEIGHTS_NAME
+    with ``meta`` in its metadata).  Returns the weights file; an OS error (no space, no permission) is a
+    one-line ValueError naming the folder."""
+    with writing(out):
+        if get_method(method).adapter:
+            from minilora.lora import save_adapter
 
-        save_adapter(model, out, base_model_name_or_path=base)
-        return out / WEIGHTS_NAME
-    save_model(out / MODEL_FILE, model, extra=meta)
-    return out / MODEL_FILE
+            save_adapter(model, out, base_model_name_or_path=base)
+            return out / WEIGHTS_NAME
+        save_model(out / MODEL_FILE, model, extra=meta)
+        return out / MODEL_FILE

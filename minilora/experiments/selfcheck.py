@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minilora import functional as F, nn, optim
+from minilora import functional as F
+from minilora import nn, optim
 from minilora.backend import to_device
 from minilora.engine.gradcheck import gradcheck
 from minilora.engine.tensor import Tensor

@@ -14,13 +14,22 @@ seed, keeping the A and B matrices of W_q and W_v of one layer.  Then, with ``mi
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from minilora.experiments.adaptation import adaptation_spec, own_outcomes, summarize_seeds
-from minilora.experiments.runs import DEFAULT_TARGETS, load_base
+from minilora.experiments.adaptation import (
+    REPORTED_ON,
+    adaptation_spec,
+    own_outcomes,
+    run_of,
+    summarize_seeds,
+)
+from minilora.experiments.methods import DEFAULT_TARGETS
+from minilora.experiments.results import SIMILARITY_FILE
+from minilora.experiments.runs import load_base
 from minilora.lora import (
     amplification_factor,
     chance_similarity,
@@ -29,9 +38,8 @@ from minilora.lora import (
     subspace_similarity_grid,
 )
 
-__all__ = ["Similarity", "SIMILARITY_FILE"]
+__all__ = ["SIMILARITY_FILE", "Similarity"]
 
-SIMILARITY_FILE = "lora-similarity.json"
 
 
 @dataclass(frozen=True)
@@ -62,15 +70,17 @@ class Similarity:
     def specs(self) -> list[dict[str, Any]]:
         """One LoRA run per rank and seed, keeping A and B of the analysed layers."""
         keep = list(self._paths().values())
-        return [adaptation_spec(self.task, self.base, "lora", seed=seed, steps=self.steps, lr=self.lr, rank=r,
-                                targets=self.targets, batch_size=self.batch_size, keep=keep,
+        return [adaptation_spec(self.task, self.base, "lora", seed=seed, steps=self.steps, lr=self.lr,
+                                settings={"r": r, "target_modules": self.targets}, batch_size=self.batch_size,
+                                keep=keep,
                                 task_kwargs=dict(self.skill_task_kwargs))
                 for r in self.ranks() for seed in self.seeds]
 
     def summarize(self, outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """The JSON: per module the φ grids (across ranks, across seeds; for A and for ΔW) with chance levels
         and headline numbers, and the amplification rows."""
-        runs = {(o["spec"]["rank"], o["spec"]["seed"]): o["result"] for o in own_outcomes(self.specs(), outcomes)}
+        runs = {(run_of(o)["settings"]["r"], run_of(o)["train"]["seed"]): o["result"]
+                for o in own_outcomes(self.specs(), outcomes)}
         base = load_base(self.base)
         weights = dict(base.named_parameters())
         modules, amplification = {}, []
@@ -78,7 +88,7 @@ class Similarity:
             w = weights[f"{path}.weight"].numpy().astype(np.float64)  # (d, k) frozen W0
             k = w.shape[1]
 
-            def matrices(r: int, seed: int, which: str) -> np.ndarray:
+            def matrices(r: int, seed: int, which: str, path: str = path) -> np.ndarray:
                 kept, result = runs[(r, seed)]["kept"][path], runs[(r, seed)]
                 a = np.asarray(kept["A"], dtype=np.float64)  # (r, k)
                 return a if which == "A" else result["scaling"] * np.asarray(kept["B"], dtype=np.float64) @ a
@@ -98,10 +108,11 @@ class Similarity:
                 }
             modules[short] = entry
             for r in self.amplification_ranks:
-                amplification.append(_amplification_row(short, path, r, w, [matrices(r, s, "delta_w") for s in self.seeds],
+                amplification.append(_amplification_row(short, path, r, w,
+                                                        [matrices(r, s, "delta_w") for s in self.seeds],
                                                         self.seeds))
         return {"experiment": "similarity", "settings": {**asdict(self), "task_kwargs": dict(self.skill_task_kwargs)},
-                "modules": modules, "amplification": amplification}
+                "reported_on": REPORTED_ON, "modules": modules, "amplification": amplification}
 
 
 def _grids(grids: list[np.ndarray], k: int, pairs: list[list[int]]) -> dict[str, Any]:

@@ -25,8 +25,15 @@ from minilora.engine.tensor import Tensor
 from minilora.io import atomic_write_json
 from minilora.subspace import make_projection
 
-__all__ = ["ToyProblem", "ToyFit", "toy_problem", "ToyLoss", "toy_subspace_fit", "toy_intrinsic_dimension",
-           "toy_summary"]
+__all__ = [
+    "ToyFit",
+    "ToyLoss",
+    "ToyProblem",
+    "toy_intrinsic_dimension",
+    "toy_problem",
+    "toy_subspace_fit",
+    "toy_summary",
+]
 
 SOLVED_TOLERANCE = 1e-8  # solved: ‖A θ − b‖ ≤ tolerance · ‖A θ0 − b‖
 

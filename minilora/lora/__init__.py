@@ -6,20 +6,29 @@
     save_adapter(model, "runs/adapter")            # PEFT-format files, a few KB
     merge_lora(model)                              # W = W0 + (α/r)·B A: no inference latency
 
-One job per file:  ``layer`` (LoraConfig, LoRALinear),  ``inject`` (apply / merge / unmerge),
-``adapters`` (PEFT adapter files),  ``accounting`` (parameter counts),  ``analysis`` (what ΔW learns:
-subspace similarity, amplification).
+One job per file:  ``layer`` (LoraConfig, LoRALinear),  ``variants`` (DoRA, PiSSA / OLoRA, LoRA-FA, LoRA+, VeRA),
+``inject`` (apply / merge / unmerge),  ``adapters`` (PEFT adapter files),  ``accounting`` (parameter counts),
+``analysis`` (what ΔW learns: subspace similarity, amplification).
 """
 
 from minilora.lora.accounting import (
+    GPT3_175B,
     LoraReport,
     LoraRow,
     ParameterCount,
     count_parameters,
+    gpt3_lora_param_count,
     lora_param_count,
     lora_report,
 )
-from minilora.lora.adapters import adapter_config, adapter_state_dict, load_adapter, read_adapter_config, save_adapter
+from minilora.lora.adapters import (
+    AdapterBaseMismatch,
+    adapter_config,
+    adapter_state_dict,
+    load_adapter,
+    read_adapter_config,
+    save_adapter,
+)
 from minilora.lora.analysis import (
     amplification_factor,
     chance_similarity,
@@ -38,12 +47,28 @@ from minilora.lora.inject import (
     unmerge_lora,
 )
 from minilora.lora.layer import LoraConfig, LoRALinear, lora_scaling
+from minilora.lora.variants.dora import DoraLinear
+from minilora.lora.variants.vera import (
+    VeraConfig,
+    VeraLinear,
+    apply_vera,
+    init_vera_projections,
+    merge_vera,
+    unmerge_vera,
+    vera_layers,
+    vera_param_count,
+    vera_parameters,
+)
 
 __all__ = [
-    "LoraConfig", "LoRALinear", "lora_scaling",
+    "LoraConfig", "LoRALinear", "lora_scaling", "DoraLinear",
     "apply_lora", "find_targets", "lora_layers", "lora_parameters", "merge_lora", "unmerge_lora", "merge_and_unload",
     "save_adapter", "load_adapter", "adapter_config", "adapter_state_dict", "read_adapter_config",
+    "AdapterBaseMismatch",
     "ParameterCount", "count_parameters", "LoraRow", "LoraReport", "lora_report", "lora_param_count",
+    "GPT3_175B", "gpt3_lora_param_count",
     "subspace_similarity", "subspace_similarity_grid", "chance_similarity", "amplification_factor",
     "singular_directions", "projection_norm",
+    "VeraConfig", "VeraLinear", "apply_vera", "init_vera_projections", "merge_vera", "unmerge_vera", "vera_layers",
+    "vera_param_count", "vera_parameters",
 ]

@@ -11,7 +11,10 @@ from typing import Iterable, NamedTuple
 from minilora import nn
 from minilora.lora.inject import require_lora_layers
 
-__all__ = ["ParameterCount", "count_parameters", "LoraRow", "LoraReport", "lora_report", "lora_param_count"]
+__all__ = [
+    "ParameterCount", "count_parameters", "LoraRow", "LoraReport", "lora_report", "lora_param_count",
+    "TransformerDims", "GPT3_175B", "gpt3_lora_param_count",
+]
 
 
 class ParameterCount(NamedTuple):
@@ -68,11 +71,13 @@ def lora_report(model: nn.Module) -> LoraReport:
     ``rows, table = lora_report(model)``;  ``print(table)``.
     """
     layers = require_lora_layers(model, "lora_report")
-    rows = [LoraRow(name or "<model>", l.out_features, l.in_features, l.out_features * l.in_features, l.r,
-                    l.r * (l.out_features + l.in_features)) for name, l in layers]
+    rows = [LoraRow(name or "<model>", layer.out_features, layer.in_features,
+                    layer.out_features * layer.in_features, layer.r,
+                    layer.r * (layer.out_features + layer.in_features)) for name, layer in layers]
     full, lora = sum(r.full for r in rows), sum(r.lora for r in rows)
     cells = [("layer", "d", "k", "d·k", "r", "r(d+k)", "ratio")]
-    cells += [(r.name, f"{r.d:,}", f"{r.k:,}", f"{r.full:,}", str(r.r), f"{r.lora:,}", f"{100 * r.ratio:.2f}%") for r in rows]
+    cells += [(r.name, f"{r.d:,}", f"{r.k:,}", f"{r.full:,}", str(r.r), f"{r.lora:,}", f"{100 * r.ratio:.2f}%")
+              for r in rows]
     cells.append(("total", "", "", f"{full:,}", "", f"{lora:,}", f"{100 * lora / full:.2f}%"))
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
@@ -86,7 +91,8 @@ def lora_param_count(d_model: int, n_layers: int, r: int, targets: Iterable[str]
     """Trainable LoRA parameters of a standard transformer:  |Θ| = 2 · d_model · r · |targets| · n_layers.
 
     Each adapted d_model × d_model projection (targets among "q", "k", "v", "o": W_q, W_k, W_v,
-    W_o) costs r(d + k) = 2·d_model·r.  The LoRA paper's GPT-3 175B (d_model = 12288, 96 layers):
+    W_o) costs r(d + k) = 2·d_model·r.  The LoRA paper's GPT-3 175B (d_model = 12288, 96 layers,
+    ``GPT3_175B``):
 
     >>> lora_param_count(12288, 96, r=1)            # W_q, W_v at r = 1 (paper: 4.7M)
     4718592
@@ -101,5 +107,27 @@ def lora_param_count(d_model: int, n_layers: int, r: int, targets: Iterable[str]
             raise ValueError(f"lora_param_count: {name} must be a positive integer, got {value!r}")
     unknown = [t for t in targets if t not in ("q", "k", "v", "o")]
     if unknown or not targets or len(set(targets)) != len(targets):
-        raise ValueError(f"lora_param_count: targets must be distinct letters among 'q', 'k', 'v', 'o', got {targets!r}")
+        raise ValueError("lora_param_count: targets must be distinct letters among 'q', 'k', 'v', "
+                         f"'o', got {targets!r}")
     return 2 * d_model * r * len(targets) * n_layers
+
+
+class TransformerDims(NamedTuple):
+    """The two numbers of a standard transformer that LoRA's parameter count needs: width and depth."""
+
+    name: str
+    d_model: int
+    n_layers: int
+
+
+GPT3_175B = TransformerDims("GPT-3 175B", d_model=12288, n_layers=96)
+"""GPT-3 175B (Brown et al. 2020, Table 2.1): d_model = 12288, 96 layers; the model of the LoRA paper's tables."""
+
+
+def gpt3_lora_param_count(r: int, targets: Iterable[str] = ("q", "v")) -> int:
+    """LoRA's trainable parameters on GPT-3 175B: ``lora_param_count(12288, 96, r, targets)`` = 2·12288·r·|targets|·96.
+
+    >>> gpt3_lora_param_count(1), gpt3_lora_param_count(8)    # the paper's 4.7M and 37.7M (W_q, W_v)
+    (4718592, 37748736)
+    """
+    return lora_param_count(GPT3_175B.d_model, GPT3_175B.n_layers, r, targets)

@@ -7,6 +7,15 @@ minilora's module names can be read here.  Tensor names:
 
     base_model.model.<module path>.lora_A.weight   (r, k)
     base_model.model.<module path>.lora_B.weight   (d, r)
+    base_model.model.<module path>.lora_magnitude_vector   (d,)   DoRA only (``use_dora: true``)
+
+A PiSSA / OLoRA adapter is saved as PEFT's ``save_pretrained(path_initial_model_for_weight_conversion=...)``
+saves it: a plain LoRA of rank 2r on the *original* base, A' = [A; A0], B' = [B, −B0], lora_alpha doubled
+(``minilora.lora.variants.pissa``), so that the file needs no changed base weights.
+
+A VeRA adapter (``peft_type: "VERA"``, ``minilora.lora.variants.vera``) holds each layer's
+``base_model.model.<module path>.vera_lambda_b`` (d,) and ``...vera_lambda_d`` (r,), and the shared frozen
+projections once, ``base_model.vera_A`` (r, k_max) and ``base_model.vera_B`` (d_max, r) (``save_projection: true``).
 
 Both files are written atomically from host arrays (a GPU-trained adapter loads without CuPy).
 
@@ -34,10 +43,22 @@ from minilora import backend, nn
 from minilora.io import atomic_write_bytes, load_arrays, save_arrays
 from minilora.lora.inject import apply_lora, find_targets, lora_layers, require_lora_layers
 from minilora.lora.layer import LoraConfig, LoRALinear
+from minilora.lora.variants.dora import DoraLinear
+from minilora.lora.variants.pissa import converted_alpha, lora_from_mutated_init
+from minilora.lora.variants.vera import (
+    VeraConfig,
+    load_vera_state,
+    read_vera_config,
+    vera_adapter_config,
+    vera_expected_shapes,
+    vera_layers,
+    vera_state_dict,
+)
 
 __all__ = [
-    "CONFIG_NAME", "WEIGHTS_NAME", "peft_key", "adapter_config", "adapter_state_dict", "save_adapter",
-    "read_adapter_config", "load_adapter", "base_weights", "base_fingerprint",
+    "CONFIG_NAME", "WEIGHTS_NAME", "peft_key", "peft_magnitude_key", "adapter_config", "adapter_state_dict",
+    "save_adapter",
+    "read_adapter_config", "load_adapter", "base_weights", "base_fingerprint", "AdapterBaseMismatch",
 ]
 
 CONFIG_NAME = "adapter_config.json"
@@ -48,11 +69,35 @@ _FORMAT = "minilora-lora-adapter-v1"
 _PEFT_DEFAULTS = {"r": 8, "lora_alpha": 8}
 # init_lora_weights values whose adapters only make sense on a base model that PEFT itself changed
 _BASE_CHANGING_INITS = ("pissa", "olora", "loftq", "corda", "eva")
+_MAGNITUDE = "lora_magnitude_vector"
+
+
+class AdapterBaseMismatch(ValueError):
+    """An adapter file records a base model other than the one it is loaded onto (``load_adapter``).
+
+    A ValueError like every bad-input error; its own class so that a caller (the command line) can catch
+    exactly this case and word the way out in its own terms (the message names ``check_base=False``).
+    """
 
 
 def peft_key(module_name: str, matrix: str) -> str:
     """PEFT's tensor name for matrix "A" or "B" of the layer at ``module_name``."""
     return f"{_PREFIX}{module_name}.lora_{matrix}.weight"
+
+
+def peft_magnitude_key(module_name: str) -> str:
+    """PEFT's tensor name for DoRA's magnitude m of the layer at ``module_name`` (no ``.weight``, as PEFT saves it)."""
+    return f"{_PREFIX}{module_name}.{_MAGNITUDE}"
+
+
+def _saved_matrices(layer: LoRALinear) -> tuple[Any, Any]:
+    """(A, B) as the file holds them: the layer's own, or for PiSSA / OLoRA the rank-2r plain LoRA on the original
+    base, A' = [A; A0], B' = [B, −B0]."""
+    a, b = backend.to_host(layer.lora_A.data), backend.to_host(layer.lora_B.data)
+    if layer.initial_weights is None:
+        return a, b
+    _, a0, b0 = layer.initial_weights
+    return lora_from_mutated_init(a, b, a0.astype(a.dtype), b0.astype(b.dtype))
 
 
 def _layers_or_raise(model: nn.Module, what: str) -> list[tuple[str, LoRALinear]]:
@@ -63,34 +108,44 @@ def _layers_or_raise(model: nn.Module, what: str) -> list[tuple[str, LoRALinear]
 
 
 def adapter_state_dict(model: nn.Module) -> dict[str, np.ndarray]:
-    """PEFT tensor name → C-contiguous host copy of every lora_A (r, k) and lora_B (d, r).
+    """PEFT tensor name → C-contiguous host copy of every lora_A (r, k) and lora_B (d, r), and DoRA's
+    lora_magnitude_vector (d,); for PiSSA / OLoRA the converted rank-2r A' (2r, k) and B' (d, 2r).
 
     A merged model has the same A and B (merging changes only the base weight), so this is
     the un-merged adapter either way.
     """
     arrays = {}
     for name, layer in _layers_or_raise(model, "adapter_state_dict"):
-        arrays[peft_key(name, "A")] = np.ascontiguousarray(backend.to_host(layer.lora_A.data)).copy()
-        arrays[peft_key(name, "B")] = np.ascontiguousarray(backend.to_host(layer.lora_B.data)).copy()
+        a, b = _saved_matrices(layer)
+        arrays[peft_key(name, "A")] = np.ascontiguousarray(a).copy()
+        arrays[peft_key(name, "B")] = np.ascontiguousarray(b).copy()
+        if isinstance(layer, DoraLinear):
+            arrays[peft_magnitude_key(name)] = np.ascontiguousarray(
+                backend.to_host(layer.lora_magnitude_vector.data)).copy()
     return arrays
 
 
 def base_weights(model: nn.Module) -> Iterator[tuple[str, Any]]:
     """(name, array) of every weight of the base model under the adapters, in model order.
 
-    LoRA's A and B are left out; a LoRALinear's frozen Linear is listed under the name of the layer it
-    replaced (``blocks.0.attn.q_proj.weight``, not ``...q_proj.base.weight``) with its un-merged W0, so
-    a model gives the same list before ``apply_lora``, after it, and while merged.
+    LoRA's A and B (and DoRA's m) are left out; a LoRALinear's frozen Linear is listed under the name of the
+    layer it replaced (``blocks.0.attn.q_proj.weight``, not ``...q_proj.base.weight``) with its un-merged W0
+    (for PiSSA / OLoRA the W0 before the residual replaced it), so a model gives the same list before
+    ``apply_lora``, after it, and while merged.
     """
     skip: set[str] = set()
     rename: dict[str, str] = {}
     w0: dict[str, Any] = {}
     for layer_name, layer in lora_layers(model):
         prefix = f"{layer_name}." if layer_name else ""
-        skip |= {prefix + "lora_A", prefix + "lora_B"}                     # the adapter, not the base
+        skip |= {prefix + "lora_A", prefix + "lora_B", prefix + _MAGNITUDE}  # the adapter, not the base
         rename[prefix + "base.weight"], rename[prefix + "base.bias"] = prefix + "weight", prefix + "bias"
-        if layer.merged:
-            w0[prefix + "base.weight"] = layer._w0                          # W0, not W0 + s·B A
+        w0[prefix + "base.weight"] = layer.original_weight                  # W0, not W0 + s·B A nor a residual
+    for layer_name, layer in vera_layers(model):  # VeRA: its λ vectors and the shared A, B are the adapter
+        prefix = f"{layer_name}." if layer_name else ""
+        skip |= {prefix + p for p in ("vera_lambda_b", "vera_lambda_d", "vera_A", "vera_B")}
+        rename[prefix + "base.weight"], rename[prefix + "base.bias"] = prefix + "weight", prefix + "bias"
+        w0[prefix + "base.weight"] = layer.w0
     for name, param in model.named_parameters():
         if name not in skip:
             yield rename.get(name, name), w0.get(name, param.data)
@@ -120,27 +175,34 @@ def _base_record(model: nn.Module, base_model_name_or_path: str | None) -> dict[
     return {"name_or_path": base_model_name_or_path, "config": as_dict, "fingerprint": base_fingerprint(model)}
 
 
-def adapter_config(model: nn.Module, base_model_name_or_path: str | None = None, task_type: str | None = None) -> dict[str, Any]:
+def adapter_config(model: nn.Module, base_model_name_or_path: str | None = None,
+                   task_type: str | None = None) -> dict[str, Any]:
     """The ``adapter_config.json`` dictionary for ``model``'s LoRA layers, with PEFT's keys (sorted, as PEFT writes).
 
     Hyper-parameters come from the layers (which must agree); target_modules from
-    ``model.lora_config`` (set by ``apply_lora``), else the layers' last name components.
+    ``model.lora_config`` (set by ``apply_lora``), else the layers' last name components.  A PiSSA / OLoRA
+    adapter is written as its plain rank-2r conversion: r and lora_alpha doubled (α·√2 with rsLoRA),
+    init_lora_weights True, as PEFT writes it.
     ``task_type``: PEFT's task, e.g. "CAUSAL_LM" for a GPT, or None.
     """
     layers = _layers_or_raise(model, "save_adapter")
     first = layers[0][1]
     for name, layer in layers[1:]:
+        if (type(layer), layer.init_lora_weights) != (type(first), first.init_lora_weights):
+            raise ValueError(f"save_adapter: LoRA layers disagree ({layers[0][0]}: {first.extra_repr()}; "
+                             f"{name}: {layer.extra_repr()}); one adapter file holds one kind of adapter")
         if (layer.r, layer.lora_alpha, layer.use_rslora) != (first.r, first.lora_alpha, first.use_rslora):
             raise ValueError(
-                f"save_adapter: LoRA layers disagree ({layers[0][0]}: r={first.r}, alpha={first.lora_alpha}, "
-                f"rslora={first.use_rslora}; {name}: r={layer.r}, alpha={layer.lora_alpha}, rslora={layer.use_rslora}); "
-                "one adapter file holds one r and alpha"
+                f"save_adapter: LoRA layers disagree ({layers[0][0]}: r={first.r}, lora_alpha={first.lora_alpha}, "
+                f"use_rslora={first.use_rslora}; {name}: r={layer.r}, lora_alpha={layer.lora_alpha}, "
+                f"use_rslora={layer.use_rslora}); one adapter file holds one r and lora_alpha"
             )
     config = model.__dict__.get("lora_config")
     if isinstance(config, LoraConfig):
         targets = list(config.target_modules)
     else:
         targets = sorted({name.rsplit(".", 1)[-1] for name, _ in layers})
+    converted = first.initial_weights is not None  # PiSSA / OLoRA: written as a plain LoRA of rank 2r
     return {
         "alpha_pattern": {},
         "auto_mapping": None,
@@ -148,23 +210,23 @@ def adapter_config(model: nn.Module, base_model_name_or_path: str | None = None,
         "bias": "none",
         "fan_in_fan_out": False,
         "inference_mode": True,
-        "init_lora_weights": "gaussian" if first.init == "gaussian" else True,  # PEFT's True is kaiming-uniform
+        "init_lora_weights": True if converted else first.init_lora_weights,  # True or "gaussian", PEFT's spelling
         "layer_replication": None,
         "layers_pattern": None,
         "layers_to_transform": None,
         "loftq_config": {},
-        "lora_alpha": first.lora_alpha,
+        "lora_alpha": converted_alpha(first.lora_alpha, first.use_rslora) if converted else first.lora_alpha,
         "lora_dropout": first.lora_dropout.p,
         "megatron_config": None,
         "megatron_core": "megatron.core",
         "modules_to_save": None,
         "peft_type": "LORA",
-        "r": first.r,
+        "r": 2 * first.r if converted else first.r,
         "rank_pattern": {},
         "revision": None,
         "target_modules": targets,
         "task_type": task_type,
-        "use_dora": False,
+        "use_dora": isinstance(first, DoraLinear),
         "use_rslora": first.use_rslora,
     }
 
@@ -182,14 +244,16 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike, base_model_name
     config on disk always has weights.
     """
     directory = Path(directory)
-    config = adapter_config(model, base_model_name_or_path, task_type)
+    vera = bool(vera_layers(model))  # a VeRA adapter (minilora.lora.variants.vera) has its own config and tensors
+    config = (vera_adapter_config if vera else adapter_config)(model, base_model_name_or_path, task_type)
     metadata = {"format": _FORMAT, "base_model": _base_record(model, base_model_name_or_path)}
     try:
         config_text = json.dumps(config, indent=2) + "\n"  # the layout atomic_write_json writes
         json.dumps(metadata)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"save_adapter: the adapter config cannot be written as JSON ({err}); nothing was written") from None
-    save_arrays(directory / WEIGHTS_NAME, adapter_state_dict(model), metadata=metadata)
+        raise ValueError("save_adapter: the adapter config cannot be written as JSON "
+                         f"({err}); nothing was written") from None
+    save_arrays(directory / WEIGHTS_NAME, (vera_state_dict if vera else adapter_state_dict)(model), metadata=metadata)
     atomic_write_bytes(directory / CONFIG_NAME, config_text.encode())
     return directory
 
@@ -198,10 +262,11 @@ def _unsupported(path: Path, key: str, value: Any, why: str) -> ValueError:
     return ValueError(f"{path}: {key}={value!r} is not supported by minilora ({why})")
 
 
-def read_adapter_config(directory: str | os.PathLike) -> LoraConfig:
-    """Read ``adapter_config.json`` into a LoraConfig; ValueError naming the file when it is missing,
-    not JSON, not a LoRA adapter, has no ``r`` or ``lora_alpha`` (the scale s = lora_alpha / r it was
-    trained with would be a guess), or uses a PEFT feature minilora does not implement."""
+def read_adapter_config(directory: str | os.PathLike) -> LoraConfig | VeraConfig:
+    """Read ``adapter_config.json`` into a LoraConfig (a VeraConfig for peft_type "VERA": ``read_vera_config``);
+    ValueError naming the file when it is missing, not JSON, not a LoRA or VeRA adapter, has no ``r`` or
+    ``lora_alpha`` (the scale s = lora_alpha / r it was trained with would be a guess), or uses a PEFT feature
+    minilora does not implement."""
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         raise ValueError(f"{path}: no such file (an adapter folder holds {CONFIG_NAME} and {WEIGHTS_NAME})")
@@ -211,8 +276,10 @@ def read_adapter_config(directory: str | os.PathLike) -> LoraConfig:
         raise ValueError(f"{path}: not a valid JSON file ({err})") from None
     if not isinstance(cfg, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(cfg).__name__}")
+    if cfg.get("peft_type") == "VERA":
+        return read_vera_config(cfg, path)
     if cfg.get("peft_type", "LORA") != "LORA":
-        raise ValueError(f"{path}: peft_type is {cfg['peft_type']!r}, expected 'LORA'")
+        raise ValueError(f"{path}: peft_type is {cfg['peft_type']!r}, expected 'LORA' or 'VERA'")
     unknown = [key for key in ("r", "lora_alpha") if cfg.get(key) is None]
     if unknown:  # the scale α/r the adapter was trained with would be a guess
         defaults = ", ".join(f"{key}={_PEFT_DEFAULTS[key]}" for key in unknown)
@@ -223,13 +290,16 @@ def read_adapter_config(directory: str | os.PathLike) -> LoraConfig:
         raise ValueError(f"{path}: missing key 'target_modules'")
     targets = cfg["target_modules"]
     if not isinstance(targets, list):
-        raise _unsupported(path, "target_modules", targets, "expected a list of module names; PEFT reads a string as a regex")
-    for key, plain in (("bias", "none"), ("fan_in_fan_out", False), ("use_dora", False), ("lora_bias", False)):
+        raise _unsupported(path, "target_modules", targets,
+                           "expected a list of module names; PEFT reads a string as a regex")
+    if cfg.get("use_dora") not in (True, False, None):
+        raise ValueError(f"{path}: use_dora must be true or false, got {cfg['use_dora']!r}")
+    for key, plain in (("bias", "none"), ("fan_in_fan_out", False), ("lora_bias", False)):
         if cfg.get(key, plain) not in (plain, None):
             raise _unsupported(path, key, cfg[key], f"only {plain!r}")
     for key in ("rank_pattern", "alpha_pattern", "modules_to_save", "layers_to_transform", "layer_replication"):
         if cfg.get(key):
-            raise _unsupported(path, key, cfg[key], "one r and alpha for all target modules")
+            raise _unsupported(path, key, cfg[key], "one r and lora_alpha for all target modules")
     for key in ("exclude_modules", "target_parameters", "trainable_token_indices", "alora_invocation_tokens"):
         if cfg.get(key):
             raise _unsupported(path, key, cfg[key], "a PEFT feature minilora does not implement")
@@ -238,9 +308,11 @@ def read_adapter_config(directory: str | os.PathLike) -> LoraConfig:
         raise _unsupported(path, "init_lora_weights", init, "this initialisation also changes the base weights")
     try:
         return LoraConfig(
-            r=cfg["r"], alpha=cfg["lora_alpha"],
-            dropout=cfg.get("lora_dropout", 0.0) or 0.0, target_modules=tuple(targets),
-            init="gaussian" if str(init).lower() == "gaussian" else "kaiming", use_rslora=bool(cfg.get("use_rslora", False)),
+            r=cfg["r"], lora_alpha=cfg["lora_alpha"],
+            lora_dropout=cfg.get("lora_dropout", 0.0) or 0.0, target_modules=tuple(targets),
+            # how A started: the file holds it
+            init_lora_weights="gaussian" if str(init).lower() == "gaussian" else True,
+            use_rslora=bool(cfg.get("use_rslora", False)), use_dora=bool(cfg.get("use_dora", False)),
         )
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
@@ -272,7 +344,7 @@ def _describe_base(record: dict[str, Any], other: dict[str, Any]) -> str:
 
 
 def _check_base(path: Path, metadata: dict[str, Any], model: nn.Module) -> None:
-    """ValueError naming both bases when ``metadata`` records a base model other than ``model``'s."""
+    """AdapterBaseMismatch naming both bases when ``metadata`` records a base model other than ``model``'s."""
     recorded = metadata.get("base_model")
     if recorded is None:  # saved by PEFT or by an older minilora: nothing to compare
         return
@@ -280,10 +352,10 @@ def _check_base(path: Path, metadata: dict[str, Any], model: nn.Module) -> None:
         raise ValueError(f"{path}: metadata base_model must be an object with a fingerprint string, got {recorded!r}")
     current = _base_record(model, None)
     if recorded["fingerprint"] != current["fingerprint"]:
-        raise ValueError(
+        raise AdapterBaseMismatch(
             f"{path}: adapter made for another base model: trained on {_describe_base(recorded, current)} but this "
             f"model's base is {_describe_base(current, recorded)}; load it onto the base it was trained on "
-            "(or pass check_base=False to load it anyway)"
+            "(or call load_adapter(..., check_base=False) to load it anyway)"
         )
 
 
@@ -291,11 +363,12 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0, 
     """Load an adapter folder into ``model`` (in place); returns ``model``.
 
     On a model without LoRA, LoRA is applied first from adapter_config.json (r, lora_alpha,
-    lora_dropout, target_modules, use_rslora).  On a model with LoRA, its layers must have the
-    file's r, alpha and rsLoRA setting (dropout may differ: it does not change the function).
+    lora_dropout, target_modules, use_rslora, use_dora).  On a model with LoRA, its layers must have the
+    file's r, lora_alpha, use_rslora and use_dora (lora_dropout may differ: it does not change the function).
     Every tensor name and shape must fit, and when the file records its base model (minilora's
     ``save_adapter`` does; PEFT does not), ``base_fingerprint(model)`` must equal the recorded one
-    (unless ``check_base=False``): the same shapes with other base weights (another vocabulary,
+    (unless ``check_base=False``; else ``AdapterBaseMismatch``, a ValueError): the same shapes with other base weights
+    (another vocabulary,
     task or pretraining) would load without error and compute nonsense.  Otherwise a ValueError
     names the file and what does not fit, and the model is left unchanged.  Merged layers are
     loaded and stay merged.
@@ -304,15 +377,18 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0, 
     config_path = directory / CONFIG_NAME
     config = read_adapter_config(directory)
     arrays, metadata = load_arrays(directory / WEIGHTS_NAME)
+    if isinstance(config, VeraConfig):
+        return _load_vera_adapter(model, directory, config, arrays, metadata, seed, check_base)
     layers = lora_layers(model)
     if layers:
         for name, layer in layers:
-            if (layer.r != config.r or layer.use_rslora != config.use_rslora
+            dora = isinstance(layer, DoraLinear)
+            if (layer.r != config.r or layer.use_rslora != config.use_rslora or dora != config.use_dora
                     or not math.isclose(layer.scaling, config.scaling, rel_tol=1e-12)):
                 raise ValueError(
                     f"{config_path}: adapter has r={config.r}, lora_alpha={config.lora_alpha}, "
-                    f"use_rslora={config.use_rslora} but the model's LoRA layer {name} has r={layer.r}, "
-                    f"alpha={layer.lora_alpha}, use_rslora={layer.use_rslora}"
+                    f"use_rslora={config.use_rslora}, use_dora={config.use_dora} but the model's LoRA layer {name} "
+                    f"has r={layer.r}, lora_alpha={layer.lora_alpha}, use_rslora={layer.use_rslora}, use_dora={dora}"
                 )
         shapes = [(name, layer.out_features, layer.in_features, layer.r) for name, layer in layers]
     else:
@@ -325,6 +401,8 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0, 
     for name, d, k, r in shapes:
         expected[peft_key(name, "A")] = (r, k)
         expected[peft_key(name, "B")] = (d, r)
+        if config.use_dora:
+            expected[peft_magnitude_key(name)] = (d,)
     _check_arrays(directory / WEIGHTS_NAME, arrays, expected)
     if check_base:
         _check_base(directory / WEIGHTS_NAME, metadata, model)
@@ -333,9 +411,26 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0, 
     for name, layer in lora_layers(model):
         was_merged = layer.merged
         layer.unmerge()
-        for param, matrix in ((layer.lora_A, "A"), (layer.lora_B, "B")):
-            host = np.ascontiguousarray(arrays[peft_key(name, matrix)], dtype=param.dtype)
+        pairs = [(layer.lora_A, peft_key(name, "A")), (layer.lora_B, peft_key(name, "B"))]
+        if isinstance(layer, DoraLinear):
+            pairs.append((layer.lora_magnitude_vector, peft_magnitude_key(name)))
+        for param, key in pairs:
+            host = np.ascontiguousarray(arrays[key], dtype=param.dtype)
             param.data = backend.to_device(host.copy(), param.device)
         if was_merged:
             layer.merge()
     return model
+
+
+def _load_vera_adapter(model: nn.Module, directory: Path, config: VeraConfig, arrays: dict[str, np.ndarray],
+                       metadata: dict[str, Any], seed: int, check_base: bool) -> nn.Module:
+    """``load_adapter`` for a VeRA file: the same checks (tensor names and shapes, base), then the λ vectors and
+    the shared projections are copied in (VeRA applied first on a bare model)."""
+    try:
+        expected = vera_expected_shapes(model, config)
+    except ValueError as err:
+        raise ValueError(f"{directory / CONFIG_NAME}: adapter does not fit this model: {err}") from None
+    _check_arrays(directory / WEIGHTS_NAME, arrays, expected)
+    if check_base:
+        _check_base(directory / WEIGHTS_NAME, metadata, model)
+    return load_vera_state(model, config, arrays, seed=seed)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import numpy as np
-
 from minilora import nn
 from minilora.lora.layer import LoraConfig, LoRALinear
+from minilora.lora.variants.dora import DoraLinear
+from minilora.validation import as_rng
 
 __all__ = [
     "apply_lora", "lora_layers", "require_lora_layers", "lora_parameters", "merge_lora", "unmerge_lora",
-    "merge_and_unload", "find_targets",
+    "merge_and_unload", "find_targets", "match_targets", "replace_module",
 ]
 
 
@@ -29,31 +29,43 @@ def _short_list(names: list[str], limit: int = 24) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
-def find_targets(model: nn.Module, config: LoraConfig) -> list[tuple[str, nn.Linear]]:
-    """(name, Linear) of every layer ``apply_lora(model, config)`` would adapt, checked, in model order.
+def match_targets(model: nn.Module, target_modules: tuple[str, ...] | list[str],
+                  what: str = "apply_lora") -> list[tuple[str, nn.Linear]]:
+    """(name, Linear) of every Linear whose dotted name matches one of ``target_modules``, in model order.
 
-    ValueError when a target matches no Linear (listing the Linear names that exist), when a
-    matched layer is too small for rank r, or when one Linear object sits under two names.
+    ValueError (its message starts with ``what``, the caller) when a target matches no Linear (listing the
+    Linear names that exist) or when one Linear object sits under two names.  No rank check: see ``find_targets``.
     """
     modules = list(model.named_modules())
     linears = [(name, m) for name, m in modules if name and isinstance(m, nn.Linear)]
-    chosen = [(name, m) for name, m in linears if any(_matches(name, t) for t in config.target_modules)]
-    for target in config.target_modules:
+    chosen = [(name, m) for name, m in linears if any(_matches(name, t) for t in target_modules)]
+    for target in target_modules:
         if any(_matches(name, target) for name, _ in linears):
             continue
         others = [f"{name} ({type(m).__name__})" for name, m in modules if name and _matches(name, target)]
         not_linear = f"; it matches only modules that are not Linear: {', '.join(others)}" if others else ""
         suffixes = sorted({name.rsplit(".", 1)[-1] for name, _ in linears})
         raise ValueError(
-            f"apply_lora: target module {target!r} matches no Linear layer of {type(model).__name__}{not_linear}. "
+            f"{what}: target module {target!r} matches no Linear layer of {type(model).__name__}{not_linear}. "
             f"Linear layers (names end in {suffixes}): {_short_list([n for n, _ in linears]) or 'none'}"
         )
     seen: dict[int, str] = {}
     for name, linear in chosen:
         if id(linear) in seen:
-            raise ValueError(f"apply_lora: {name} and {seen[id(linear)]} are the same Linear object; "
+            raise ValueError(f"{what}: {name} and {seen[id(linear)]} are the same Linear object; "
                              "a shared layer cannot get two adapters")
         seen[id(linear)] = name
+    return chosen
+
+
+def find_targets(model: nn.Module, config: LoraConfig) -> list[tuple[str, nn.Linear]]:
+    """(name, Linear) of every layer ``apply_lora(model, config)`` would adapt, checked, in model order.
+
+    ValueError when a target matches no Linear (listing the Linear names that exist), when a
+    matched layer is too small for rank r, or when one Linear object sits under two names.
+    """
+    chosen = match_targets(model, config.target_modules)
+    for name, linear in chosen:
         d, k = linear.out_features, linear.in_features
         if config.r > min(d, k):
             raise ValueError(
@@ -77,13 +89,16 @@ def require_lora_layers(model: nn.Module, what: str) -> list[tuple[str, LoRALine
 
 
 def lora_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
-    """The adapter matrices (each layer's lora_A, then lora_B): all that LoRA trains."""
+    """The adapter's parameters (each layer's lora_A, then lora_B, then DoRA's lora_magnitude_vector): all that
+    LoRA trains."""
     for _, layer in lora_layers(model):
         yield layer.lora_A
         yield layer.lora_B
+        if isinstance(layer, DoraLinear):
+            yield layer.lora_magnitude_vector
 
 
-def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
     """Swap the sub-module at dotted path ``name`` for ``new`` (setattr on its parent)."""
     parent_name, _, attr = name.rpartition(".")
     parent = dict(model.named_modules())[parent_name]
@@ -91,10 +106,11 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def apply_lora(model: nn.Module, config: LoraConfig | None = None, seed: int = 0) -> nn.Module:
-    """Adapt ``model`` in place: every Linear named by ``config.target_modules`` becomes a LoRALinear.
+    """Adapt ``model`` in place: every Linear named by ``config.target_modules`` becomes a LoRALinear
+    (a DoraLinear with ``config.use_dora``).
 
     All other parameters are frozen (``requires_grad = False``), so only the lora_A / lora_B
-    matrices train: Σ r(d_i + k_i) numbers instead of Σ d_i k_i.  A matrices are drawn, layer
+    matrices (and DoRA's magnitudes) train: Σ r(d_i + k_i) numbers instead of Σ d_i k_i.  A matrices are drawn, layer
     after layer in model order, from ``numpy.random.default_rng(seed)``.  The config is kept as
     ``model.lora_config`` (``save_adapter`` writes it).  Returns ``model``.
 
@@ -113,12 +129,12 @@ def apply_lora(model: nn.Module, config: LoraConfig | None = None, seed: int = 0
             "applying twice would stack adapters. Use a fresh model, or merge_and_unload(model) first"
         )
     targets = find_targets(model, config)
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     model.requires_grad_(False)
     for name, linear in targets:
-        layer = LoRALinear(linear, config.r, config.alpha, config.dropout, config.init, config.use_rslora, rng=rng)
+        layer = (DoraLinear if config.use_dora else LoRALinear).from_config(linear, config, rng=rng)
         layer.train(model.training)
-        _replace(model, name, layer)
+        replace_module(model, name, layer)
     model.lora_config = config  # a plain attribute (not a parameter): what save_adapter writes
     return model
 
@@ -151,9 +167,7 @@ def merge_and_unload(model: nn.Module) -> nn.Module:
     for name, layer in require_lora_layers(model, "merge_and_unload"):
         if not name:
             raise ValueError("merge_and_unload: the model is itself a LoRALinear; use layer.merge() and layer.base")
-        layer.merge()
-        layer._w0 = None  # the base Linear keeps the merged weight for good
-        _replace(model, name, layer.base)
+        replace_module(model, name, layer.unload())
     if "lora_config" in model.__dict__:
         del model.lora_config
     return model

@@ -18,80 +18,97 @@ from typing import Any
 
 import numpy as np
 
-from minilora import backend, functional as F, nn
+from minilora import backend, nn
+from minilora import functional as F
 from minilora.engine.tensor import Tensor, is_grad_enabled
+from minilora.lora.variants.pissa import BASE_CHANGING_INITS, mutated_init
+from minilora.validation import RngLike, as_rng, is_int, is_real
 
-__all__ = ["LoraConfig", "LoRALinear", "lora_scaling", "INITS"]
+__all__ = ["LoraConfig", "LoRALinear", "lora_scaling", "init_lora_A", "INIT_LORA_WEIGHTS"]
 
-INITS = ("gaussian", "kaiming")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+INIT_LORA_WEIGHTS = (True, "gaussian", "pissa", "olora")
+"""The values of ``init_lora_weights`` minilora implements, in PEFT's spelling: True (PEFT's default,
+kaiming-uniform A), "gaussian" (A ~ N(0, 1/r²)), and "pissa" / "olora" (A, B from the SVD / QR of W0, the
+base replaced by the residual: ``minilora.lora.variants.pissa``)."""
 
 
-def _validate(owner: str, r: Any, alpha: Any, dropout: Any, init: Any, use_rslora: Any) -> None:
-    """Raise a ValueError naming the first bad hyper-parameter."""
-    if not _is_int(r) or r < 1:
+def _checked(owner: str, r: Any, lora_alpha: Any, lora_dropout: Any, init_lora_weights: Any,
+             use_rslora: Any) -> tuple[int, int | float | None, float, bool | str, bool]:
+    """The hyper-parameters as plain Python values (NumPy scalars are not JSON-serialisable, and an adapter
+    config is written as JSON), or a ValueError naming ``owner`` and the first bad one.
+
+    The one check behind ``LoraConfig`` and ``LoRALinear``; lora_alpha keeps its kind (int stays int).
+    """
+    if not is_int(r) or r < 1:
         raise ValueError(f"{owner}: r must be an integer >= 1, got {r!r}")
-    if alpha is not None and (not _is_real(alpha) or not math.isfinite(alpha) or alpha <= 0):
-        raise ValueError(f"{owner}: alpha must be a positive number (or None, meaning alpha = r), got {alpha!r}")
-    if not _is_real(dropout) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{owner}: dropout must be a number in [0, 1), got {dropout!r}")
-    if init not in INITS:
-        raise ValueError(f"{owner}: init must be one of {INITS}, got {init!r}")
+    if lora_alpha is not None and (not is_real(lora_alpha) or not math.isfinite(lora_alpha) or lora_alpha <= 0):
+        raise ValueError(f"{owner}: lora_alpha must be a positive number (or None, meaning lora_alpha = r), "
+                         f"got {lora_alpha!r}")
+    if not is_real(lora_dropout) or not 0.0 <= lora_dropout < 1.0:
+        raise ValueError(f"{owner}: lora_dropout must be a number in [0, 1), got {lora_dropout!r}")
+    if isinstance(init_lora_weights, str) and init_lora_weights.startswith("pissa_niter_"):
+        raise ValueError(f"{owner}: init_lora_weights={init_lora_weights!r} (PEFT's randomised fast SVD) is not "
+                         "supported by minilora; use 'pissa' (the exact SVD)")
+    if not any(init_lora_weights is v or (isinstance(v, str) and init_lora_weights == v) for v in INIT_LORA_WEIGHTS):
+        raise ValueError(f"{owner}: init_lora_weights must be True (kaiming-uniform A, PEFT's default), "
+                         f"'gaussian', 'pissa' or 'olora', got {init_lora_weights!r}")
     if not isinstance(use_rslora, (bool, np.bool_)):
         raise ValueError(f"{owner}: use_rslora must be True or False, got {use_rslora!r}")
+    alpha = None if lora_alpha is None else int(lora_alpha) if is_int(lora_alpha) else float(lora_alpha)
+    return int(r), alpha, float(lora_dropout), init_lora_weights, bool(use_rslora)
 
 
-def _plain_alpha(alpha: Any) -> int | float:
-    """A validated alpha as a Python number: int for integer types, float otherwise (NumPy scalars
-    are not JSON-serialisable, and an adapter config must be written as JSON)."""
-    return int(alpha) if _is_int(alpha) else float(alpha)
-
-
-def lora_scaling(r: int, alpha: float, use_rslora: bool = False) -> float:
-    """The factor s in h = W0 x + s·B A x:  s = α / r,  or  s = α / sqrt(r) with rsLoRA.
+def lora_scaling(r: int, lora_alpha: float | None, use_rslora: bool = False) -> float:
+    """The factor s in h = W0 x + s·B A x:  s = α / r,  or  s = α / sqrt(r) with rsLoRA  (α = r when None).
 
     α / r (the LoRA paper) keeps the size of the update roughly constant when r changes, so the
     learning rate need not be retuned per rank.  Kalajdzievski (2023, arXiv 2312.03732) shows that
     α / sqrt(r) ("rank-stabilised") keeps learning stable at large r, where α / r shrinks it too much.
     """
+    alpha = r if lora_alpha is None else lora_alpha
     return float(alpha) / (math.sqrt(r) if use_rslora else r)
 
 
 @dataclass(frozen=True)
 class LoraConfig:
-    """Hyper-parameters of a LoRA adapter (the names follow PEFT's ``LoraConfig``).
+    """Hyper-parameters of a LoRA adapter, with the names and meanings of PEFT's ``LoraConfig``.
 
-    r               rank of the update ΔW = B A (A: r×k, B: d×r).
-    alpha           numerator of the scaling; None means alpha = r (scaling 1).
-    dropout         dropout probability on the LoRA path's input (training only).
-    target_modules  module names to adapt: a Linear whose dotted name equals a target or ends
-                    in ``"." + target`` is replaced (``"q_proj"`` matches ``blocks.3.attn.q_proj``).
-    init            how A starts: ``"gaussian"`` (A ~ N(0, σ²), σ = 1/r, PEFT's "gaussian") or
-                    ``"kaiming"`` (A ~ U(-1/sqrt(k), 1/sqrt(k)), loralib / PEFT's default); B = 0 always.
-    use_rslora      scaling α / sqrt(r) instead of α / r.
+    r                  rank of the update ΔW = B A (A: r×k, B: d×r).
+    lora_alpha         α, the numerator of the scaling; None means α = r (scaling 1).
+    lora_dropout       dropout probability on the LoRA path's input (training only).
+    target_modules     module names to adapt: a Linear whose dotted name equals a target or ends
+                       in ``"." + target`` is replaced (``"q_proj"`` matches ``blocks.3.attn.q_proj``).
+    init_lora_weights  how A starts (B = 0 always): True, PEFT's default, kaiming-uniform
+                       (A ~ U(-1/sqrt(k), 1/sqrt(k))); or ``"gaussian"`` (A ~ N(0, 1/r²)), the init
+                       minilora's experiments and shipped numbers use.
+                       ``"pissa"`` / ``"olora"``: A and B from the top-r SVD / QR of W0, the base weight
+                       replaced by the residual (``minilora.lora.variants.pissa``).
+    use_rslora         scaling α / sqrt(r) instead of α / r.
+    use_dora           DoRA: W' = m ⊙ (W0 + s·B A) / ‖W0 + s·B A‖ with a trainable magnitude m per output
+                       feature (``minilora.lora.variants.dora``).
+
+    Checked once, here: a bad value is a ValueError naming it.  ``scaling`` is the s actually used.
     """
 
     r: int = 4
-    alpha: float | None = None
-    dropout: float = 0.0
+    lora_alpha: float | None = None
+    lora_dropout: float = 0.0
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
-    init: str = "gaussian"
+    init_lora_weights: bool | str = True
     use_rslora: bool = False
+    use_dora: bool = False
 
     def __post_init__(self) -> None:
-        _validate("LoraConfig", self.r, self.alpha, self.dropout, self.init, self.use_rslora)
-        # NumPy scalars (np.int64(4), np.float32(8)) become Python numbers: the config is written as JSON
-        object.__setattr__(self, "r", int(self.r))
-        object.__setattr__(self, "alpha", None if self.alpha is None else _plain_alpha(self.alpha))
-        object.__setattr__(self, "dropout", float(self.dropout))
-        object.__setattr__(self, "use_rslora", bool(self.use_rslora))
+        values = _checked("LoraConfig", self.r, self.lora_alpha, self.lora_dropout, self.init_lora_weights,
+                          self.use_rslora)
+        for name, value in zip(("r", "lora_alpha", "lora_dropout", "init_lora_weights", "use_rslora"), values):
+            object.__setattr__(self, name, value)
+        if not isinstance(self.use_dora, (bool, np.bool_)):
+            raise ValueError(f"LoraConfig: use_dora must be True or False, got {self.use_dora!r}")
+        object.__setattr__(self, "use_dora", bool(self.use_dora))
+        if self.use_dora and self.init_lora_weights in BASE_CHANGING_INITS:
+            raise ValueError(f"LoraConfig: use_dora=True with init_lora_weights={self.init_lora_weights!r} is not "
+                             "supported by minilora; use one or the other")
         targets = self.target_modules
         if isinstance(targets, str):  # one name; PEFT would read a string as a regex, minilora does not
             targets = (targets,)
@@ -106,25 +123,20 @@ class LoraConfig:
         object.__setattr__(self, "target_modules", targets)
 
     @property
-    def lora_alpha(self) -> float:
-        """α as used: ``alpha``, or r when ``alpha`` is None."""
-        return self.r if self.alpha is None else self.alpha
-
-    @property
     def scaling(self) -> float:
-        """s = α / r (α / sqrt(r) with rsLoRA), see ``lora_scaling``."""
+        """s = α / r (α / sqrt(r) with rsLoRA; α = r when lora_alpha is None), see ``lora_scaling``."""
         return lora_scaling(self.r, self.lora_alpha, self.use_rslora)
 
 
-def init_lora_A(r: int, k: int, init: str, rng: np.random.Generator) -> np.ndarray:
+def init_lora_A(r: int, k: int, init_lora_weights: bool | str, rng: np.random.Generator) -> np.ndarray:
     """A host float64 array A (r, k) drawn from ``rng``.
 
-    gaussian: A_ij ~ N(0, σ²) with σ = 1/r — PEFT's ``init_lora_weights="gaussian"``.
-    kaiming:  kaiming-uniform with a = sqrt(5) on fan_in = k, as loralib and PEFT's default
-              (``init_lora_weights=True``) do: gain = sqrt(2 / (1 + a²)) = sqrt(1/3),
-              bound = gain · sqrt(3 / fan_in) = 1 / sqrt(k), so A_ij ~ U(-1/sqrt(k), 1/sqrt(k)).
+    "gaussian": A_ij ~ N(0, σ²) with σ = 1/r — PEFT's ``init_lora_weights="gaussian"``.
+    True:       kaiming-uniform with a = sqrt(5) on fan_in = k, as loralib and PEFT's default
+                (``init_lora_weights=True``) do: gain = sqrt(2 / (1 + a²)) = sqrt(1/3),
+                bound = gain · sqrt(3 / fan_in) = 1 / sqrt(k), so A_ij ~ U(-1/sqrt(k), 1/sqrt(k)).
     """
-    if init == "gaussian":
+    if init_lora_weights == "gaussian":
         return rng.normal(0.0, 1.0 / r, (r, k))
     bound = 1.0 / math.sqrt(k)
     return rng.uniform(-bound, bound, (r, k))
@@ -147,36 +159,65 @@ class LoRALinear(nn.Module):
     get no gradient, and W would go stale if they changed): merged layers are for inference.
     """
 
-    def __init__(self, base: nn.Linear, r: int = 4, alpha: float | None = None, dropout: float = 0.0,
-                 init: str = "gaussian", use_rslora: bool = False, rng: np.random.Generator | int | None = None):
+    def __init__(self, base: nn.Linear, r: int = 4, lora_alpha: float | None = None, lora_dropout: float = 0.0,
+                 init_lora_weights: bool | str = True, use_rslora: bool = False, rng: RngLike = None):
         super().__init__()
         if not isinstance(base, nn.Linear):
             raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
-        _validate("LoRALinear", r, alpha, dropout, init, use_rslora)
+        r, lora_alpha, lora_dropout, init_lora_weights, use_rslora = _checked(
+            "LoRALinear", r, lora_alpha, lora_dropout, init_lora_weights, use_rslora)
         d, k = base.out_features, base.in_features
         if r > min(d, k):
             raise ValueError(
                 f"LoRALinear: r={r} is too large for a {d}x{k} weight (d = out_features, k = in_features); "
                 f"expected 1 <= r <= min(d, k) = {min(d, k)}"
             )
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        rng = as_rng(rng)
         self.in_features, self.out_features = k, d
-        # Python numbers, not NumPy scalars: save_adapter writes these into a JSON config
-        self.r, self.use_rslora, self.init = int(r), bool(use_rslora), init
-        self.lora_alpha = self.r if alpha is None else _plain_alpha(alpha)
-        self.scaling = lora_scaling(self.r, self.lora_alpha, self.use_rslora)
+        self.r, self.use_rslora, self.init_lora_weights = r, use_rslora, init_lora_weights
+        self.lora_alpha = r if lora_alpha is None else lora_alpha   # α as used (a number, never None)
+        self.scaling = lora_scaling(r, self.lora_alpha, use_rslora)
         self.base = base
         base.requires_grad_(False)
         dtype, device = base.weight.dtype, base.weight.device
-        self.lora_A = nn.Parameter(backend.to_device(init_lora_A(self.r, k, init, rng).astype(dtype), device))
-        self.lora_B = nn.Parameter(backend.to_device(np.zeros((d, self.r), dtype=dtype), device))
-        self.lora_dropout = nn.Dropout(float(dropout), rng=rng)
+        self.lora_A = nn.Parameter(backend.to_device(init_lora_A(r, k, init_lora_weights, rng).astype(dtype), device))
+        self.lora_B = nn.Parameter(backend.to_device(np.zeros((d, r), dtype=dtype), device))
+        self.lora_dropout = nn.Dropout(lora_dropout, rng=rng)
         self._w0: Any = None  # the original base weight array while merged, else None
+        self.initial_weights: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (W0, A0, B0): PiSSA/OLoRA
+        if init_lora_weights in BASE_CHANGING_INITS:
+            self._init_from_base(init_lora_weights)
+
+    def _init_from_base(self, init_lora_weights: str) -> None:
+        """PiSSA / OLoRA: A, B from W0's SVD / QR (``variants.pissa``), base.weight ← W0 − s·B A."""
+        weight = self.base.weight
+        w0 = np.array(backend.to_host(weight.data), copy=True)
+        a, b, residual = mutated_init(init_lora_weights, w0, self.r, self.scaling)
+        for param, value in ((self.lora_A, a), (self.lora_B, b), (weight, residual)):
+            param.data = backend.to_device(np.ascontiguousarray(value, dtype=weight.dtype), weight.device)
+        self.initial_weights = (w0, np.array(backend.to_host(self.lora_A.data), copy=True),
+                                np.array(backend.to_host(self.lora_B.data), copy=True))
+
+    @classmethod
+    def from_config(cls, base: nn.Linear, config: LoraConfig, rng: RngLike = None) -> "LoRALinear":
+        """The layer ``apply_lora`` puts in place of ``base`` for ``config`` (its already-checked values)."""
+        return cls(base, config.r, config.lora_alpha, config.lora_dropout, config.init_lora_weights,
+                   config.use_rslora, rng=rng)
 
     @property
     def merged(self) -> bool:
         """True while s·B A is folded into ``base.weight``."""
         return self._w0 is not None
+
+    @property
+    def w0(self) -> Any:
+        """W0, the base weight without the update: ``base.weight.data``, or while merged the original kept aside."""
+        return self._w0 if self.merged else self.base.weight.data
+
+    @property
+    def original_weight(self) -> Any:
+        """The base weight before any adapter changed it: W0 as PiSSA / OLoRA found it (a host copy), else ``w0``."""
+        return self.w0 if self.initial_weights is None else self.initial_weights[0]
 
     def delta_weight(self) -> Any:
         """ΔW = s · B A as a (d, k) array on the layer's device (no graph; for merging and analysis)."""
@@ -208,6 +249,12 @@ class LoRALinear(nn.Module):
         weight.data = w0 if w0.dtype == weight.dtype else w0.astype(weight.dtype)
         self._w0 = None
 
+    def unload(self) -> nn.Linear:
+        """Merge for good and return ``base``, a plain Linear holding W = W0 + s·B A (W0 is no longer kept)."""
+        self.merge()
+        self._w0 = None
+        return self.base
+
     def forward(self, x: Tensor) -> Tensor:
         """y = x W0^T + b + s · dropout(x) A^T B^T for x (..., k); y (..., d)."""
         if self.merged:
@@ -226,5 +273,5 @@ class LoRALinear(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, r={self.r}, "
-                f"alpha={self.lora_alpha}, scaling={self.scaling:.4g}, dropout={self.lora_dropout.p}, "
-                f"init={self.init!r}, use_rslora={self.use_rslora}, merged={self.merged}")
+                f"lora_alpha={self.lora_alpha}, scaling={self.scaling:.4g}, lora_dropout={self.lora_dropout.p}, "
+                f"init_lora_weights={self.init_lora_weights!r}, use_rslora={self.use_rslora}, merged={self.merged}")

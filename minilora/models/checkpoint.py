@@ -38,7 +38,8 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> GPT:
     path = resolve_model_path(path)
     arrays, meta = load_arrays(path)
     if meta.get("format") != FORMAT or "config" not in meta:
-        raise ValueError(f"{path} is not a minilora model checkpoint (metadata format {meta.get('format')!r}, expected {FORMAT!r})")
+        raise ValueError(f"{path} is not a minilora model checkpoint (metadata format {meta.get('format')!r}, "
+                         f"expected {FORMAT!r})")
     try:
         config = GPTConfig(**meta["config"])
     except (TypeError, ValueError) as err:  # unknown or invalid architecture fields

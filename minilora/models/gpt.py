@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from minilora import backend, functional as F, nn
+from minilora import backend, nn
+from minilora import functional as F
 from minilora.engine.tensor import Tensor, no_grad
+from minilora.validation import RngLike, as_rng, is_int, is_real
 
 __all__ = ["GPTConfig", "GPT"]
 
@@ -35,7 +37,7 @@ class GPTConfig:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"GPTConfig: {name} must be a positive integer, got {value!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"GPTConfig: n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
@@ -176,30 +178,46 @@ class GPT(nn.Module):
 
     @no_grad()
     def generate(self, idx: Any, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 rng: np.random.Generator | int | None = None) -> np.ndarray:
-        """Extend each row of ``idx`` (B, T) by ``max_new_tokens`` sampled tokens; returns host ids (B, T + new).
+                 rng: RngLike = None, stop_token: int | None = None) -> np.ndarray:
+        """Extend each row of ``idx`` (B, T) by up to ``max_new_tokens`` sampled tokens; returns host ids (B, T + n).
 
         Next-token distribution: softmax(logits_last / temperature), restricted to the ``top_k`` largest;
         temperature 0 means greedy (argmax).  The context is cropped to the last ``block_size`` tokens.
+
+        ``stop_token`` (e.g. a task's end-of-sample id): once a row has produced it, every later position
+        of that row is ``stop_token`` too (padding, nothing more is sampled for it), and generation ends
+        as soon as every row has produced it, so n ≤ ``max_new_tokens``.  Without it, n = ``max_new_tokens``.
         """
-        if not (isinstance(max_new_tokens, (int, np.integer)) and max_new_tokens >= 0):
+        if not (is_int(max_new_tokens) and max_new_tokens >= 0):
             raise ValueError(f"generate: max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
-            raise ValueError(f"generate: temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
-        if top_k is not None and not (isinstance(top_k, (int, np.integer)) and top_k >= 1):
+        if not (is_real(temperature) and math.isfinite(temperature) and temperature >= 0):
+            raise ValueError("generate: temperature must be a finite number >= 0 (0 means "
+                             f"greedy), got {temperature!r}")
+        if top_k is not None and not (is_int(top_k) and top_k >= 1):
             raise ValueError(f"generate: top_k must be a positive integer or None, got {top_k!r}")
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        vocab = self.config.vocab_size
+        if stop_token is not None and not (is_int(stop_token) and 0 <= stop_token < vocab):
+            raise ValueError(f"generate: stop_token must be a token id in [0, {vocab}) or None, got {stop_token!r}")
+        rng = as_rng(rng)
         out = np.array(backend.to_host(idx.data if isinstance(idx, Tensor) else idx), dtype=np.int64)
         if out.ndim != 2:
             raise ValueError(f"generate expects token ids of shape (B, T), got shape {out.shape}")
+        stopped = np.zeros(out.shape[0], dtype=bool)                          # (B,): row has produced stop_token
         was_training = self.training
         self.eval()
         try:
             for _ in range(max_new_tokens):
                 context = out[:, -self.config.block_size:]                     # (B, <= block_size)
                 logits, _ = self(backend.to_device(context, self.device))      # (B, T, V)
-                last = backend.to_host(logits.data[:, -1, :]).astype(np.float64)  # (B, V): only this row leaves the device
-                out = np.concatenate([out, self._pick(last, temperature, top_k, rng)[:, None]], axis=1)
+                # (B, V): only this row leaves the device
+                last = backend.to_host(logits.data[:, -1, :]).astype(np.float64)
+                token = self._pick(last, temperature, top_k, rng)              # (B,)
+                if stop_token is not None:
+                    token = np.where(stopped, stop_token, token)              # a stopped row is padded
+                    stopped |= token == stop_token
+                out = np.concatenate([out, token[:, None]], axis=1)
+                if stopped.all():
+                    break
         finally:
             self.train(was_training)
         return out

@@ -6,12 +6,14 @@
     train(sm, task, TrainConfig(lr=0.03))                 # only z (d numbers) trains
     print(sm.count_parameters())                          # d, D and the trainable share
 
-One job per file:  ``fwht`` (the fast Walsh–Hadamard transform),  ``projections`` (Dense, Sparse, Fastfood:
-P z and Pᵀ g),  ``function`` (the projection and the parameter slices as graph nodes),  ``model``
-(SubspaceModel, with SAID scales).  The smallest d reaching 90% of full fine-tuning is d90
-(``minilora.experiments``).
+One job per file:  ``fwht`` (the fast Walsh–Hadamard transform, beside the reference butterfly),
+``projections`` (Dense, Sparse, Fastfood: P z and Pᵀ g),  ``function`` (the projection and the parameter
+slices as graph nodes with hand-written gradients),  ``composed`` (the same θ from ordinary engine ops:
+``SubspaceModel(..., fused=False)``),  ``model`` (SubspaceModel, with SAID scales).  The smallest d reaching 90% of full
+fine-tuning is d90 (``minilora.experiments``).
 """
 
+from minilora.subspace.model import SubspaceCount, SubspaceModel
 from minilora.subspace.projections import (
     DENSE_MAX_BYTES,
     PROJECTIONS,
@@ -21,7 +23,6 @@ from minilora.subspace.projections import (
     SparseProjection,
     make_projection,
 )
-from minilora.subspace.model import SubspaceCount, SubspaceModel
 
 __all__ = ["Projection", "DenseProjection", "SparseProjection", "FastfoodProjection", "PROJECTIONS",
            "DENSE_MAX_BYTES", "make_projection", "SubspaceModel", "SubspaceCount"]

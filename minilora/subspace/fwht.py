@@ -11,10 +11,11 @@ Reshape x (length n, C order) into a tensor X of shape (k_1, ..., k_r); then H x
 applied along every axis a — r small matrix products of total cost 2·n·(k_1 + ... + k_r) multiply-adds
 instead of n² (H_{2^17}: 2·2^17·(16+16+8+8+8) ≈ 15 MFLOP, against 1.7·10^10 for the dense product).
 
-The classic butterfly (factors of 2: 17 passes of y = [a + b, a − b] for n = 2^17) does the fewest
-arithmetic operations but reads and writes the whole vector once per bit, and in NumPy each pass is a few
-slow elementwise calls; factors of 8 or 16 use the BLAS and pass over the data only ⌈m / 4⌉ times.  Measured
-on one core (n = 2^17, float32): 0.3 ms Kronecker-factored against 2.1 ms butterfly.
+The classic butterfly (``fwht_butterfly``: factors of 2, 17 passes of y = [a + b, a − b] for n = 2^17) does
+the fewest arithmetic operations but reads and writes the whole vector once per bit, and in NumPy each pass
+is a few elementwise calls; factors of 8 or 16 use the BLAS and pass over the data only ⌈m / 4⌉ times.  The
+butterfly stays here as the reference that ``fwht`` is tested against (tests/test_subspace_projections.py);
+``python -m minilora.bench --subspace`` measures the projections built on ``fwht``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ import numpy as np
 
 from minilora import backend
 
-__all__ = ["fwht", "hadamard", "kronecker_factors", "next_power_of_two"]
+__all__ = ["fwht", "fwht_butterfly", "hadamard", "kronecker_factors", "next_power_of_two"]
 
-MAX_FACTOR_BITS = 4  # small Hadamard matrices of at most 2^4 = 16 rows (measured fastest on one core)
+MAX_FACTOR_BITS = 4  # small Hadamard matrices of at most 2^4 = 16 rows (the fastest choice on one CPU core)
 
 _matrices: dict[tuple[str, str, int], Any] = {}  # (device, dtype, k) -> H_k on that device
 
@@ -91,4 +92,33 @@ def fwht(x: Any) -> Any:
         else:
             y = h @ y.reshape(pre, k, post)  # a middle axis: a batch of products
         pre *= k
+    return y.reshape(x.shape)
+
+
+def fwht_butterfly(x: Any) -> Any:
+    """y = H_n x along the last axis by the classic butterfly: the textbook twin of ``fwht``, same result.
+
+    log2(n) passes; the pass with half-width h splits every block of 2h values into halves a and b and
+    replaces it by [a + b, a − b] (that is H_2 ⊗ I_h applied blockwise; after all passes, H_n):
+
+        h = 1
+        while h < n:
+            for i in range(0, n, 2 * h):
+                a, b = y[i:i + h], y[i + h:i + 2 * h]
+                y[i:i + h], y[i + h:i + 2 * h] = a + b, a − b
+            h *= 2
+
+    Below, the inner loop runs for all blocks (and all rows of a batch) at once.  n·log2(n) additions.
+    """
+    n = x.shape[-1]
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"fwht_butterfly: the last axis must have a power-of-two length, got {n}")
+    xp = backend.get_xp(x)
+    y = x.reshape(-1, n).copy()                            # (rows, n), a new array even when n = 1
+    h = 1
+    while h < n:
+        blocks = y.reshape(-1, n // (2 * h), 2, h)         # (rows, blocks, halves, h)
+        a, b = blocks[:, :, 0, :], blocks[:, :, 1, :]
+        y = xp.stack([a + b, a - b], axis=2).reshape(-1, n)
+        h *= 2
     return y.reshape(x.shape)

@@ -16,7 +16,8 @@ so d + (number of tensors) numbers are trained.  Gradients: dL/dz = Pᵀ (λ ⊙
 
 How θ is put in place.  ``SubspaceModel`` keeps the wrapped model (frozen) as its submodule ``model``; its
 Parameters hold θ0.  Each call computes δ = P z once (``function.Project``), builds for every projected
-parameter the graph tensor θ_i = θ0_i + δ-slice (``function.OffsetSlice``), sets it as the owning module's
+parameter the graph tensor θ_i = θ0_i + δ-slice (``function.OffsetSlice``; with ``fused=False`` both are
+ordinary engine ops instead, ``composed.py``: the same numbers, a longer graph), sets it as the owning module's
 attribute in place of the Parameter (every module that shares the Parameter gets the same θ_i), calls the
 wrapped model, and puts the Parameters back — also when the call raises.  The modules' registries
 (``_parameters``) are never touched, so ``state_dict``, ``to(device)`` and ``named_parameters`` still see the
@@ -33,6 +34,7 @@ import numpy as np
 
 from minilora import backend, nn
 from minilora.engine.tensor import Tensor
+from minilora.subspace.composed import project_composed
 from minilora.subspace.function import GradientBuffer, OffsetSlice, Project
 from minilora.subspace.projections import PROJECTIONS, Projection, make_projection
 
@@ -89,10 +91,15 @@ class SubspaceModel(nn.Module):
     with SAID, ``said_scales`` (ones, one per projected tensor) are the trainable parameters.  Calling the
     SubspaceModel calls the wrapped model with θ in place: ``logits, loss = sm(idx, targets)`` for a GPT.
     Public: ``sm.projection``, ``sm.D``, ``sm.d``, ``sm.param_names``, ``sm.count_parameters()``.
+
+    ``fused=True`` (default): δ = P z and the θ_i are two custom Functions with hand-written backward passes
+    (``function.py``); ``fused=False``: the same θ from ordinary engine ops (``composed.py``), the engine
+    deriving the gradients.  Both give the same outputs and gradients to float rounding (a dense, sparse or
+    Fastfood projection; a custom ``Projection`` needs the fused path).
     """
 
     def __init__(self, model: nn.Module, d: int, projection: str | Projection = "fastfood", seed: int = 0,
-                 said: bool = False, params: Sequence[str] | None = None) -> None:
+                 said: bool = False, params: Sequence[str] | None = None, fused: bool = True) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
             raise TypeError(f"SubspaceModel wraps an nn.Module, got {type(model).__name__}")
@@ -101,7 +108,7 @@ class SubspaceModel(nn.Module):
             raise ValueError(f"SubspaceModel: {type(model).__name__} has no floating-point parameters to project")
         owners: dict[int, list[tuple[nn.Module, str]]] = {id(p): [] for _, p in chosen}
         for module in model.modules():
-            for attr, p in module._parameters.items():
+            for attr, p in module.named_parameters(recurse=False):
                 if id(p) in owners and (module, attr) not in owners[id(p)]:
                     owners[id(p)].append((module, attr))
         slots, start = [], 0
@@ -121,6 +128,7 @@ class SubspaceModel(nn.Module):
                              f"{sorted(PROJECTIONS)} or a Projection instance")
         self.d = self.projection.d
         self.said = bool(said)
+        self.fused = bool(fused)
         self._slots = slots
         self.param_names = [s.name for s in slots]
         self.model = model.requires_grad_(False)
@@ -138,14 +146,9 @@ class SubspaceModel(nn.Module):
         θ_i = θ0_i + λ_i δ-slice and restored on exit (also after an exception; nested blocks restore the
         outer block's θ).
         """
-        delta = Project.apply(self.z, projection=self.projection)  # (D,)
-        scales = () if self.said_scales is None else (self.said_scales,)
-        buffer = GradientBuffer(self.D, delta.dtype)
         swapped: list[tuple[nn.Module, str, Any]] = []  # (module, attribute, what it held before)
         try:
-            for index, slot in enumerate(self._slots):
-                theta = OffsetSlice.apply(delta, slot.param, *scales, start=slot.start, index=index,
-                                         buffer=buffer)  # (shape_i)
+            for slot, theta in zip(self._slots, self._thetas()):
                 for module, attr in slot.owners:
                     swapped.append((module, attr, module.__dict__[attr]))
                     object.__setattr__(module, attr, theta)  # not Module.__setattr__: the registry keeps the Parameter
@@ -153,6 +156,20 @@ class SubspaceModel(nn.Module):
         finally:
             for module, attr, previous in reversed(swapped):
                 object.__setattr__(module, attr, previous)
+
+    def _thetas(self) -> list[Tensor]:
+        """θ_i = θ0_i + λ_i · (P z)[start_i : start_i + n_i] for every projected parameter, as graph tensors."""
+        if not self.fused:  # the definition, op by op
+            delta = project_composed(self.projection, self.z)  # (D,)
+            pieces = [delta[s.start : s.start + s.param.size].reshape(*s.param.shape) for s in self._slots]
+            if self.said_scales is not None:
+                pieces = [self.said_scales[i] * piece for i, piece in enumerate(pieces)]
+            return [slot.param + piece for slot, piece in zip(self._slots, pieces)]  # (shape_i) each
+        delta = Project.apply(self.z, projection=self.projection)  # (D,)
+        scales = () if self.said_scales is None else (self.said_scales,)
+        buffer = GradientBuffer(self.D, delta.dtype)
+        return [OffsetSlice.apply(delta, slot.param, *scales, start=slot.start, index=index, buffer=buffer)
+                for index, slot in enumerate(self._slots)]  # (shape_i) each
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The wrapped model's output at θ = θ0 + P z: ``self.model(*args, **kwargs)`` with θ in place."""
@@ -186,4 +203,5 @@ class SubspaceModel(nn.Module):
         return SubspaceCount(self.d, self.D, trainable, total, 100.0 * trainable / total)
 
     def extra_repr(self) -> str:
-        return f"d={self.d}, D={self.D}, projection={type(self.projection).__name__}, said={self.said}"
+        return (f"d={self.d}, D={self.D}, projection={type(self.projection).__name__}, said={self.said}, "
+                f"fused={self.fused}")

@@ -153,11 +153,27 @@ class SparseProjection(Projection):
         self.cols = np.repeat(np.arange(self.d), counts)  # (nnz,)
         signs = rng.integers(0, 2, size=self.rows.size) * 2.0 - 1.0
         self.values = (signs / np.sqrt(counts[self.cols])).astype(np.float32)  # (nnz,)
+        self._row_table: np.ndarray | None = None
 
     @property
     def nnz(self) -> int:
         """Number of nonzero entries of P."""
         return int(self.rows.size)
+
+    def row_table(self) -> np.ndarray:
+        """(D, m) host indices into the nonzeros: row i lists the nonzeros of row i of P, padded with ``nnz``.
+
+        m is the largest number of nonzeros in one row.  With c = values ⊙ z[cols] followed by one 0,
+        (P z)_i = Σ_j c[table[i, j]]: a matvec by gathering (``composed.project_composed``).  Built once.
+        """
+        if self._row_table is None:
+            order = np.argsort(self.rows, kind="stable")                 # nonzeros grouped by row
+            counts = np.bincount(self.rows, minlength=self.D)            # (D,)
+            starts = np.cumsum(counts) - counts                          # (D,) where each row's group begins
+            slot = np.arange(max(int(counts.max()), 1))                  # (m,)
+            inside = slot < counts[:, None]                              # (D, m)
+            self._row_table = np.where(inside, order[np.minimum(starts[:, None] + slot, self.nnz - 1)], self.nnz)
+        return self._row_table
 
     def _host_arrays(self) -> dict[str, np.ndarray]:
         return {"rows": self.rows, "cols": self.cols, "values": self.values}

@@ -7,8 +7,8 @@ returns (passed, message) instead of printing: ``tests/test_tutorials.py`` runs 
 ``tutorials/solutions/`` (each must pass) and on wrong answers (each must fail).
 
 Each notebook's checks live in one module here (``autograd`` for notebook 01, ...; every module is imported
-when the package is), registered with ``@exercise("01")``; the exercise's name is the checking function's name, and the name of what the
-student defines in the notebook and what its solutions file defines.
+when the package is), registered with ``@exercise("01")``; the exercise's name is the checking function's name,
+and the name of what the student defines in the notebook and what its solutions file defines.
 
 Adding a notebook ``NN_topic``: write ``tutorials/NN_topic.py`` (jupytext percent; its first cell says "What you
 will learn" and "Read first"; step counts from ``course.fast_or_full(fast, full)``; figures shown with
@@ -78,7 +78,8 @@ def verdict(name: str, answer: Any) -> tuple[bool, str]:
 
 
 def check(name: str, answer: Any) -> None:
-    """The check cell: print whether ``answer`` to exercise ``name`` is right (``correct: ...``) or not (``not yet: ...``)."""
+    """The check cell: print whether ``answer`` to exercise ``name`` is right (``correct: ...``) or not
+    (``not yet: ...``)."""
     print(verdict(name, answer)[1])
 
 
@@ -93,7 +94,8 @@ def expect_close(what: str, got: Any, want: Any, atol: float = 1e-6, rtol: float
         raise NotYet(f"{what} has shape {got.shape}, expected {want.shape}")
     if not np.allclose(got, want, atol=atol, rtol=rtol):
         worst = np.unravel_index(np.argmax(np.abs(got - want)), want.shape) if want.shape else ()
-        raise NotYet(f"{what} differs at index {tuple(int(i) for i in worst)}: got {got[worst]:.6g}, expected {want[worst]:.6g}")
+        raise NotYet(f"{what} differs at index {tuple(int(i) for i in worst)}: got {got[worst]:.6g}, "
+                     f"expected {want[worst]:.6g}")
 
 
 def expect_equal(what: str, got: Any, want: Any, hint: str) -> None:

@@ -7,9 +7,8 @@ from typing import Any
 import numpy as np
 
 import minilora as ml
-from minilora.engine.autograd import unbroadcast
-
 from checks import NotYet, exercise, expect_close
+from minilora.engine.autograd import unbroadcast
 
 
 @exercise("01")
@@ -40,7 +39,8 @@ def sum_to(answer: Any) -> str:
         grad = rng.normal(size=grad_shape)
         got = answer(grad.copy(), shape)
         expect_close(f"sum_to(grad of shape {grad_shape}, {shape})", got, unbroadcast(grad, shape), atol=1e-12)
-    return f"sum_to reduces gradients correctly in all {len(cases)} cases (leading axes summed, size-1 axes summed with keepdims)"
+    return (f"sum_to reduces gradients correctly in all {len(cases)} cases (leading axes summed, "
+            "size-1 axes summed with keepdims)")
 
 
 @exercise("01")

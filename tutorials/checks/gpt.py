@@ -8,9 +8,8 @@ import numpy as np
 
 import minilora as ml
 import minilora.functional as F
-from minilora.models import GPT, GPTConfig
-
 from checks import NotYet, exercise, expect_close, expect_equal
+from minilora.models import GPT, GPTConfig
 
 
 @exercise("02")

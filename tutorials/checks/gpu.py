@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import minilora as ml
-from minilora.lora import LoraConfig, apply_lora
-
 from checks import NotYet, exercise
+from minilora.lora import LoraConfig, apply_lora
 
 
 @exercise("08")
@@ -21,7 +20,8 @@ def weight_bytes(answer: Any) -> str:
         if got != want:
             raise NotYet(f"weight_bytes of the {name} model is {got!r}, which is not right; hint: every parameter, "
                          "frozen or not, has p.size numbers of p.dtype.itemsize bytes each")
-    return f"{sum(int(p.data.nbytes) for p in models['skills'].parameters()) / 2**10:.0f} KiB for the skills model: tiny beside a GPU's memory"
+    return (f"{sum(int(p.data.nbytes) for p in models['skills'].parameters()) / 2**10:.0f} KiB for the skills model: "
+            "tiny beside a GPU's memory")
 
 
 @exercise("08")

@@ -7,11 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from checks import NotYet, exercise, expect_equal
 from minilora.experiments.d90 import crossing
 from minilora.experiments.toy_intrinsic import ToyProblem, toy_intrinsic_dimension
 from minilora.subspace import DenseProjection
-
-from checks import NotYet, exercise, expect_equal
 
 _CURVES = [  # (dims, seed-mean metric, target)
     ([256, 512, 1024, 2048], [0.20, 0.55, 0.80, 0.91], 0.826),

@@ -8,18 +8,17 @@ from typing import Any
 import numpy as np
 
 import minilora as ml
+from checks import exercise, expect_close, expect_equal
 from minilora import nn
 from minilora.lora import LoraConfig, LoRALinear, apply_lora, count_parameters
 from minilora.models import GPT, GPTConfig
-
-from checks import exercise, expect_close, expect_equal
 
 
 @exercise("03")
 def lora_forward(answer: Any) -> str:
     """lora_forward(x, W0, b, A, B, alpha, r) = x W0ᵀ + b + (α/r) · x Aᵀ Bᵀ, as LoRALinear computes it."""
     rng = np.random.default_rng(4)
-    layer = LoRALinear(nn.Linear(6, 5, rng=0), r=2, alpha=8, rng=1)
+    layer = LoRALinear(nn.Linear(6, 5, rng=0), r=2, lora_alpha=8, rng=1)
     layer.lora_B.data = rng.normal(size=(5, 2)).astype(np.float32)  # as if trained: B ≠ 0
     x = rng.normal(size=(3, 6)).astype(np.float32)
     with ml.no_grad():
@@ -34,7 +33,8 @@ def lora_forward(answer: Any) -> str:
 def trainable_lora_params(answer: Any) -> str:
     """trainable_lora_params(config, r, targets): Σ r(d + k) over the GPT's Linears named in ``targets``."""
     config = GPTConfig(vocab_size=67, block_size=32, n_layer=2, n_head=4, n_embd=64)
-    cases = [(4, ("q_proj", "v_proj")), (2, ("q_proj", "k_proj", "v_proj", "o_proj", "fc_in", "fc_out")), (1, ("fc_in",))]
+    cases = [(4, ("q_proj", "v_proj")), (2, ("q_proj", "k_proj", "v_proj", "o_proj", "fc_in", "fc_out")),
+             (1, ("fc_in",))]
     for r, targets in cases:
         want = count_parameters(apply_lora(GPT(config), LoraConfig(r=r, target_modules=targets))).trainable
         expect_equal(f"trainable_lora_params(config, r={r}, targets={targets})", answer(config, r, targets), want,

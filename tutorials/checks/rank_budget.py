@@ -1,4 +1,5 @@
-"""Checks for notebook 05, rank and which weights: the rank a budget buys, mean and spread over seeds, LoRA's scaling."""
+"""Checks for notebook 05, rank and which weights: the rank a budget buys, mean and spread over seeds,
+LoRA's scaling."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from checks import NotYet, exercise, expect_close, expect_equal
 from minilora.experiments.adaptation import summarize_seeds
 from minilora.experiments.budget import BUDGET_GROUPS, Budget, budget_rank
 from minilora.lora import LoraConfig
-
-from checks import NotYet, exercise, expect_close, expect_equal
 
 _SKILLS_SHAPES = {"q_proj": (64, 64), "k_proj": (64, 64), "v_proj": (64, 64), "o_proj": (64, 64),
                   "fc_in": (256, 64), "fc_out": (64, 256)}  # (d, k) = (out, in) of each Linear, per layer
@@ -55,6 +55,6 @@ def seed_mean_std(answer: Any) -> str:
 def update_scaling(answer: Any) -> str:
     """update_scaling(alpha, r, rslora): LoRA's s in ΔW = s·B A, α/r or (rsLoRA) α/√r."""
     for alpha, r, rslora in ((1.0, 1, False), (1.0, 16, False), (1.0, 16, True), (8.0, 4, True), (16.0, 64, False)):
-        want = LoraConfig(r=r, alpha=alpha, use_rslora=rslora).scaling
+        want = LoraConfig(r=r, lora_alpha=alpha, use_rslora=rslora).scaling
         expect_close(f"update_scaling({alpha}, {r}, rslora={rslora})", answer(alpha, r, rslora), want)
     return "with α = 1, rsLoRA's update at r = 64 is 8× plain LoRA's (1/8 vs 1/64)"

@@ -8,11 +8,10 @@ from typing import Any
 import numpy as np
 
 import minilora as ml
+from checks import NotYet, exercise, expect_equal
 from minilora.data import SKILL_TOKENIZER
 from minilora.lora import LoraConfig, apply_lora, count_parameters, save_adapter
 from minilora.train import TrainConfig, make_optimizer, train_step
-
-from checks import NotYet, exercise, expect_equal
 
 
 def _state_after_one_step(method: str) -> tuple[int, int]:
@@ -64,5 +63,6 @@ def reload_adapter(answer: Any) -> str:
     if np.array_equal(got, base):
         raise NotYet("the returned model computes what the base model computes: the adapter was not loaded")
     if not np.allclose(got, want, atol=1e-5):
-        raise NotYet(f"the returned model's logits differ from the saved adapter's by up to {np.abs(got - want).max():.3g}")
+        raise NotYet("the returned model's logits differ from the saved adapter's by up to "
+                     f"{np.abs(got - want).max():.3g}")
     return "base weights from the package + a few-KB adapter file = the fine-tuned model"

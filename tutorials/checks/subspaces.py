@@ -6,9 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from minilora.lora import amplification_factor, chance_similarity, subspace_similarity
-
 from checks import NotYet, exercise, expect_close
+from minilora.lora import amplification_factor, chance_similarity, subspace_similarity
 
 
 def _pairs() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -42,7 +41,8 @@ def chance_phi(answer: Any) -> str:
         expect_close(f"chance_phi({i}, {j}, {k})", answer(i, j, k), chance_similarity(i, j, k), atol=1e-12)
     rng = np.random.default_rng(0)
     draws = [subspace_similarity(rng.normal(size=(3, 12)), rng.normal(size=(5, 12)), 3, 5) for _ in range(400)]
-    return f"for i = 3, j = 5, k = 12 the formula says {answer(3, 5, 12):.3f}; 400 random draws average {np.mean(draws):.3f}"
+    return (f"for i = 3, j = 5, k = 12 the formula says {answer(3, 5, 12):.3f}; "
+            f"400 random draws average {np.mean(draws):.3f}")
 
 
 @exercise("06")
@@ -50,7 +50,8 @@ def amplification(answer: Any) -> str:
     """amplification(delta_w, w, r) = ‖ΔW‖_F / ‖Uᵀ W V‖_F with U, Vᵀ the top-r singular directions of ΔW."""
     rng = np.random.default_rng(7)
     w = rng.normal(size=(12, 8))
-    cases = [0.3 * rng.normal(size=(12, 2)) @ rng.normal(size=(2, 8)), 0.01 * rng.normal(size=(12, 1)) @ rng.normal(size=(1, 8))]
+    cases = [0.3 * rng.normal(size=(12, 2)) @ rng.normal(size=(2, 8)),
+             0.01 * rng.normal(size=(12, 1)) @ rng.normal(size=(1, 8))]
     u, s, vt = np.linalg.svd(w, full_matrices=False)
     cases.append(0.5 * (u[:, :2] * s[:2]) @ vt[:2])  # W's own top directions, scaled: factor 0.5
     for delta in cases:

@@ -2,7 +2,6 @@
 
 import math
 
-
 # (d, k) of each Linear of a GPT block, as multiples of C = n_embd: d = out_features, k = in_features
 _SHAPES = {"q_proj": (1, 1), "k_proj": (1, 1), "v_proj": (1, 1), "o_proj": (1, 1), "fc_in": (4, 1), "fc_out": (1, 4)}
 
@@ -26,6 +25,7 @@ def break_even_rank(d: int, k: int) -> int:
 # Common mistakes, one per exercise: tests/test_tutorials.py checks that each one fails its check.
 MISTAKES = {
     "lora_forward": lambda x, W0, b, A, B, alpha, r: x @ W0.T + b + (x @ A.T) @ B.T,  # the scaling α/r forgotten
-    "trainable_lora_params": lambda config, r, targets: config.n_layer * len(targets) * 2 * r * config.n_embd,  # all square
+    # all square
+    "trainable_lora_params": lambda config, r, targets: config.n_layer * len(targets) * 2 * r * config.n_embd,
     "break_even_rank": lambda d, k: d * k // (d + k),  # rounded down
 }

@@ -4,7 +4,8 @@ import numpy as np
 
 
 def phi(a1, a2, i, j):
-    """The right-singular vectors of each A are the rows of Vᵀ; overlap = U1[:, :i]ᵀ U2[:, :j], φ = ‖overlap‖²_F / min(i, j)."""
+    """The right-singular vectors of each A are the rows of Vᵀ; overlap = U1[:, :i]ᵀ U2[:, :j],
+    φ = ‖overlap‖²_F / min(i, j)."""
     u1 = np.linalg.svd(a1, full_matrices=False)[2].T  # (k, r1)
     u2 = np.linalg.svd(a2, full_matrices=False)[2].T  # (k, r2)
     overlap = u1[:, :i].T @ u2[:, :j]  # (i, j)

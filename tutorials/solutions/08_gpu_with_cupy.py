@@ -13,6 +13,7 @@ def matmul_gflops(n: int, seconds: float) -> float:
 
 # Common mistakes, one per exercise: tests/test_tutorials.py checks that each one fails its check.
 MISTAKES = {
-    "weight_bytes": lambda model: sum(p.size * p.dtype.itemsize for p in model.parameters() if p.requires_grad),  # trainable only
+    # trainable only
+    "weight_bytes": lambda model: sum(p.size * p.dtype.itemsize for p in model.parameters() if p.requires_grad),
     "matmul_gflops": lambda n, seconds: n**3 / seconds / 1e9,  # the multiply-add counted as one operation
 }

@@ -1,0 +1,125 @@
+"""``minilora bench`` (also ``python -m minilora.bench``): how long a training step takes, and against PyTorch.
+
+    minilora bench [--configs bench-tiny,bench-small] [--methods full,lora] [--steps 20] [--untimed-steps 3]
+                   [--threads 1] [--json] [--out bench.json] [--no-torch]
+    minilora bench --subspace     projection speeds and a subspace step against a full step (bench/subspace.py)
+    minilora bench --profile      where one step's time goes, Function by Function (bench/profile.py)
+
+What is measured, and the FLOP formulas, are in ``minilora/bench/steps.py``.  BLAS threads must be fixed before
+NumPy is imported, so ``--threads N`` re-runs the command with ``OPENBLAS_NUM_THREADS`` (and OMP/MKL) set when the
+environment says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from minilora.cli.options import add_json, comma_list, nonnegative_int, positive_int
+
+__all__ = ["COMMANDS", "THREAD_VARS"]
+
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_REEXEC_FLAG = "MINILORA_BENCH_REEXEC"  # set in the re-run process, so it never re-runs again
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--configs", type=comma_list, default=["bench-tiny", "bench-small"], metavar="NAMES",
+                   help="comma-separated model configs (default bench-tiny,bench-small)")
+    p.add_argument("--methods", type=comma_list, default=["full", "lora"], metavar="NAMES",
+                   help="comma-separated methods (default full,lora)")
+    p.add_argument("--steps", type=positive_int, default=20, help="timed steps, the median is reported (default 20)")
+    p.add_argument("--untimed-steps", type=nonnegative_int, default=3, help="untimed steps before them (default 3)")
+    p.add_argument("--threads", type=nonnegative_int, default=1,
+                   help="BLAS and PyTorch threads (default 1; 0 leaves the environment alone)")
+    add_json(p, "the results")
+    p.add_argument("--out", default=None, metavar="PATH", help="also write the results as JSON to this file")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
+    p.add_argument("--torch-attention", choices=("sdpa", "explicit"), default="sdpa",
+                   help="PyTorch attention: F.scaled_dot_product_attention (default) or an explicit masked softmax")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--subspace", action="store_true",
+                      help="instead: projection speeds and a subspace step of the skills model against a full step")
+    what.add_argument("--profile", action="store_true",
+                      help="instead: where one step's time goes, per Function, and its matmuls' share")
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """An unwritable ``--out`` is refused before a single step is timed."""
+    from minilora.experiments.folders import check_writable
+
+    if args.out is not None:
+        path = Path(args.out)
+        if path.is_dir():
+            raise ValueError(f"argument --out: {path} is a folder; give the path of a .json file to write")
+        check_writable(path.parent, "--out folder")
+
+
+def _reexec_with_threads(args: argparse.Namespace) -> None:
+    """Re-run this command with the BLAS thread variables set (they only count before NumPy loads)."""
+    threads = args.threads
+    if threads <= 0 or all(os.environ.get(k) == str(threads) for k in THREAD_VARS) or os.environ.get(_REEXEC_FLAG):
+        return
+    env = {**os.environ, **{k: str(threads) for k in THREAD_VARS}, _REEXEC_FLAG: "1"}
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "minilora", *args.argv], env)
+
+
+def _report(args: argparse.Namespace, report: Any, table: Callable[[], str]) -> int:
+    """Print ``table()`` (or, with --json, the report as JSON) and write the report to --out."""
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print(table())
+    if args.out is not None:
+        from minilora.io import atomic_write_json
+
+        atomic_write_json(args.out, report)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    _check_out(args)
+    _reexec_with_threads(args)
+    from minilora.bench import steps
+
+    if args.subspace:
+        from minilora.bench import subspace
+
+        report = {"environment": steps.environment(), "projections": subspace.projection_times(),
+                  "subspace_step": subspace.subspace_step(steps=args.steps, warmup=args.untimed_steps)}
+        return _report(args, report, lambda: subspace.format_projection_table(report["projections"]) + "\n"
+                       + subspace.format_step_table(report["subspace_step"]))
+    if args.profile:
+        from minilora.bench.profile import format_profile, profile_step
+
+        profiles = [profile_step(config=c, method=m, steps=args.steps, untimed_steps=args.untimed_steps)
+                    for c in args.configs for m in args.methods]
+        return _report(args, profiles, lambda: "\n\n".join(format_profile(r) for r in profiles))
+    rows = steps.run_benchmarks(args.configs, args.methods, steps=args.steps, untimed_steps=args.untimed_steps,
+                                torch=not args.no_torch, torch_attention=args.torch_attention,
+                                threads=args.threads or None)
+    report = {"environment": steps.environment(), "matmul": steps.matmul_reference(), "results": rows}
+
+    def table() -> str:
+        env = report["environment"]
+        lines = [f"numpy {env['numpy']} (OpenBLAS {env.get('openblas_core', '?')}, "
+                 f"{env.get('openblas_threads', '?')} threads)"
+                 + (f", torch {env['torch']} ({env['torch_threads']} threads)" if "torch" in env else "")]
+        lines += [f"numpy float32 matmul {m['shape']}: {m['ms']:.2f} ms, {m['gflops']:.1f} GFLOP/s"
+                  for m in report["matmul"]]
+        return "\n".join([*lines, steps.format_table(rows), steps.TABLE_LEGEND])
+
+    return _report(args, report, table)
+
+
+COMMANDS = [
+    ("bench", "training-step time, FLOP/s and memory of named configs (beside PyTorch when installed)", _bench_args,
+     _bench),
+]

@@ -1,0 +1,89 @@
+"""The compare figure: full fine-tuning vs LoRA, one column per task (``full-vs-lora.png``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minilora.experiments.results import COMPARE_FILE, read_result
+from minilora.plots.common import metric_label, new_figure, save_png, smooth
+
+__all__ = ["load_compare", "plot_compare"]
+
+_FULL_STYLE = {"color": "black", "linestyle": "--"}
+
+
+def load_compare(path: str | Path) -> dict[str, Any]:
+    """A ``compare.json`` written by ``minilora compare``: {"settings": ..., "rows": [...]} (one-line ValueError
+    for a missing, corrupt or other file)."""
+    result = read_result(path, expected="compare", require=("settings", "rows"))
+    if not result["rows"]:
+        raise ValueError(f"{path} is a {COMPARE_FILE} without rows")
+    return result
+
+
+def _mean_over_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``compare`` rows grouped by (method, rank): one row each whose ``metric_value`` and ``losses`` are the means
+    over its seeds, with ``seed_values`` (every seed's metric) and ``metric_std`` (their sample std); the row of a
+    single seed keeps its values."""
+    groups: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["rank"]), []).append(r)
+    merged = []
+    for group in groups.values():
+        values = [g["metric_value"] for g in group]
+        steps = min(len(g["losses"]) for g in group)
+        losses = group[0]["losses"] if len(group) == 1 else np.mean([g["losses"][:steps] for g in group],
+                                                                    axis=0).tolist()
+        merged.append({**group[0], "metric_value": float(np.mean(values)), "losses": losses, "seed_values": values,
+                       "metric_std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0})
+    return merged
+
+
+def plot_compare(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """One column per task: the held-out metric against LoRA rank (full fine-tuning as a dashed line),
+    and below it the training loss of every run (smoothed over 5% of the steps).  With several seeds, the
+    points are means over seeds, bars ± std, dots each seed (band ± std for full), losses seed means.  Writes a PNG."""
+    fig = new_figure((4 * len(results), 7))
+    axes = fig.subplots(2, len(results), squeeze=False)
+    for column, result in enumerate(results):
+        rows, task = _mean_over_seeds(result["rows"]), result["settings"]["task"]
+        full = [r for r in rows if r["method"] == "full"]
+        lora = sorted((r for r in rows if r["method"] == "lora"), key=lambda r: r["rank"])
+        metric = rows[0]["metric"]
+        top, bottom = axes[0][column], axes[1][column]
+        top.plot([r["rank"] for r in lora], [r["metric_value"] for r in lora], "o-", label="LoRA")
+        for r in lora:
+            top.annotate(f"{r['trainable_pct']:.1f}%", (r["rank"], r["metric_value"]), textcoords="offset points",
+                         xytext=(0, 6), ha="center", fontsize=8)
+        if full:
+            top.axhline(full[0]["metric_value"], label="full fine-tuning (100%)", **_FULL_STYLE)
+        for r in [r for r in full + lora if len(r["seed_values"]) > 1]:
+            low, high = r["metric_value"] - r["metric_std"], r["metric_value"] + r["metric_std"]
+            if r["method"] == "full":
+                top.axhspan(low, high, color="black", alpha=0.08)
+            else:
+                top.errorbar([r["rank"]], [r["metric_value"]], yerr=[r["metric_std"]], color="C0", capsize=3)
+                top.plot([r["rank"]] * len(r["seed_values"]), r["seed_values"], ".", color="C0", alpha=0.5)
+        top.set_xscale("log", base=2)
+        top.set_xticks([r["rank"] for r in lora], [str(r["rank"]) for r in lora])
+        top.margins(y=0.15)  # room for the labels above the points
+        top.set_title(task)
+        top.set_xlabel("LoRA rank r (labels: % of weights trained)")
+        top.set_ylabel(metric_label(metric))
+        top.legend(fontsize=8)
+        for r in full + lora:
+            window = max(1, len(r["losses"]) // 20)
+            label = "full" if r["method"] == "full" else f"LoRA r={r['rank']}"
+            style = _FULL_STYLE if r["method"] == "full" else {}
+            bottom.plot(smooth(r["losses"], window), label=label, **style)
+        if max(max(r["losses"]) for r in rows) > 10 * min(min(r["losses"]) for r in rows):
+            bottom.set_yscale("log")
+        bottom.set_xlabel("step")
+        bottom.set_ylabel("training loss")
+        bottom.legend(fontsize=8)
+    fig.suptitle("Full fine-tuning vs LoRA from the same pretrained model, same budget")
+    return save_png(fig, path)

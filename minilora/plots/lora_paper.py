@@ -1,0 +1,180 @@
+"""The LoRA paper's figures: rank sweep, fixed budget, subspace similarity and amplification (``lora-*.png``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minilora.experiments.results import (
+    BUDGET_FILE,
+    RANK_SWEEP_FILE,
+    SIMILARITY_FILE,
+    png_name,
+    read_result,
+)
+from minilora.plots.common import metric_label, new_figure, save_png, seed_points
+
+__all__ = [
+    "AMPLIFICATION_PNG",
+    "LORA_PAPER_FIGURES",
+    "draw_lora_paper_figures",
+    "plot_amplification",
+    "plot_lora_budget",
+    "plot_rank_sweep",
+    "plot_similarity",
+]
+
+AMPLIFICATION_PNG = "lora-amplification.png"  # drawn from lora-similarity.json
+LORA_PAPER_FIGURES = ("lora-rank-sweep", "lora-budget", "lora-similarity", "lora-amplification")
+
+
+def plot_rank_sweep(result: dict[str, Any], path: str | Path) -> Path:
+    """One panel per task: the held-out metric against LoRA rank r (log axis) for s = α/r and s = α/√r, mean ± std
+    over seeds (bars) and every seed (dots); full fine-tuning (dashed, band ± std) and the base model (dotted)."""
+    rows = result["rows"]
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig = new_figure((4.6 * len(tasks), 4.4))
+    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    alpha = result["settings"]["alpha"]
+    for ax, task in zip(axes, tasks):
+        mine = [r for r in rows if r["task"] == task]
+        for i, (scaling, label) in enumerate((("alpha/r", f"LoRA s = α/r (α = {alpha:g})"),
+                                              ("alpha/sqrt(r)", f"rsLoRA s = α/√r (α = {alpha:g})"))):
+            lora = sorted((r for r in mine if r["scaling"] == scaling), key=lambda r: r["rank"])
+            shift = 1.06 if i else 1 / 1.06  # the two curves side by side, not on top of each other
+            ranks = np.array([r["rank"] for r in lora], dtype=float) * shift
+            ax.errorbar(ranks, [r["mean"] for r in lora], yerr=[r["std"] for r in lora], fmt="o-", ms=4, capsize=3,
+                        color=f"C{i}", label=label)
+            for x, r in zip(ranks, lora):
+                seed_points(ax, x, r["values"], f"C{i}")
+        for method, style in (("full", {"color": "black", "linestyle": "--"}),
+                              ("none", {"color": "gray", "linestyle": ":"})):
+            for r in mine:
+                if r["method"] == method:
+                    name = "full fine-tuning" if method == "full" else "no fine-tuning"
+                    ax.axhline(r["mean"], label=f"{name} ({r['mean']:.3f})", **style)
+                    if r["std"]:
+                        ax.axhspan(r["mean"] - r["std"], r["mean"] + r["std"], color=style["color"], alpha=0.08)
+        ranks = sorted({r["rank"] for r in mine if r["method"] == "lora"})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ranks, [str(r) for r in ranks])
+        ax.set_title(task)
+        ax.set_xlabel("LoRA rank r")
+        ax.set_ylabel(metric_label(mine[0]["metric"]))
+        ax.legend(fontsize=7)
+    n = len(result["settings"]["seeds"])
+    fig.suptitle(f"Does a tiny rank suffice? Held-out metric against rank, mean ± std over {n} "
+                 f"seeds (dots: each seed), {result['settings']['steps']} steps", fontsize=10)
+    return save_png(fig, path)
+
+
+def plot_lora_budget(result: dict[str, Any], path: str | Path) -> Path:
+    """One panel per task: bars of the held-out metric (mean over seeds, ± std) when the same number of LoRA
+    parameters is spent on different weight types; dots are the seeds, labels the rank and exact count."""
+    rows = result["rows"]
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig = new_figure((5.5 * len(tasks), 4.8))
+    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    for ax, task in zip(axes, tasks):
+        mine = [r for r in rows if r["task"] == task]
+        x = np.arange(len(mine))
+        ax.bar(x, [r["mean"] for r in mine], yerr=[r["std"] for r in mine], capsize=3, color="C0", alpha=0.7)
+        for xi, r in zip(x, mine):
+            seed_points(ax, xi, r["values"], "black")
+            ax.annotate(f"r={r['rank']}\n{r['trainable_params']:,}", (xi, r["mean"]), textcoords="offset points",
+                        xytext=(0, 4), ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(x, [r["group"] for r in mine], rotation=35, ha="right", fontsize=8)
+        ax.set_ylabel(metric_label(mine[0]["metric"]))
+        ax.set_ylim(0, max(1.0, max(r["max"] for r in mine)) * 1.15)
+        ax.set_title(f"{task}: budget {mine[0]['budget']:,} parameters")
+    n = len(result["settings"]["seeds"])
+    fig.suptitle(f"Which weights to adapt under a fixed budget: mean ± std over {n} seeds\n(dots: each seed; "
+                 f"labels: rank, exact parameter count)", fontsize=10)
+    return save_png(fig, path)
+
+
+def _phi_axes(fig: Any, ax: Any, block: dict[str, Any], title: str, xlabel: str, ylabel: str) -> None:
+    """A heatmap of the seed-mean φ(i, j); cells not above chance max(i, j)/k carry a white dot."""
+    from matplotlib.ticker import MaxNLocator
+
+    phi, chance = np.asarray(block["mean"]), np.asarray(block["chance"])
+    image = ax.imshow(phi, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto", origin="upper",
+                      extent=(0.5, phi.shape[1] + 0.5, phi.shape[0] + 0.5, 0.5))
+    below = np.argwhere(phi <= chance)
+    ax.plot(below[:, 1] + 1, below[:, 0] + 1, "w.", ms=3)
+    colorbar = fig.colorbar(image, ax=ax, fraction=0.046)
+    colorbar.ax.axhline(chance[0, 0], color="white", linewidth=2)
+    top = block["top_n"]
+    ax.set_title(f"{title}\nφ({top['size']},{top['size']}) = {top['mean']:.2f} ± {top['std']:.2f} (chance "
+                 f"{top['chance']:.2f})",
+                 fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+
+
+def plot_similarity(result: dict[str, Any], path: str | Path) -> Path:
+    """The LoRA paper's Figures 3–4: heatmaps of φ(i, j), mean over seeds, for each analysed module: across ranks
+    (r = small vs large, same seed) and across seeds (two seeds at the small rank), for A (the paper) and for
+    ΔW = s·B A.  White dots: cells at or below the chance level max(i, j)/k (white line on the colour bar: 1/k)."""
+    s = result["settings"]
+    modules = result["modules"]
+    fig = new_figure((17, 3.6 * len(modules)))
+    axes = fig.subplots(len(modules), 4, squeeze=False, gridspec_kw={"width_ratios": [3, 1.3, 3, 1.3]})
+    small, large = s["small_rank"], s["large_rank"]
+    for row, (name, entry) in zip(axes, modules.items()):
+        for col, which in ((0, "A"), (2, "delta_w")):
+            label = "A" if which == "A" else "ΔW"
+            _phi_axes(fig, row[col], entry[which]["across_ranks"], f"{entry['path']}: {label}, r={small} vs r={large}",
+                      f"j (top directions of r={large})", f"i (r={small})")
+            _phi_axes(fig, row[col + 1], entry[which]["across_seeds"], f"{label}, r={small}: two seeds",
+                      "j (seed b)", "i (seed a)")
+    fig.suptitle(f"Subspace similarity φ(i, j) = ‖U_iᵀ U_j‖²_F / min(i, j) of the learned LoRA updates on {s['task']} "
+                 f"(mean over {len(s['seeds'])} seeds or seed pairs; white dots: not above chance max(i, j)/k)",
+                 fontsize=10)
+    return save_png(fig, path)
+
+
+def plot_amplification(result: dict[str, Any], path: str | Path) -> Path:
+    """The LoRA paper's Table 7 as a figure: ‖UᵀWV‖_F for U, V the top-r directions of ΔW, of W and of a random
+    matrix, ‖W‖_F, ‖ΔW‖_F and the amplification factor ‖ΔW‖_F / ‖UᵀWV‖_F (mean ± std over seeds)."""
+    head = ["module", "r", "‖UᵀWV‖ ΔW", "‖UᵀWV‖ W", "‖UᵀWV‖ random", "‖W‖_F", "‖ΔW‖_F", "‖ΔW‖/‖UᵀWV‖"]
+    cells = []
+
+    def pm(v):
+        return f"{v['mean']:.3g} ± {v['std']:.2g}"
+
+    for r in result["amplification"]:
+        cells.append([r["path"], str(r["rank"]), pm(r["proj_delta"]), f"{r['proj_w_top']:.3g}", pm(r["proj_random"]),
+                      f"{r['w_norm']:.3g}", pm(r["delta_norm"]), pm(r["factor"])])
+    fig = new_figure((12, 0.6 + 0.4 * (len(cells) + 2)))
+    ax = fig.subplots()
+    ax.axis("off")
+    table = ax.table(cellText=cells, colLabels=head, loc="center", cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(9)
+    table.scale(1, 1.4)
+    s = result["settings"]
+    ax.set_title(f"Does ΔW amplify directions W does not emphasise? {s['task']}, mean ± std over {len(s['seeds'])} "
+                 f"seeds (U, V: top-r singular directions; paper, GPT-3 W_q at r = 4: factor ≈ 21.5)", fontsize=9)
+    return save_png(fig, path)
+
+
+def draw_lora_paper_figures(folder: str | Path = "figures") -> list[Path]:
+    """Draw the LoRA-paper figures for the ``lora-*.json`` present in ``folder`` (written by ``minilora lora-paper``):
+    lora-rank-sweep.png, lora-budget.png, lora-similarity.png and lora-amplification.png; returns the PNGs."""
+    folder = Path(folder)
+    drawers = {RANK_SWEEP_FILE: ("rank-sweep", [(plot_rank_sweep, png_name(RANK_SWEEP_FILE))]),
+               BUDGET_FILE: ("budget", [(plot_lora_budget, png_name(BUDGET_FILE))]),
+               SIMILARITY_FILE: ("similarity", [(plot_similarity, png_name(SIMILARITY_FILE)),
+                                                (plot_amplification, AMPLIFICATION_PNG)])}
+    paths = []
+    for file, (experiment, draws) in drawers.items():
+        if not (folder / file).is_file():
+            continue
+        result = read_result(folder / file, expected=experiment)
+        paths += [draw(result, folder / png) for draw, png in draws]
+    return paths

@@ -1,0 +1,34 @@
+"""The result-file contract: one reader with one-line errors, one atomic writer."""
+
+import pytest
+
+from minilora.experiments.results import (
+    intrinsic_file,
+    png_name,
+    read_result,
+    write_result,
+)
+
+
+def test_read_result_names_missing_corrupt_and_other_files(tmp_path):
+    good = write_result(tmp_path / "a.json", {"experiment": "compare", "rows": []})
+    assert read_result(good, expected="compare", require=("rows",))["rows"] == []
+    with pytest.raises(ValueError, match="no result file .*missing.json"):
+        read_result(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read the result file"):
+        read_result(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="holds the result of experiment 'compare', expected 'budget'"):
+        read_result(good, expected="budget")
+    with pytest.raises(ValueError, match="lacks 'settings'"):
+        read_result(good, require=("settings",))
+
+
+def test_write_result_turns_os_errors_into_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="cannot write .*file/r.json"):
+        write_result(tmp_path / "file" / "r.json", {})
+
+
+def test_names():
+    assert intrinsic_file("budget") == "intrinsic-budget.json" and png_name("lora-budget.json") == "lora-budget.png"

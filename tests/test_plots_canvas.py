@@ -1,0 +1,67 @@
+"""No figure's title, label, legend or tick leaves the canvas: every figure the project draws, checked."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_plots import fake_result
+
+from minilora.plots import (
+    common,
+    compare,
+    draw_figures,
+    intrinsic,
+    lora_paper,
+    plot_compare,
+)
+
+FIGURES = Path(__file__).resolve().parent.parent / "figures"
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """name → the texts outside the canvas of every figure saved while the test runs."""
+    seen = {}
+
+    def checked_save(fig, path):
+        out = common.save_png(fig, path)
+        seen[Path(path).name] = common.outside_canvas(fig)
+        return out
+
+    for module in (compare, intrinsic, lora_paper):
+        monkeypatch.setattr(module, "save_png", checked_save)
+    return seen
+
+
+def test_every_shipped_figure_keeps_its_texts_inside(tmp_path, drawn):
+    for source in FIGURES.glob("*.json"):
+        shutil.copy(source, tmp_path)
+    draw_figures(tmp_path)
+    assert {"full-vs-lora.png", "lora-amplification.png", "intrinsic-budget.png"} <= set(drawn)
+    assert {name: texts for name, texts in drawn.items() if texts} == {}
+
+
+def test_a_one_task_compare_figure_keeps_its_title_inside(tmp_path, drawn):
+    """The demo's and one compare folder's full-vs-lora.png: one 4-inch column under a long title."""
+    plot_compare([fake_result("reverse-shift")], tmp_path / "full-vs-lora.png")
+    assert drawn["full-vs-lora.png"] == []
+
+
+def test_the_lora_paper_figures_of_small_results_keep_their_texts_inside(tmp_path, drawn):
+    from lora_paper_fakes import fake_results
+
+    from minilora.experiments.lora_paper import EXPERIMENTS
+
+    for name, result in fake_results().items():
+        (tmp_path / EXPERIMENTS[name]).write_text(json.dumps(result))
+    lora_paper.draw_lora_paper_figures(tmp_path)
+    assert len(drawn) == 4 and {name: texts for name, texts in drawn.items() if texts} == {}
+
+
+def test_the_check_sees_a_title_that_leaves_the_canvas():
+    fig = common.new_figure((2, 2))
+    fig.suptitle("a title far too long for a figure two inches wide, on both sides of it")
+    assert common.outside_canvas(fig)
+    common.fit_texts(fig)
+    assert common.outside_canvas(fig) == []
