@@ -19,7 +19,8 @@ __all__ = ["Optimizer", "SGD", "AdamW", "adamw_step", "clip_grad_norm", "warmup_
 
 
 def _groups(params: Iterable[Any], defaults: dict[str, Any]) -> list[dict[str, Any]]:
-    """Normalise ``params`` (parameters, or dicts with "params" and per-group settings) to groups."""
+    """Normalise ``params`` (parameters, or dicts with "params" and per-group settings) to groups.  A group may
+    carry "lr_ratio": a schedule that sets ``optimizer.lr = η`` gives that group η · lr_ratio (LoRA+)."""
     params = list(params)
     if not params:
         raise ValueError("optimizer got an empty parameter list")
@@ -29,7 +30,7 @@ def _groups(params: Iterable[Any], defaults: dict[str, Any]) -> list[dict[str, A
         groups = [{**defaults, "params": params}]
     for g in groups:
         for key in g:
-            if key != "params" and key not in defaults:
+            if key not in ("params", "lr_ratio") and key not in defaults:
                 raise ValueError(f"unknown optimizer setting {key!r} in a parameter group; expected one "
                                  f"of {sorted(defaults)}")
     return groups
@@ -48,9 +49,10 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        """Set the learning rate of every group (what a schedule does each step)."""
+        """Set the learning rate of every group (what a schedule does each step): η, or η · lr_ratio for a group
+        that carries one (LoRA+ trains B at λ times A's rate under the same schedule)."""
         for g in self.param_groups:
-            g["lr"] = value
+            g["lr"] = value * g.get("lr_ratio", 1.0)
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to None."""

@@ -134,8 +134,12 @@ def decay_groups(model: Module, weight_decay: float, skip_embeddings: bool = Tru
 
 
 def make_optimizer(model: Module, config: TrainConfig) -> AdamW:
-    """The run's AdamW over every parameter (state appears only for trainable ones); matrices decay, the rest not."""
-    return AdamW(decay_groups(model, config.weight_decay), lr=config.lr, betas=config.betas)
+    """The run's AdamW over every parameter (state appears only for trainable ones); matrices decay, the rest not.
+
+    A model may bring its own groups, nanoGPT-style: ``model.optimizer_groups(lr, weight_decay)`` (LoRA+ sets it)."""
+    own_groups = getattr(model, "optimizer_groups", None)
+    groups = own_groups(config.lr, config.weight_decay) if own_groups else decay_groups(model, config.weight_decay)
+    return AdamW(groups, lr=config.lr, betas=config.betas)
 
 
 def train_step(model: Module, optimizer: Optimizer, x: Any, y: Any, grad_clip: float) -> tuple[Tensor, float | None]:

@@ -8,8 +8,9 @@ from minilora.experiments.runs import load_base
 SKILLS_D = 110_720
 
 
-def test_the_registry_holds_the_four_methods_and_names_unknown_ones():
-    assert list(METHODS) == ["none", "full", "lora", "subspace", "dora", "pissa", "olora", "lora-fa", "vera"]
+def test_the_registry_holds_every_method_and_names_unknown_ones():
+    assert list(METHODS) == ["none", "full", "lora", "subspace", "dora", "pissa", "olora", "lora-fa", "lora-plus",
+                             "vera"]
     with pytest.raises(ValueError, match="unknown method 'qlora'; expected one of none, full, lora, subspace, dora"):
         get_method("qlora")
 

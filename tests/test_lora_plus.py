@@ -49,3 +49,24 @@ def test_b_steps_at_ratio_times_a_lr(device):
 def test_bad_ratio():
     with pytest.raises(ValueError, match="loraplus_lr_ratio must be a positive number, got 0"):
         loraplus_param_groups(model_with("cpu"), lr=1e-3, loraplus_lr_ratio=0)
+
+
+def test_train_keeps_the_ratio_through_the_schedule_with_the_lora_plus_method():
+    """The "lora-plus" method makes ``train`` build LoRA+'s groups; warm-up and cosine decay set ``optimizer.lr`` at
+    every step, and B's group keeps λ times A's rate throughout (without lr_ratio the schedule would erase λ)."""
+    import minilora
+    from minilora.experiments.methods import get_method
+    from minilora.optim import warmup_cosine
+    from minilora.train import TrainConfig, make_optimizer
+
+    method = get_method("lora-plus")
+    model = method.prepare(minilora.pretrained("skills"), method.check({"r": 2, "loraplus_lr_ratio": 8.0}), seed=0)
+    optimizer = make_optimizer(model, TrainConfig(steps=10, lr=1e-3, warmup_steps=2, weight_decay=0.0))
+    for step in range(10):
+        optimizer.lr = warmup_cosine(step, 1e-3, 2, 10, 1e-4)
+        by_name = {id(p): name for name, p in model.named_parameters()}
+        for group in optimizer.param_groups:
+            names = {by_name[id(p)].rsplit(".", 1)[-1] for p in group["params"]}
+            expected = 8.0 if names <= {"lora_B"} else 1.0
+            assert group["lr"] == pytest.approx(optimizer.param_groups[0]["lr"] * expected, rel=1e-12)
+    assert {by_name[id(p)].rsplit(".", 1)[-1] for p in optimizer.param_groups[1]["params"]} == {"lora_B"}

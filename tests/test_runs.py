@@ -36,7 +36,7 @@ def test_saved_adapter_reproduces_the_finetuned_model(tmp_path):
     np.testing.assert_array_equal(expected.numpy(), got.numpy())
 
 
-@pytest.mark.parametrize("method", ["dora", "pissa", "olora", "lora-fa", "vera"])
+@pytest.mark.parametrize("method", ["dora", "pissa", "olora", "lora-fa", "lora-plus", "vera"])
 def test_every_adapter_method_finetunes_and_its_saved_files_reproduce_the_model(tmp_path, method):
     from minilora.experiments.runs import FINETUNE_METHODS, load_trained
 

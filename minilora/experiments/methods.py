@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minilora.nn import Module
-from minilora.validation import is_int
+from minilora.validation import is_int, is_real
 
 __all__ = ["DEFAULT_TARGETS", "METHODS", "Method", "get_method"]
 
@@ -129,6 +129,25 @@ def _lora_variant(name: str, text: str, fixed: dict[str, Any], freeze_a: bool = 
     return Method(name, text, settings, check, prepare, adapter=True)
 
 
+def _check_loraplus(given: dict[str, Any]) -> dict[str, Any]:
+    ratio = given["loraplus_lr_ratio"]
+    if not is_real(ratio) or not ratio > 0 or ratio == float("inf"):
+        raise ValueError(f"lora-plus: loraplus_lr_ratio must be a positive number, got {ratio!r}")
+    lora = _check_lora({k: v for k, v in given.items() if k != "loraplus_lr_ratio"})
+    return {**lora, "loraplus_lr_ratio": float(ratio)}
+
+
+def _prepare_loraplus(model: Module, given: dict[str, Any], seed: int) -> Module:
+    """LoRA whose B trains at ``loraplus_lr_ratio`` times A's learning rate: the model brings its optimizer groups
+    (``train.make_optimizer`` uses ``model.optimizer_groups``)."""
+    from minilora.lora.variants.loraplus import loraplus_param_groups
+
+    ratio = given["loraplus_lr_ratio"]
+    model = _prepare_lora(model, {k: v for k, v in given.items() if k != "loraplus_lr_ratio"}, seed)
+    model.optimizer_groups = lambda lr, weight_decay: loraplus_param_groups(model, lr, ratio, weight_decay)
+    return model
+
+
 def _vera_config(settings: Mapping[str, Any], seed: int = 0) -> Any:
     from minilora.lora import VeraConfig
 
@@ -186,6 +205,8 @@ METHODS.update((m.name, m) for m in (
     _lora_variant("olora", "OLoRA: LoRA from W0's QR, the base replaced by the residual",
                   {"init_lora_weights": "olora"}),
     _lora_variant("lora-fa", "LoRA-FA: LoRA with A frozen, only B trains", {}, freeze_a=True),
+    Method("lora-plus", "LoRA+: LoRA with B trained at loraplus_lr_ratio times A's learning rate",
+           {**METHODS["lora"].settings, "loraplus_lr_ratio": 16.0}, _check_loraplus, _prepare_loraplus, adapter=True),
     Method("vera", "VeRA: one frozen random pair A, B shared by all target modules, only λ_d and λ_b train",
            {"r": 256, "d_initial": 0.1, "target_modules": list(DEFAULT_TARGETS)}, _check_vera, _prepare_vera,
            adapter=True),

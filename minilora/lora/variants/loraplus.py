@@ -15,8 +15,9 @@ built as PEFT's ``create_loraplus_optimizer`` builds AdamW's parameter groups, o
 (PEFT's fourth group, LoRA on embedding tables at ``loraplus_lr_embedding``, does not arise: minilora adapts
 Linear layers only.)  PEFT's ``loraplus_weight_decay`` defaults to 0; here it is ``weight_decay``.
 
-Each group carries its lr.  A schedule that sets ``optimizer.lr`` sets every group to the same value and so
-would erase λ; see ``loraplus_param_groups``.
+Each B group carries ``lr_ratio`` = λ, so a schedule that sets ``optimizer.lr = η`` gives it λ·η and keeps the
+ratio at every step (``optim.Optimizer.lr``).  ``train`` builds these groups when the model brings them
+(``model.optimizer_groups``, which the "lora-plus" method sets).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def loraplus_param_groups(model: nn.Module, lr: float, loraplus_lr_ratio: float,
                           weight_decay: float = 0.0) -> list[dict[str, Any]]:
     """AdamW parameter groups for LoRA+ (see the module docstring): [group A at ``lr``, group B at
     ``lr · loraplus_lr_ratio``, group B without weight decay], each a dict with "params", "lr", "weight_decay"
-    (empty groups left out).  Only trainable parameters are placed; ``model`` must have LoRA layers.
+    (and "lr_ratio" for the B groups; empty groups left out).  Only trainable parameters are placed; ``model``
+    must have LoRA layers.
 
     ``optim.AdamW(loraplus_param_groups(model, lr, 16.0))`` trains B at 16× A's learning rate.
     """
@@ -61,7 +63,8 @@ def loraplus_param_groups(model: nn.Module, lr: float, loraplus_lr_ratio: float,
             (group_b_no_decay if id(p) in no_decay else group_b).append(p)
         else:
             group_a.append(p)
+    ratio = float(loraplus_lr_ratio)
     groups = [{"params": group_a, "lr": lr, "weight_decay": weight_decay},
-              {"params": group_b, "lr": lr * loraplus_lr_ratio, "weight_decay": weight_decay},
-              {"params": group_b_no_decay, "lr": lr * loraplus_lr_ratio, "weight_decay": 0.0}]
+              {"params": group_b, "lr": lr * ratio, "lr_ratio": ratio, "weight_decay": weight_decay},
+              {"params": group_b_no_decay, "lr": lr * ratio, "lr_ratio": ratio, "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
