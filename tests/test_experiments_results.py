@@ -30,5 +30,20 @@ def test_write_result_turns_os_errors_into_one_line(tmp_path):
         write_result(tmp_path / "file" / "r.json", {})
 
 
+def test_a_full_disk_is_one_line_naming_the_result_not_a_temporary_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import minilora.io
+
+    def no_space(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f"{path}.tmp-1234")
+
+    monkeypatch.setattr(minilora.io, "atomic_write_json", no_space)
+    with pytest.raises(ValueError) as info:
+        write_result(tmp_path / "r.json", {})
+    assert str(info.value) == f"cannot write {tmp_path / 'r.json'}: {os.strerror(errno.ENOSPC)}"
+
+
 def test_names():
     assert intrinsic_file("budget") == "intrinsic-budget.json" and png_name("lora-budget.json") == "lora-budget.png"

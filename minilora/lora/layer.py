@@ -24,7 +24,7 @@ from minilora.engine.tensor import Tensor, is_grad_enabled
 from minilora.lora.variants.pissa import BASE_CHANGING_INITS, mutated_init
 from minilora.validation import RngLike, as_rng, is_int, is_real
 
-__all__ = ["LoraConfig", "LoRALinear", "lora_scaling", "init_lora_A", "INIT_LORA_WEIGHTS"]
+__all__ = ["LoraConfig", "MergeableLinear", "LoRALinear", "lora_scaling", "init_lora_A", "INIT_LORA_WEIGHTS"]
 
 INIT_LORA_WEIGHTS = (True, "gaussian", "pissa", "olora")
 """The values of ``init_lora_weights`` minilora implements, in PEFT's spelling: True (PEFT's default,
@@ -142,7 +142,62 @@ def init_lora_A(r: int, k: int, init_lora_weights: bool | str, rng: np.random.Ge
     return rng.uniform(-bound, bound, (r, k))
 
 
-class LoRALinear(nn.Module):
+class MergeableLinear(nn.Module):
+    """A frozen ``base`` Linear plus an update that can be folded into its weight and taken out again bit for bit.
+
+    A subclass defines ``delta_weight()`` (ΔW, a (d, k) array) and sets ``self._w0 = None`` in ``__init__``;
+    ``merged_weight()`` is what ``merge()`` writes, W0 + ΔW (DoRA rescales it).  LoRA and VeRA layers share this.
+    """
+
+    _w0: Any  # the original base weight array while merged, else None
+
+    @property
+    def merged(self) -> bool:
+        """True while the update is folded into ``base.weight``."""
+        return self._w0 is not None
+
+    @property
+    def w0(self) -> Any:
+        """W0, the base weight without the update: ``base.weight.data``, or while merged the original kept aside."""
+        return self._w0 if self.merged else self.base.weight.data
+
+    def delta_weight(self) -> Any:
+        """ΔW, a (d, k) array on the layer's device (no graph)."""
+        raise NotImplementedError
+
+    def merged_weight(self) -> Any:
+        """The weight ``merge()`` writes: W = W0 + ΔW (a new array: W0 untouched)."""
+        weight = self.base.weight
+        return weight.data + self.delta_weight().astype(weight.dtype)
+
+    def merge(self) -> None:
+        """W ← ``merged_weight()`` in ``base.weight``; a no-op when already merged.
+
+        The original array W0 is kept (memory: one d×k array per merged layer), because undoing
+        the addition is not exact: in floating point (W0 + ΔW) − ΔW ≠ W0 in general, since the sum
+        is rounded to the nearest representable number and that rounding error cannot be
+        subtracted back out.  In float32, (0.1 + 1.0) − 1.0 = 0.100000024: the sum 1.1 keeps only
+        the precision of numbers near 1 (steps of 2^-23 ≈ 1.2e-7), so the low bits of 0.1 are lost.
+        Keeping W0 makes ``unmerge()`` restore it bit for bit.
+        """
+        if self.merged:
+            return
+        merged = self.merged_weight()
+        self._w0 = self.base.weight.data
+        self.base.weight.data = merged
+
+    def unmerge(self) -> None:
+        """Put the original W0 back into ``base.weight`` (bit for bit); a no-op when not merged."""
+        if not self.merged:
+            return
+        weight, w0 = self.base.weight, self._w0
+        if backend.device_of(w0) != weight.device:  # the module was moved with .to() while merged
+            w0 = backend.to_device(backend.to_host(w0), weight.device)
+        weight.data = w0 if w0.dtype == weight.dtype else w0.astype(weight.dtype)
+        self._w0 = None
+
+
+class LoRALinear(MergeableLinear):
     """A frozen Linear plus a low-rank update:  y = x W0^T + b + s · (x A^T) B^T.
 
     ``base`` (the original ``nn.Linear``, weight W0 (d, k) and bias frozen), ``lora_A`` (r, k)
@@ -205,16 +260,6 @@ class LoRALinear(nn.Module):
                    config.use_rslora, rng=rng)
 
     @property
-    def merged(self) -> bool:
-        """True while s·B A is folded into ``base.weight``."""
-        return self._w0 is not None
-
-    @property
-    def w0(self) -> Any:
-        """W0, the base weight without the update: ``base.weight.data``, or while merged the original kept aside."""
-        return self._w0 if self.merged else self.base.weight.data
-
-    @property
     def original_weight(self) -> Any:
         """The base weight before any adapter changed it: W0 as PiSSA / OLoRA found it (a host copy), else ``w0``."""
         return self.w0 if self.initial_weights is None else self.initial_weights[0]
@@ -222,32 +267,6 @@ class LoRALinear(nn.Module):
     def delta_weight(self) -> Any:
         """ΔW = s · B A as a (d, k) array on the layer's device (no graph; for merging and analysis)."""
         return (self.lora_B.data @ self.lora_A.data) * self.scaling
-
-    def merge(self) -> None:
-        """W ← W0 + s·B A in ``base.weight``; a no-op when already merged.
-
-        The original array W0 is kept (memory: one d×k array per merged layer), because undoing
-        the addition is not exact: in floating point (W0 + ΔW) − ΔW ≠ W0 in general, since the sum
-        is rounded to the nearest representable number and that rounding error cannot be
-        subtracted back out.  In float32, (0.1 + 1.0) − 1.0 = 0.100000024: the sum 1.1 keeps only
-        the precision of numbers near 1 (steps of 2^-23 ≈ 1.2e-7), so the low bits of 0.1 are lost.
-        Keeping W0 makes ``unmerge()`` restore it bit for bit.
-        """
-        if self.merged:
-            return
-        weight = self.base.weight
-        self._w0 = weight.data
-        weight.data = weight.data + self.delta_weight().astype(weight.dtype)  # a new array: W0 untouched
-
-    def unmerge(self) -> None:
-        """Put the original W0 back into ``base.weight`` (bit for bit); a no-op when not merged."""
-        if not self.merged:
-            return
-        weight, w0 = self.base.weight, self._w0
-        if backend.device_of(w0) != weight.device:  # the module was moved with .to() while merged
-            w0 = backend.to_device(backend.to_host(w0), weight.device)
-        weight.data = w0 if w0.dtype == weight.dtype else w0.astype(weight.dtype)
-        self._w0 = None
 
     def unload(self) -> nn.Linear:
         """Merge for good and return ``base``, a plain Linear holding W = W0 + s·B A (W0 is no longer kept)."""

@@ -53,14 +53,11 @@ class DoraLinear(LoRALinear):
         w = self.w0 + self.delta_weight().astype(self.w0.dtype)  # (d, k)
         return backend.get_xp(w).sqrt((w * w).sum(axis=1))     # (d,)
 
-    def merge(self) -> None:
-        """W ← (m / ‖W0 + s·B A‖)[:, None] ⊙ (W0 + s·B A) in ``base.weight``, W0 kept aside; a no-op when merged."""
-        if self.merged:
-            return
+    def merged_weight(self) -> Any:
+        """The weight ``merge()`` writes: (m / ‖W0 + s·B A‖)[:, None] ⊙ (W0 + s·B A) (W0 is kept aside by merge)."""
         weight = self.base.weight
         scale = self.lora_magnitude_vector.data / self.weight_norm()  # (d,)
-        self._w0 = weight.data
-        weight.data = (scale[:, None] * (weight.data + self.delta_weight().astype(weight.dtype))).astype(weight.dtype)
+        return (scale[:, None] * (weight.data + self.delta_weight().astype(weight.dtype))).astype(weight.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         """y = (m / ‖W0 + s·B A‖) ⊙ (x W0ᵀ + s·(x Aᵀ) Bᵀ) + b for x (..., k); y (..., d).

@@ -30,7 +30,7 @@ from minilora import backend, nn
 from minilora import functional as F
 from minilora.engine.tensor import Tensor, is_grad_enabled
 from minilora.lora.inject import lora_layers, match_targets, replace_module
-from minilora.lora.layer import LoraConfig
+from minilora.lora.layer import LoraConfig, MergeableLinear
 from minilora.validation import RngLike, as_rng, is_int, is_real
 
 __all__ = [
@@ -109,7 +109,7 @@ def init_vera_projections(r: int, k_max: int, d_max: int, projection_prng_key: i
     return _kaiming_uniform((r, k_max), rng), _kaiming_uniform((d_max, r), rng)
 
 
-class VeraLinear(nn.Module):
+class VeraLinear(MergeableLinear):
     """A frozen Linear plus VeRA's scaled shared projections:  y = x W0^T + b + λ_b ⊙ ((λ_d ⊙ (x A_k^T)) B_d^T).
 
     ``base`` (the original ``nn.Linear``, frozen), ``vera_A`` (r, K ≥ k) and ``vera_B`` (D ≥ d, r): frozen
@@ -145,39 +145,11 @@ class VeraLinear(nn.Module):
         self.vera_dropout = nn.Dropout(vera_dropout, rng=rng)
         self._w0: Any = None  # the original base weight array while merged, else None
 
-    @property
-    def merged(self) -> bool:
-        """True while ΔW is folded into ``base.weight``."""
-        return self._w0 is not None
-
-    @property
-    def w0(self) -> Any:
-        """W0, the base weight without the update (the original kept aside while merged)."""
-        return self._w0 if self.merged else self.base.weight.data
-
     def delta_weight(self) -> Any:
         """ΔW = diag(λ_b) B_d diag(λ_d) A_k = (λ_b[:, None] · B_d) @ (λ_d[:, None] · A_k), (d, k), no graph."""
         a = self.vera_A.data[:, :self.in_features] * self.vera_lambda_d.data[:, None]    # (r, k)
         b = self.vera_B.data[:self.out_features, :] * self.vera_lambda_b.data[:, None]   # (d, r)
         return b @ a
-
-    def merge(self) -> None:
-        """W ← W0 + ΔW in ``base.weight`` (W0 kept for an exact unmerge); a no-op when already merged."""
-        if self.merged:
-            return
-        weight = self.base.weight
-        self._w0 = weight.data
-        weight.data = weight.data + self.delta_weight().astype(weight.dtype)  # a new array: W0 untouched
-
-    def unmerge(self) -> None:
-        """Put the original W0 back into ``base.weight`` (bit for bit); a no-op when not merged."""
-        if not self.merged:
-            return
-        weight, w0 = self.base.weight, self._w0
-        if backend.device_of(w0) != weight.device:  # the module was moved with .to() while merged
-            w0 = backend.to_device(backend.to_host(w0), weight.device)
-        weight.data = w0 if w0.dtype == weight.dtype else w0.astype(weight.dtype)
-        self._w0 = None
 
     def forward(self, x: Tensor) -> Tensor:
         """y = x W0^T + b + λ_b ⊙ (λ_d ⊙ (dropout(x) A_k^T)) B_d^T for x (..., k); y (..., d)."""
