@@ -6,7 +6,7 @@ Works on any ``nn.Module``: target Linears are found by their dotted module name
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 from minilora import nn
 from minilora.lora.layer import LoraConfig, LoRALinear
@@ -75,17 +75,29 @@ def find_targets(model: nn.Module, config: LoraConfig) -> list[tuple[str, nn.Lin
     return chosen
 
 
+def layers_of_type(model: nn.Module, layer_type: type) -> list[tuple[str, Any]]:
+    """(dotted name, module) for every module of ``layer_type`` in ``model``, in model order."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, layer_type)]
+
+
+def require_layers_of_type(model: nn.Module, layer_type: type, what: str, kind: str,
+                           apply: str) -> list[tuple[str, Any]]:
+    """``layers_of_type(model, layer_type)``, or a ValueError naming ``what`` (the caller) when the model has none:
+    "<what>: GPT has no <kind> layers; call <apply>(model, config) first"."""
+    layers = layers_of_type(model, layer_type)
+    if not layers:
+        raise ValueError(f"{what}: {type(model).__name__} has no {kind} layers; call {apply}(model, config) first")
+    return layers
+
+
 def lora_layers(model: nn.Module) -> list[tuple[str, LoRALinear]]:
     """(dotted name, LoRALinear) for every LoRA layer in ``model``, in model order."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, LoRALinear)]
+    return layers_of_type(model, LoRALinear)
 
 
 def require_lora_layers(model: nn.Module, what: str) -> list[tuple[str, LoRALinear]]:
     """``lora_layers(model)``, or a ValueError naming ``what`` (the caller) when the model has none."""
-    layers = lora_layers(model)
-    if not layers:
-        raise ValueError(f"{what}: {type(model).__name__} has no LoRA layers; call apply_lora(model, config) first")
-    return layers
+    return require_layers_of_type(model, LoRALinear, what, "LoRA", "apply_lora")
 
 
 def lora_parameters(model: nn.Module) -> Iterator[nn.Parameter]:

@@ -29,7 +29,13 @@ import numpy as np
 from minilora import backend, nn
 from minilora import functional as F
 from minilora.engine.tensor import Tensor, is_grad_enabled
-from minilora.lora.inject import lora_layers, match_targets, replace_module
+from minilora.lora.inject import (
+    layers_of_type,
+    lora_layers,
+    match_targets,
+    replace_module,
+    require_layers_of_type,
+)
 from minilora.lora.layer import LoraConfig, MergeableLinear
 from minilora.validation import RngLike, as_rng, is_int, is_real
 
@@ -175,14 +181,11 @@ class VeraLinear(MergeableLinear):
 
 def vera_layers(model: nn.Module) -> list[tuple[str, VeraLinear]]:
     """(dotted name, VeraLinear) for every VeRA layer in ``model``, in model order."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, VeraLinear)]
+    return layers_of_type(model, VeraLinear)
 
 
 def _require_vera_layers(model: nn.Module, what: str) -> list[tuple[str, VeraLinear]]:
-    layers = vera_layers(model)
-    if not layers:
-        raise ValueError(f"{what}: {type(model).__name__} has no VeRA layers; call apply_vera(model, config) first")
-    return layers
+    return require_layers_of_type(model, VeraLinear, what, "VeRA", "apply_vera")
 
 
 def vera_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
