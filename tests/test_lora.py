@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from lora_fixtures import CFG, batch, host
 
 from minilora import backend, nn, optim
 from minilora.engine import fused
@@ -23,20 +24,7 @@ from minilora.lora import (
     merge_lora,
     unmerge_lora,
 )
-from minilora.models import GPT, GPTConfig
-
-CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
-
-
-def host(a):
-    return backend.to_host(a.data if isinstance(a, Tensor) else a)
-
-
-def batch(device, b=3, t=8, seed=0):
-    rng = np.random.default_rng(seed)
-    idx = backend.to_device(rng.integers(0, CFG.vocab_size, (b, t)), device)
-    targets = backend.to_device(rng.integers(0, CFG.vocab_size, (b, t)), device)
-    return idx, targets
+from minilora.models import GPT
 
 
 def randomize_B(model_or_layer, seed=1, scale=0.1):

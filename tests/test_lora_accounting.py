@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from lora_fixtures import CFG
 
 from minilora.lora import LoraConfig, apply_lora, count_parameters, lora_param_count, lora_report
-from minilora.models import GPT, GPTConfig
-
-CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
+from minilora.models import GPT
 
 
 def test_gpt3_numbers_from_the_lora_paper():

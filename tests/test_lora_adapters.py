@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 import safetensors.numpy
+from lora_fixtures import CFG, host
 
 from minilora import backend, nn
 from minilora.engine.tensor import Tensor
@@ -25,12 +26,7 @@ from minilora.lora import (
 from minilora.lora.adapters import CONFIG_NAME, WEIGHTS_NAME, base_fingerprint
 from minilora.models import GPT, GPTConfig
 
-CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
 LCFG = LoraConfig(r=2, lora_alpha=6, target_modules=("q_proj", "v_proj"), init_lora_weights=True, use_rslora=True)
-
-
-def host(a):
-    return backend.to_host(a.data if isinstance(a, Tensor) else a)
 
 
 def trained(device, config=LCFG, gpt=CFG, seed=3):

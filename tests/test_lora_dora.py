@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from lora_fixtures import CFG, host
 
 from minilora import backend, nn, optim
 from minilora.engine.gradcheck import gradcheck
@@ -24,13 +25,7 @@ from minilora.lora import (
     unmerge_lora,
 )
 from minilora.lora.adapters import CONFIG_NAME, WEIGHTS_NAME, peft_magnitude_key
-from minilora.models import GPT, GPTConfig
-
-CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
-
-
-def host(a):
-    return backend.to_host(a.data if isinstance(a, Tensor) else a)
+from minilora.models import GPT
 
 
 def dora_layer(device, d=6, k=5, r=2, dtype=np.float32, **kwargs):

@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 import pytest
+from lora_fixtures import CFG, host
 
 from minilora import backend, nn, optim
-from minilora.engine.tensor import Tensor
 from minilora.lora import (
     LoraConfig,
     LoRALinear,
@@ -26,14 +26,9 @@ from minilora.lora.adapters import (
     peft_key,
 )
 from minilora.lora.variants.pissa import lora_from_mutated_init, olora_init, pissa_init
-from minilora.models import GPT, GPTConfig
+from minilora.models import GPT
 
-CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
 INITS = ["pissa", "olora"]
-
-
-def host(a):
-    return backend.to_host(a.data if isinstance(a, Tensor) else a)
 
 
 def logits(model, device, seed=0):

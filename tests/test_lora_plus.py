@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lora_fixtures import CFG
 
 from minilora import backend, optim
 from minilora.lora import LoraConfig, apply_lora, lora_layers
 from minilora.lora.variants.loraplus import loraplus_param_groups
-from minilora.models import GPT, GPTConfig
-
-CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
+from minilora.models import GPT
 
 
 def model_with(device, use_dora=False):

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from lora_fixtures import CFG, batch, host
 
 from minilora import backend, nn, optim
 from minilora.engine.gradcheck import gradcheck
@@ -27,21 +28,9 @@ from minilora.lora import (
     vera_parameters,
 )
 from minilora.lora.adapters import CONFIG_NAME
-from minilora.models import GPT, GPTConfig
+from minilora.models import GPT
 
-CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
 TARGETS = ("q_proj", "v_proj", "fc_in", "fc_out")
-
-
-def host(a):
-    return backend.to_host(a.data if isinstance(a, Tensor) else a)
-
-
-def batch(device, b=3, t=8, seed=0):
-    rng = np.random.default_rng(seed)
-    idx = backend.to_device(rng.integers(0, CFG.vocab_size, (b, t)), device)
-    targets = backend.to_device(rng.integers(0, CFG.vocab_size, (b, t)), device)
-    return idx, targets
 
 
 def vera_layer(device, d=6, k=5, r=3, K=7, D=9, dtype=np.float32, seed=0, **kwargs):
