@@ -22,14 +22,20 @@ def _only(p: argparse.ArgumentParser, experiments: list[str]) -> None:
                    help=f"comma-separated experiments (default all: {','.join(experiments)})")
 
 
+def _sweep_args(p: argparse.ArgumentParser, experiments: list[str], fast_help: str, runs: str) -> None:
+    """The options of a sweep of named experiments: --fast, --out, --runs (default runs/NAME[-fast]), --jobs /
+    --scheduler, --only."""
+    p.add_argument("--fast", action="store_true", help=fast_help)
+    add_out(p, "where the JSON results and PNGs go (default: the --runs folder)")
+    add_runs(p, f"runs/{runs}, with --fast runs/{runs}-fast")
+    add_jobs(p)
+    _only(p, experiments)
+
+
 def _lora_paper_args(p: argparse.ArgumentParser) -> None:
     from minilora.experiments.lora_paper import EXPERIMENTS
 
-    p.add_argument("--fast", action="store_true", help="a reduced set (one task each, 60 steps): about a minute")
-    add_out(p, "where the JSON results and PNGs go (default: the --runs folder)")
-    add_runs(p, "runs/lora-paper, with --fast runs/lora-paper-fast")
-    add_jobs(p)
-    _only(p, list(EXPERIMENTS))
+    _sweep_args(p, list(EXPERIMENTS), "a reduced set (one task each, 60 steps): about a minute", "lora-paper")
 
 
 def _lora_paper(args: argparse.Namespace) -> int:
@@ -49,12 +55,8 @@ def _lora_paper(args: argparse.Namespace) -> int:
 def _intrinsic_args(p: argparse.ArgumentParser) -> None:
     from minilora.experiments.intrinsic import EXPERIMENTS
 
-    p.add_argument("--fast", action="store_true",
-                   help="a quick look: one seed, 100 steps, fewer d (about a minute with --jobs 2)")
-    add_out(p, "where the JSON results and PNGs go (default: the --runs folder)")
-    add_runs(p, "runs/intrinsic, with --fast runs/intrinsic-fast")
-    add_jobs(p)
-    _only(p, list(EXPERIMENTS))
+    _sweep_args(p, list(EXPERIMENTS), "a quick look: one seed, 100 steps, fewer d (about a minute with --jobs 2)",
+                "intrinsic")
 
 
 def _intrinsic(args: argparse.Namespace) -> int:
