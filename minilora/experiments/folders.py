@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from minilora.experiments.results import RUN_FILE
+from minilora.experiments.results import RUN_FILE, writing
 from minilora.io import check_writable_folder, clean_temporaries
 from minilora.lora.adapters import CONFIG_NAME, WEIGHTS_NAME
 from minilora.models.checkpoint import MODEL_FILE
@@ -100,15 +100,6 @@ class FolderLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-@contextlib.contextmanager
-def writing(path: str | os.PathLike) -> Iterator[None]:
-    """Turn an OS error (no space, no permission, ...) while writing ``path`` into a one-line ValueError naming it."""
-    try:
-        yield
-    except OSError as err:
-        raise ValueError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def check_writable(path: str | os.PathLike, what: str = "output folder") -> Path:

@@ -14,8 +14,10 @@ the names from here, so no file name is typed twice:
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ __all__ = [
     "png_name",
     "read_result",
     "write_result",
+    "writing",
 ]
 
 RUN_FILE = "run.json"  # in a run folder: what the run is (task, method, settings, status, steps done, metrics)
@@ -90,8 +93,15 @@ def write_result(path: str | Path, data: dict[str, Any]) -> Path:
     from minilora.io import atomic_write_json
 
     path = Path(path)
-    try:
+    with writing(path):
         atomic_write_json(path, data)
+    return path
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an OS error (no space, no permission, ...) while writing ``path`` into a one-line ValueError naming it."""
+    try:
+        yield
     except OSError as err:
         raise ValueError(f"cannot write {path}: {err.strerror or err}") from None
-    return path
