@@ -12,8 +12,11 @@ def test_projection_times_rows():
                                                          ("fastfood", 100_000), ("sparse", 100_000), ("dense", 100_000)]
     for r in rows[:-1]:
         assert r["matvec_ms"] > 0 and r["rmatvec_ms"] > 0 and r["total_ms"] == r["matvec_ms"] + r["rmatvec_ms"]
+        assert r["rfft_ms"] > 0 and r["vs_rfft"] == r["total_ms"] / r["rfft_ms"]
+    assert rows[0]["rfft_ms"] == rows[1]["rfft_ms"]  # one rfft of 2^10 floats per size, the yardstick of its rows
     assert "7.5 GiB" in rows[-1]["skipped"]  # 10^5 × 2·10^4 float32 does not fit
-    assert "dense P would take" in subspace.format_projection_table(rows)
+    table = subspace.format_projection_table(rows)
+    assert "dense P would take" in table and "vs rfft" in table and f"{rows[0]['vs_rfft']:.2f}×" in table
 
 
 def test_subspace_step_against_full_fine_tuning():

@@ -92,7 +92,7 @@ def test_adjoint_identity(device, kind, D, d):
     assert abs(left - right) <= 1e-12 * max(1.0, abs(left))
 
 
-@pytest.mark.parametrize("D, d", [(37, 5), (64, 64), (100, 300)])
+@pytest.mark.parametrize("D, d", [(37, 5), (64, 64), (100, 300), (1000, 20)])
 def test_fastfood_equals_its_explicit_matrix(D, d):
     """P = stack over blocks b of  s_b (H G_b Π_b H B_b)[:D, :]  (block b serves z[b·n:(b+1)·n]), cut to d columns."""
     p = FastfoodProjection(D, d, seed=4)
@@ -106,6 +106,20 @@ def test_fastfood_equals_its_explicit_matrix(D, d):
     np.testing.assert_allclose(columns(p), explicit, rtol=1e-10, atol=1e-12)
     g = np.random.default_rng(0).standard_normal(D)
     np.testing.assert_allclose(p.rmatvec(g), explicit.T @ g, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("D, d", [(37, 5), (1000, 20), (5000, 3000), (100, 300), (64, 64), (1, 3)])
+def test_fastfood_equals_its_textbook_twin(device, D, d):
+    """The fast path (first / last FWHT at the support size s = 2^⌈log2 min(d, n)⌉, H_n = H_m ⊗ H_s) against
+    s · (H G Π H B z̃)[:D] with both FWHTs at size n: the same map, summed in another order (float64: to 1e-12)."""
+    p = FastfoodProjection(D, d, seed=7)
+    rng = np.random.default_rng(D * d)
+    z = backend.to_device(rng.standard_normal(d), device)
+    g = backend.to_device(rng.standard_normal(D), device)
+    for fast, textbook in ((p.matvec(z), p.matvec_textbook(z)), (p.rmatvec(g), p.rmatvec_textbook(g))):
+        assert backend.device_of(fast) == device and fast.shape == textbook.shape and fast.dtype == np.float64
+        np.testing.assert_allclose(backend.to_host(fast), backend.to_host(textbook), rtol=1e-12, atol=1e-12)
+    assert p.support == min(p.n, next_power_of_two(d))
 
 
 def test_fastfood_columns_have_unit_norm_at_scale():

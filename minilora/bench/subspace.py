@@ -5,6 +5,8 @@
 - **projections**: median milliseconds of ``matvec`` (P z) and ``rmatvec`` (Pᵀ g), float32 on the host, for every
   projection at two sizes: the shipped skills model (D = 110,720, d = 1,000) and D = 10⁶, d = 10⁴.  A dense P
   is measured only where it fits in ``DENSE_MAX_BYTES`` (at 10⁶ × 10⁴ it would be 37 GiB); build seconds too.
+  The yardstick: NumPy's own ``rfft`` of n = 2^⌈log2 D⌉ float32 numbers, timed in the same process; ``vs rfft`` =
+  (matvec + rmatvec) / rfft, so Fastfood's two O(n log n) transforms each way read against one FFT of that size.
 - **subspace step**: one training step of the shipped skills model (``train_step``: forward with targets,
   backward, gradient clipping at 1.0, AdamW from ``make_optimizer``, as ``train`` runs it) on batches of
   random token ids, full fine-tuning against ``SubspaceModel(model, d, "fastfood")``; the two are timed
@@ -26,6 +28,7 @@ from minilora.experiments.measure import median_ms
 from minilora.experiments.methods import get_method
 from minilora.models.zoo import pretrained
 from minilora.subspace import DENSE_MAX_BYTES, make_projection
+from minilora.subspace.fwht import next_power_of_two
 from minilora.train import TrainConfig, make_optimizer, train_step
 
 __all__ = ["PROJECTION_SIZES", "format_projection_table", "format_step_table", "projection_times", "subspace_step"]
@@ -47,7 +50,8 @@ def _call_ms(fn: Callable[[], Any], repeats: int) -> float:
 def projection_times(sizes: Sequence[tuple[int, int]] = PROJECTION_SIZES,
                      kinds: Sequence[str] = ("fastfood", "sparse", "dense"), repeats: int = 10,
                      seed: int = 0) -> list[dict[str, Any]]:
-    """One row per (D, d, projection): build seconds, matvec ms, rmatvec ms and their sum (float32 on the host).
+    """One row per (D, d, projection): build seconds, matvec ms, rmatvec ms, their sum (float32 on the host), and that
+    sum over the median ms of ``np.fft.rfft`` of 2^⌈log2 D⌉ float32 numbers measured just before (``vs_rfft``).
 
     A dense P larger than ``DENSE_MAX_BYTES`` is not built; its row says so (``"skipped"``).
     """
@@ -57,6 +61,8 @@ def projection_times(sizes: Sequence[tuple[int, int]] = PROJECTION_SIZES,
     for D, d in sizes:
         z = rng.standard_normal(d).astype(np.float32)  # (d,)
         g = rng.standard_normal(D).astype(np.float32)  # (D,)
+        signal = rng.standard_normal(next_power_of_two(D)).astype(np.float32)  # (n,)
+        rfft = _call_ms(lambda v=signal: np.fft.rfft(v), repeats)
         for kind in kinds:
             row: dict[str, Any] = {"projection": kind, "D": D, "d": d}
             if kind == "dense" and D * d * 4 > DENSE_MAX_BYTES:
@@ -68,7 +74,7 @@ def projection_times(sizes: Sequence[tuple[int, int]] = PROJECTION_SIZES,
             matvec = _call_ms(lambda p=projection, v=z: p.matvec(v), repeats)
             rmatvec = _call_ms(lambda p=projection, v=g: p.rmatvec(v), repeats)
             rows.append({**row, "build_s": build, "matvec_ms": matvec, "rmatvec_ms": rmatvec,
-                         "total_ms": matvec + rmatvec})
+                         "total_ms": matvec + rmatvec, "rfft_ms": rfft, "vs_rfft": (matvec + rmatvec) / rfft})
             del projection
     return rows
 
@@ -114,13 +120,13 @@ def subspace_step(model: str = "skills", d: int = 1_000, projection: str = "fast
 
 def format_projection_table(rows: list[dict[str, Any]]) -> str:
     """``projection_times`` rows as aligned text."""
-    lines = [("projection", "D", "d", "build s", "matvec ms", "rmatvec ms", "total ms")]
+    lines = [("projection", "D", "d", "build s", "matvec ms", "rmatvec ms", "total ms", "vs rfft")]
     for r in rows:
         if "skipped" in r:
-            lines.append((r["projection"], f"{r['D']:,}", f"{r['d']:,}", "-", "-", "-", r["skipped"]))
+            lines.append((r["projection"], f"{r['D']:,}", f"{r['d']:,}", "-", "-", "-", r["skipped"], "-"))
         else:
             lines.append((r["projection"], f"{r['D']:,}", f"{r['d']:,}", f"{r['build_s']:.2f}", f"{r['matvec_ms']:.2f}",
-                          f"{r['rmatvec_ms']:.2f}", f"{r['total_ms']:.2f}"))
+                          f"{r['rmatvec_ms']:.2f}", f"{r['total_ms']:.2f}", f"{r['vs_rfft']:.2f}×"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(line, widths, strict=True)))

@@ -219,11 +219,58 @@ class FastfoodProjection(Projection):
 
     def _host_arrays(self) -> dict[str, np.ndarray]:
         offsets = np.arange(self.blocks)[:, None] * self.n  # gather from the flattened (blocks·n,) array
+        support = self.support
         return {"signs": self.signs, "perm": (self.perm + offsets).reshape(-1),
                 "inverse_perm": (np.argsort(self.perm, axis=1) + offsets).reshape(-1),
-                "scaled_gauss": self.gauss * self.scale[:, None]}
+                "scaled_gauss": self.gauss * self.scale[:, None],
+                # the fast matvec gathers from a table of s numbers per block: index perm_i mod s (int32)
+                "perm_in_support": (self.perm % support + np.arange(self.blocks)[:, None] * support)
+                .reshape(-1).astype(np.int32),
+                "signs_in_support": np.ascontiguousarray(self.signs[:, :support])}
+
+    @property
+    def support(self) -> int:
+        """s = 2^⌈log2 min(d, n)⌉: z̃ is zero past its first min(d, n) entries, so only H_s ever meets it."""
+        return next_power_of_two(min(self.d, self.n))
 
     def _matvec(self, z: Array, a: dict[str, Array]) -> Array:
+        """P z with the first H applied at size s only (see ``matvec_textbook`` for the same map at full size n).
+
+        z̃ (length n = m·s) is zero past its first s entries, and H_n = H_m ⊗ H_s (the bits of an index split
+        into its high and low part), whose first column block is H_m[:, 0] ⊗ H_s = 1 ⊗ H_s.  So
+        H_n B z̃ = (h, h, ..., h), m copies of h = H_s (B z̃)[:s], and Π of it is a gather from h alone:
+        (Π H B z̃)_i = h[perm_i mod s].  Cost: one FWHT of size s (not n) and a gather from a table of s numbers
+        (it stays in the cache), then the second FWHT of size n as before.
+        """
+        xp = backend.get_xp(z)
+        s = self.support
+        padded = xp.zeros((self.blocks, s), dtype=z.dtype)  # (blocks, s)
+        padded.reshape(-1)[: self.d] = z
+        h = fwht(padded * a["signs_in_support"])  # H_s B z̃                 (blocks, s)
+        v = xp.take(h.reshape(-1), a["perm_in_support"]).reshape(self.blocks, self.n)  # Π H_n B z̃  (blocks, n)
+        v = fwht(v * a["scaled_gauss"])  # s H G Π H B z̃             (blocks, n)
+        return v[0, : self.D].copy() if self.blocks == 1 else v[:, : self.D].sum(axis=0)  # (D,)
+
+    def _rmatvec(self, g: Array, a: dict[str, Array]) -> Array:
+        """Pᵀ g with the last H applied at size s only (``rmatvec_textbook``: the same map at full size n).
+
+        Only the first d ≤ s entries of B H Πᵀ u survive, and the first s rows of H_n = H_m ⊗ H_s are
+        H_m[0, :] ⊗ H_s = (H_s, H_s, ..., H_s):  (H_n y)[:s] = H_s Σ_a y[a·s : (a + 1)·s].  So Πᵀ u is folded into
+        one piece of length s (the sum of its m pieces) and the second FWHT runs at size s instead of n.
+        """
+        xp = backend.get_xp(g)
+        s, m = self.support, self.n // self.support
+        padded = xp.zeros((self.blocks, self.n), dtype=g.dtype)  # the adjoint of truncation  (blocks, n)
+        padded[:, : self.D] = g
+        u = fwht(padded) * a["scaled_gauss"]  # s G H g̃                       (blocks, n)
+        y = xp.take(u.reshape(-1), a["inverse_perm"]).reshape(self.blocks, m, s)  # Πᵀ s G H g̃  (blocks, m, s)
+        w = fwht(y.sum(axis=1)) * a["signs_in_support"]  # (B H Πᵀ s G H g̃)[:s]  (blocks, s)
+        return w.reshape(-1)[: self.d].copy()  # (d,)
+
+    def matvec_textbook(self, z: Array) -> Array:
+        """P z computed as written, s · (H G Π H B z̃)[:D] with both FWHTs at size n: the twin of ``matvec``."""
+        self._check(z, self.d, "matvec_textbook", "z")
+        a = self._arrays(z)
         xp = backend.get_xp(z)
         padded = xp.zeros((self.blocks, self.n), dtype=z.dtype)  # (blocks, n)
         padded.reshape(-1)[: self.d] = z
@@ -232,7 +279,10 @@ class FastfoodProjection(Projection):
         v = fwht(v * a["scaled_gauss"])  # s H G Π H B z̃             (blocks, n)
         return v[0, : self.D].copy() if self.blocks == 1 else v[:, : self.D].sum(axis=0)  # (D,)
 
-    def _rmatvec(self, g: Array, a: dict[str, Array]) -> Array:
+    def rmatvec_textbook(self, g: Array) -> Array:
+        """Pᵀ g = B H Πᵀ s G H g̃, cut to d, with both FWHTs at size n: the twin of ``rmatvec``."""
+        self._check(g, self.D, "rmatvec_textbook", "g")
+        a = self._arrays(g)
         xp = backend.get_xp(g)
         padded = xp.zeros((self.blocks, self.n), dtype=g.dtype)  # the adjoint of truncation  (blocks, n)
         padded[:, : self.D] = g
