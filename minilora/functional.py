@@ -267,18 +267,23 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = True) -> Tensor:
-    """softmax(q k^T / sqrt(h) + mask) v for q, k, v of shape (B, H, T, h); fused forward and backward."""
-    if not (q.shape == k.shape == v.shape) or q.ndim != 4:
-        raise ValueError(f"scaled_dot_product_attention: q, k, v must share one (B, H, T, h) shape; got {q.shape}, "
-                         f"{k.shape}, {v.shape}")
+    """softmax(q k^T / sqrt(h) + mask) v for q, k, v of shape (B, H, T, h); fused forward and backward.
+
+    k and v may hold more keys than q has queries, (B, H, T_k, h) with T_k > T: the first T_k − T are a prefix
+    (prefix-tuning) that every query sees; causally, query i sees keys 0 .. T_k − T + i."""
+    if q.ndim != 4 or k.shape != v.shape or k.shape[:2] != q.shape[:2] or k.shape[3] != q.shape[3] \
+            or k.shape[2] < q.shape[2]:
+        raise ValueError(f"scaled_dot_product_attention: expected q of shape (B, H, T, h) and k, v of one shape "
+                         f"(B, H, T_k, h) with T_k >= T; got {q.shape}, {k.shape}, {v.shape}")
     return fused.Attention.apply(q, k, v, causal=causal)
 
 
 def attention_composed(q: Tensor, k: Tensor, v: Tensor, causal: bool = True) -> Tensor:
-    """The same attention from primitives: scores, causal mask (-inf above the diagonal), softmax, weighted sum."""
-    t = q.shape[-2]
-    scores = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(q.shape[-1]))  # (B, H, T, T)
+    """The same attention from primitives: scores, causal mask (-inf above the diagonal, shifted right by the
+    T_k − T prefix keys), softmax, weighted sum."""
+    t, t_k = q.shape[-2], k.shape[-2]
+    scores = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(q.shape[-1]))  # (B, H, T, T_k)
     if causal:
-        future = np.triu(np.ones((t, t), dtype=bool), 1)
+        future = np.triu(np.ones((t, t_k), dtype=bool), 1 + t_k - t)
         scores = masked_fill(scores, Tensor(backend.to_device(future, q.device)), -np.inf)
     return softmax_composed(scores, axis=-1) @ v

@@ -50,8 +50,8 @@ def test_full_and_lora_runs_count_their_trainable_weights():
 
 def test_an_unknown_method_is_a_clear_error():
     job = spec()
-    job["run"]["method"] = "adapter"
-    with pytest.raises(ValueError, match="unknown method 'adapter'"):
+    job["run"]["method"] = "no-such-method"
+    with pytest.raises(ValueError, match="unknown method 'no-such-method'"):
         run_one(job)
 
 

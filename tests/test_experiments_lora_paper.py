@@ -19,6 +19,7 @@ from minilora.experiments.adaptation import (
 from minilora.experiments.budget import Budget, budget_rank
 from minilora.experiments.lora_paper import EXPERIMENTS, format_summary, lora_paper
 from minilora.experiments.rank_sweep import RankSweep
+from minilora.experiments.similarity import Similarity, above_chance
 from minilora.lora import subspace_similarity
 
 
@@ -36,8 +37,8 @@ def test_adaptation_spec_is_a_run_spec_and_checks_its_method():
     assert job["run"]["settings"] == {} and job["run"]["train"]["seed"] == 2 and job["keep"] == []
     assert job["run"]["train"]["warmup_steps"] == 1  # default_warmup_steps(10)
     assert json.loads(json.dumps(job)) == job
-    with pytest.raises(ValueError, match="unknown method 'prefix'"):
-        adaptation_spec("sort", "skills", "prefix", seed=0, steps=1, lr=1.0)
+    with pytest.raises(ValueError, match="unknown method 'no-such-method'"):
+        adaptation_spec("sort", "skills", "no-such-method", seed=0, steps=1, lr=1.0)
     with pytest.raises(ValueError, match="r does not apply to method 'full'"):
         adaptation_spec("sort", "skills", "full", seed=0, steps=1, lr=1.0, settings={"r": 4})
     lora = adaptation_spec("sort", "skills", "lora", seed=0, steps=1, lr=1.0)["run"]["settings"]
@@ -100,6 +101,18 @@ def test_budget_rank_spends_the_same_parameters():
     assert ranks["attention + MLP"] == 1  # 2048 / (2 · (4 · 128 + 640)) = 0.89 → 1
 
 
+def test_above_chance_is_zero_at_chance_one_when_identical_and_zero_at_full_rank():
+    chance = np.array([[1 / 64, 16 / 64, 1.0]])
+    np.testing.assert_allclose(above_chance(np.array([[1 / 64, 1.0, 1.0]]), chance), [[0.0, 1.0, 0.0]])
+    assert above_chance(np.array([[0.0]]), np.array([[0.5]]))[0, 0] == pytest.approx(-1.0)  # below chance: negative
+
+
+def test_the_default_ranks_leave_room_above_chance():
+    """The large rank is at most k/4 of the analysed 64-wide matrices, so chance at the grid's corner stays ≤ 1/4."""
+    settings = Similarity()
+    assert settings.large_rank <= 64 // 4 and settings.small_rank < settings.large_rank
+
+
 def test_similarity_summary_finds_the_constructed_overlap():
     """Same seed: the top-2 subspace of A is the same at r = 2 and r = 4 (φ = 1); two seeds: random bases."""
     result = fake_results()["similarity"]
@@ -112,6 +125,14 @@ def test_similarity_summary_finds_the_constructed_overlap():
     assert q["across_seeds"]["per_pair"][0][1][1] == pytest.approx(expected)
     assert q["across_seeds"]["top_n"]["mean"] < 0.3  # random 2-D subspaces of R^64: chance 2/64
     np.testing.assert_allclose(q["across_ranks"]["chance"], [[max(i, j) / 64 for j in range(1, 5)] for i in (1, 2)])
+    # above chance, (φ − c)/(1 − c): 1 for the identical top-2 subspaces, φ's own rescaling for the random pairs
+    assert q["across_ranks"]["top_n"]["above_chance"]["mean"] == pytest.approx(1.0)
+    pair = np.array(q["across_seeds"]["per_pair"][0])
+    chance = np.array(q["across_seeds"]["chance"])
+    np.testing.assert_allclose(np.array(q["across_seeds"]["above_chance"]),
+                               np.mean([(np.array(p) - chance) / (1 - chance) for p in q["across_seeds"]["per_pair"]],
+                                       axis=0))
+    assert q["across_seeds"]["top1"]["above_chance"]["values"][0] == pytest.approx((pair[0, 0] - 1 / 64) / (1 - 1 / 64))
     for row in result["amplification"]:
         factors = [d / p for d, p in zip(row["delta_norm"]["values"], row["proj_delta"]["values"])]
         assert row["factor"]["values"] == pytest.approx(factors)

@@ -9,10 +9,10 @@ SKILLS_D = 110_720
 
 
 def test_the_registry_holds_every_method_and_names_unknown_ones():
-    assert list(METHODS) == ["none", "full", "lora", "subspace", "dora", "pissa", "olora", "lora-fa", "lora-plus",
-                             "vera"]
-    with pytest.raises(ValueError, match="unknown method 'qlora'; expected one of none, full, lora, subspace, dora"):
-        get_method("qlora")
+    assert list(METHODS)[:10] == ["none", "full", "lora", "subspace", "dora", "pissa", "olora", "lora-fa",
+                                  "lora-plus", "vera"]  # later METHODS.update blocks add more (adapter, prefix, ...)
+    with pytest.raises(ValueError, match="unknown method 'galore'; expected one of none, full, lora, subspace, dora"):
+        get_method("galore")
 
 
 def test_a_setting_of_another_method_is_refused_in_one_line():

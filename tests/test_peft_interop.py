@@ -285,3 +285,108 @@ def test_minilora_loads_peft_converted_pissa_adapter(tmp_path: Path):
     model = load_adapter(base_model(), tmp_path / "lora").eval()  # plain rank-4 LoRA on the original base
     assert (model.lora_config.r, model.lora_config.lora_alpha) == (4, 6)
     np.testing.assert_allclose(minilora_logits(model), expected, rtol=1e-4, atol=1e-4)
+
+
+# -- several adapters: PEFT's folder layout (default at the root, the others in subfolders), both ways --------------
+
+
+def _randomise_adapter(model, name: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _, layer in lora_layers(model):
+        if name in layer.adapter_names():
+            adapter = layer.adapter(name)
+            for p in (adapter.lora_A, adapter.lora_B):
+                p.data = (0.5 * rng.standard_normal(p.shape)).astype(np.float32)
+
+
+def _two_minilora_adapters():
+    from minilora.lora import add_adapter
+
+    model = apply_lora(base_model(), LoraConfig(r=2, lora_alpha=6, target_modules=tuple(TARGETS)), seed=2)
+    add_adapter(model, "other", LoraConfig(r=4, lora_alpha=3, use_rslora=True, target_modules=("q_proj", "fc_in")))
+    _randomise_adapter(model, "default", 3)
+    _randomise_adapter(model, "other", 4)
+    return model.eval()
+
+
+def test_peft_loads_minilora_multi_adapter_folder(tmp_path: Path):
+    from minilora.lora import add_weighted_adapter, set_adapter
+
+    model = _two_minilora_adapters()
+    add_weighted_adapter(model, ["default", "other"], [0.7, -0.4], "mix", combination_type="cat")
+    save_adapter(model, tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} >= {"other", "mix", CONFIG_NAME}
+    peft_model = peft.PeftModel.from_pretrained(twin(), tmp_path).eval()
+    for name in ("other", "mix"):
+        peft_model.load_adapter(tmp_path / name, adapter_name=name)
+    assert peft_model.peft_config["mix"].r == 6 and peft_model.peft_config["other"].use_rslora
+    outputs = set()
+    for names in ("default", "other", "mix", ["default", "other"]):
+        set_adapter(model, names)
+        peft_model.base_model.set_adapter(names)
+        expected = minilora_logits(model)
+        outputs.add(expected.round(3).tobytes())
+        np.testing.assert_allclose(twin_logits(peft_model.get_base_model()), expected, rtol=1e-5, atol=1e-5)
+    assert len(outputs) == 4   # every choice of adapters computes something else
+
+
+def test_minilora_loads_peft_multi_adapter_folder(tmp_path: Path):
+    from minilora.lora import adapter_configs, set_adapter
+
+    peft_model = peft.get_peft_model(twin(), peft.LoraConfig(r=4, lora_alpha=3, target_modules=TARGETS))
+    peft_model.add_adapter("second", peft.LoraConfig(r=2, lora_alpha=5, use_rslora=True,
+                                                     target_modules=["q_proj", "v_proj"]))
+    generator = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if ".lora_" in name:
+                p.copy_(0.5 * torch.randn(p.shape, generator=generator))
+    peft_model.save_pretrained(tmp_path)
+    assert (tmp_path / "second" / CONFIG_NAME).is_file()          # PEFT's layout: default at the root
+
+    model = load_adapter(base_model(), tmp_path)
+    load_adapter(model, tmp_path / "second", adapter_name="second").eval()
+    assert adapter_configs(model)["second"] == LoraConfig(r=2, lora_alpha=5, use_rslora=True, target_modules=tuple(
+        json.loads((tmp_path / "second" / CONFIG_NAME).read_text())["target_modules"]))
+    for names in ("default", "second", ["default", "second"]):
+        set_adapter(model, names)
+        peft_model.base_model.set_adapter(names)
+        np.testing.assert_allclose(minilora_logits(model), twin_logits(peft_model.eval().get_base_model()),
+                                   rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("combination_type", ["cat", "linear", "svd"])
+def test_add_weighted_adapter_is_peft_s(tmp_path: Path, combination_type: str):
+    """The same two adapters combined by PEFT and by minilora: equal factors for cat and linear (PEFT's sqrt(|w s|)
+    on both sides, the sign on A), equal products for svd (singular vectors' signs may differ)."""
+    from minilora.lora import add_adapter, add_weighted_adapter
+
+    model = apply_lora(base_model(), LoraConfig(r=2, lora_alpha=6, target_modules=tuple(TARGETS)), seed=2)
+    add_adapter(model, "other", LoraConfig(r=2, lora_alpha=3, use_rslora=True, target_modules=tuple(TARGETS)))
+    _randomise_adapter(model, "default", 3)
+    _randomise_adapter(model, "other", 4)
+    save_adapter(model, tmp_path)
+    peft_model = peft.PeftModel.from_pretrained(twin(), tmp_path)
+    peft_model.load_adapter(tmp_path / "other", adapter_name="other")
+    weights = [0.8, -0.3]
+    peft_model.base_model.add_weighted_adapter(["default", "other"], weights, "mix", combination_type=combination_type)
+    add_weighted_adapter(model, ["default", "other"], weights, "mix", combination_type=combination_type)
+    theirs = dict(peft_model.get_base_model().named_modules())
+    for name, layer in lora_layers(model):
+        peft_a = theirs[name].lora_A["mix"].weight.detach().numpy()
+        peft_b = theirs[name].lora_B["mix"].weight.detach().numpy()
+        assert theirs[name].scaling["mix"] == layer.adapter("mix").scaling == 1.0
+        if combination_type == "svd":
+            np.testing.assert_allclose(layer.adapter_delta_weight("mix"), peft_b @ peft_a, rtol=1e-4, atol=1e-5)
+        else:
+            np.testing.assert_allclose(layer.adapter("mix").lora_A.numpy(), peft_a, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(layer.adapter("mix").lora_B.numpy(), peft_b, rtol=1e-6, atol=1e-6)
+
+
+def test_peft_only_combination_type_refused_in_one_line():
+    from minilora.lora import add_weighted_adapter
+
+    model = _two_minilora_adapters()
+    with pytest.raises(ValueError, match=r"combination_type='dare_linear' is not supported by minilora") as err:
+        add_weighted_adapter(model, ["default", "other"], [1.0, 1.0], "m", combination_type="dare_linear")
+    assert "\n" not in str(err.value)

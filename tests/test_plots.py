@@ -93,10 +93,59 @@ def test_similarity_heatmap_marks_the_cells_not_above_chance():
 
     phi = [[0.5, 0.15, 0.9], [0.02, 0.6, 0.31]]
     chance = [[max(i, j) / 10 for j in (1, 2, 3)] for i in (1, 2)]
-    block = {"mean": phi, "chance": chance, "top_n": {"size": 2, "mean": 0.6, "std": 0.1, "chance": 0.2}}
+    excess = (np.array(phi) - np.array(chance)) / (1 - np.array(chance))
+    block = {"mean": phi, "chance": chance, "above_chance": excess.tolist(),
+             "top_n": {"size": 2, "mean": 0.6, "std": 0.1, "chance": 0.2, "above_chance": {"mean": 0.5}}}
     fig = Figure()
     ax = fig.subplots()
     _phi_axes(fig, ax, block, "t", "j", "i")
+    np.testing.assert_allclose(ax.images[0].get_array(), excess)  # the colours are φ above chance, not φ
+    assert "above chance 0.50" in ax.get_title()
     dots = ax.lines[0]
     marked = sorted(zip(dots.get_ydata().tolist(), dots.get_xdata().tolist()))
     assert marked == [(1, 2), (2, 1)]  # (i, j) of 0.15 <= 0.2 and 0.02 <= 0.2; 0.31 > 0.3 is above chance
+
+
+def test_family_figures_are_drawn_from_their_json_and_skipped_without_it(tmp_path):
+    from family_fakes import fake_family_result
+
+    from minilora.plots import FAMILY_FIGURES, draw_family_figures
+
+    assert draw_family_figures(tmp_path) == []
+    (tmp_path / "lora-family.json").write_text(json.dumps(fake_family_result()))
+    paths = draw_family_figures(tmp_path)
+    assert [p.name for p in paths] == list(FAMILY_FIGURES) == [
+        "lora-family.png", "lora-family-lr-grid.png", "lora-family-forgetting.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+    (tmp_path / "lora-family.json").write_text(json.dumps({"experiment": "rank-sweep"}))
+    with pytest.raises(ValueError, match="expected 'lora-family'"):
+        draw_family_figures(tmp_path)
+
+
+def test_the_family_figures_show_every_seed_each_chosen_lr_and_the_forgetting_axes(monkeypatch):
+    from family_fakes import fake_family_result
+    from matplotlib.figure import Figure
+
+    from minilora.plots import family
+
+    result = fake_family_result()
+    figs = []
+    monkeypatch.setattr(family, "save_png", lambda fig, path: figs.append(fig) or Path(path))  # keep, write nothing
+    family.plot_family(result, "a.png")
+    family.plot_family_lr_grid(result, "b.png")
+    family.plot_family_forgetting(result, "c.png")
+    metric, grid, forgetting = figs
+    assert all(isinstance(f, Figure) for f in figs)
+    ax = metric.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_title() == "reverse-shift"
+    dots = [line for line in ax.lines if line.get_linestyle() == "None" and line.get_marker() == "."]
+    assert sorted(y for line in dots for y in line.get_ydata()) == pytest.approx(sorted(
+        v for r in result["rows"] if r["task"] == "reverse-shift" and r["kind"] == "method"
+        for v in r["test"]["values"]))
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "full (lr 0.001, grid edge)" in labels and "lora (lr 0.01)" in labels
+    heat = grid.axes[0].images[0].get_array()
+    assert heat.shape == (2, 3) and heat[0, 1] == 0.9  # r=1 at lr 1e-2: validation's best
+    stars = [line for line in grid.axes[len(grid.axes) // 2 - 1].lines if line.get_marker() == "*"]
+    assert stars
+    assert len(forgetting.axes) == 1 and "retained" in forgetting.axes[0].get_ylabel()  # names has nothing to forget

@@ -11,6 +11,7 @@ from minilora.plots import (
     common,
     compare,
     draw_figures,
+    family,
     intrinsic,
     lora_paper,
     plot_compare,
@@ -29,7 +30,7 @@ def drawn(monkeypatch):
         seen[Path(path).name] = common.outside_canvas(fig)
         return out
 
-    for module in (compare, intrinsic, lora_paper):
+    for module in (compare, intrinsic, lora_paper, family):
         monkeypatch.setattr(module, "save_png", checked_save)
     return seen
 
@@ -57,6 +58,21 @@ def test_the_lora_paper_figures_of_small_results_keep_their_texts_inside(tmp_pat
         (tmp_path / EXPERIMENTS[name]).write_text(json.dumps(result))
     lora_paper.draw_lora_paper_figures(tmp_path)
     assert len(drawn) == 4 and {name: texts for name, texts in drawn.items() if texts} == {}
+
+
+def test_the_family_figures_keep_their_texts_inside(tmp_path, drawn):
+    from dataclasses import replace
+
+    from family_fakes import TINY, fake_family_result
+
+    (tmp_path / "lora-family.json").write_text(json.dumps(fake_family_result()))
+    one_task = fake_family_result(replace(TINY, tasks=(("sort", "skills"),)))
+    family.draw_family_figures(tmp_path)
+    assert len(drawn) == 3 and {name: texts for name, texts in drawn.items() if texts} == {}
+    drawn.clear()
+    (tmp_path / "lora-family.json").write_text(json.dumps(one_task))  # one narrow panel under the long titles
+    family.draw_family_figures(tmp_path)
+    assert len(drawn) == 3 and {name: texts for name, texts in drawn.items() if texts} == {}
 
 
 def test_the_check_sees_a_title_that_leaves_the_canvas():

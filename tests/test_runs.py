@@ -70,8 +70,8 @@ def test_full_finetuning_trains_every_weight():
 
 
 def test_unknown_method_is_a_clear_error():
-    with pytest.raises(ValueError, match="'prefix'"):
-        finetune("skills", "subtract", "prefix", QUICK)
+    with pytest.raises(ValueError, match="'no-such-method'"):
+        finetune("skills", "subtract", "no-such-method", QUICK)
 
 
 def test_load_base_accepts_shipped_names_and_paths(tmp_path):

@@ -14,16 +14,17 @@ import signal
 import sys
 from pathlib import Path
 
-from minilora.cli import bench, compare, lab, models, sweeps, train
+from minilora.cli import bench, compare, lab, latency, models, quant, sweeps, train
 from minilora.cli.options import Parser
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS = {name: (help_text, add_arguments, run)
-            for module in (sweeps, lab, train, compare, models, bench)
+            for module in (sweeps, lab, train, compare, models, bench, latency, quant)
             for name, help_text, add_arguments, run in module.COMMANDS}
 _ORDER = ("demo", "selfcheck", "tasks", "pretrain", "finetune", "generate", "evaluate", "compare", "lora-paper",
-          "intrinsic", "params", "figures", "bench")  # the order of `minilora --help`: the tour first
+          "intrinsic", "lora-family", "latency", "params", "figures",
+          "bench", "quant-report")  # the order of `minilora --help`: the tour first
 
 
 def build_parser() -> Parser:

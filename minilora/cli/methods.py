@@ -1,7 +1,8 @@
 """The method options: ``--method`` and one option per method setting, named after it (``--r``, ``--lora-alpha``,
-``--use-rslora``, ``--target-modules``, ``--init-lora-weights``, ``--d``, ``--projection``, ``--said``; a setting of
-a method added later gets ``--its-name``).  The registry (``experiments.methods``) fills the defaults and checks
-the values; an option of a setting the chosen method does not have is refused in one line naming both.
+``--use-rslora``, ``--target-modules``, ``--init-lora-weights``, ``--d``, ``--projection``, ``--said``,
+``--bottleneck``, ``--placement``, ``--num-virtual-tokens``, ``--prefix-projection``, ``--encoder-hidden-size``;
+a setting of a method added later gets ``--its-name``).  The registry (``experiments.methods``) fills the defaults
+and checks the values; an option of a setting the chosen method does not have is refused in one line naming both.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ _SETTING_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "projection": (("--projection",), {"choices": ("dense", "sparse", "fastfood"),
                                        "help": "the subspace's random P (default {default})"}),
     "said": (("--said",), {"action": "store_true", "help": "SAID: one learned scale per weight tensor"}),
+    "bottleneck": (("--bottleneck",), {"type": positive_int, "help": "adapter width m: d -> m -> d (default "
+                                                                    "{default})"}),
+    "placement": (("--placement",), {"choices": ("houlsby", "lin"), "help": "adapters after attention and MLP "
+                                     "(houlsby) or after the MLP only (lin) (default {default})"}),
+    "num_virtual_tokens": (("--num-virtual-tokens",), {"type": positive_int, "help": "prefix length p: learned "
+                           "keys and values per layer (default {default})"}),
+    "prefix_projection": (("--prefix-projection",), {"action": "store_true", "help": "train the prefix through "
+                          "an MLP (Li & Liang's reparameterisation)"}),
+    "encoder_hidden_size": (("--encoder-hidden-size",), {"type": positive_int, "help": "hidden width of the "
+                            "prefix MLP (default {default})"}),
+    "blocksize": (("--blocksize",), {"type": int, "choices": (32, 64, 128, 256, 512, 1024, 2048, 4096), "metavar":
+                  "N", "help": "QLoRA: NF4 block size, weights per absmax scale (default {default})"}),
+    "double_quant": (("--double-quant",), {"action": argparse.BooleanOptionalAction, "help": "QLoRA: store the "
+                     "block scales in 8 bits too (default on; --no-double-quant: float32 scales)"}),
 }
 METHOD_OPTIONS = {flags[0]: setting for setting, (flags, _) in _SETTING_OPTIONS.items()}  # option → method setting
 

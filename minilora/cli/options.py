@@ -6,6 +6,7 @@
     --steps --batch-size --lr --warmup-steps --weight-decay --eval-every --checkpoint-every
     --checkpoint-seconds --seed                     the ``TrainConfig`` field of the same name
     --method --r --lora-alpha --use-rslora --target-modules --init-lora-weights --d --projection --said
+    --bottleneck --placement --num-virtual-tokens --prefix-projection --encoder-hidden-size
                                                     a method and its settings (``cli/methods.py``)
     --jobs N          runs in parallel (default 1); --scheduler ADDRESS: a Dask cluster instead
     --device cpu|cuda, --resume, --overwrite

@@ -1,4 +1,5 @@
-"""The sweeps behind the figures: ``lora-paper``, ``intrinsic``, ``figures`` (``--rerun``) and the ``demo``.
+"""The sweeps behind the figures: ``lora-paper``, ``intrinsic``, ``lora-family``, ``figures`` (``--rerun``) and the
+``demo``.
 
 Each sweep keeps every finished run in its ``--runs`` cache, so the same command run again continues where an
 interrupted one stopped; ``--out`` is where its JSON results and figures go (never the repository's
@@ -24,12 +25,13 @@ def _only(p: argparse.ArgumentParser, experiments: list[str]) -> None:
 
 def _sweep_args(p: argparse.ArgumentParser, experiments: list[str], fast_help: str, runs: str) -> None:
     """The options of a sweep of named experiments: --fast, --out, --runs (default runs/NAME[-fast]), --jobs /
-    --scheduler, --only."""
+    --scheduler, --only (for a sweep of several ``experiments``)."""
     p.add_argument("--fast", action="store_true", help=fast_help)
     add_out(p, "where the JSON results and PNGs go (default: the --runs folder)")
     add_runs(p, f"runs/{runs}, with --fast runs/{runs}-fast")
     add_jobs(p)
-    _only(p, experiments)
+    if experiments:
+        _only(p, experiments)
 
 
 def _lora_paper_args(p: argparse.ArgumentParser) -> None:
@@ -72,6 +74,29 @@ def _intrinsic(args: argparse.Namespace) -> int:
     print(f"d90: the smallest d whose seed-mean metric reaches the target = 0.9 x baseline (full fine-tuning, same "
           f"budget), interpolated on log d; {time.perf_counter() - start:.0f} s")
     for path in draw_intrinsic_figures(out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _lora_family_args(p: argparse.ArgumentParser) -> None:
+    from minilora.experiments.family import ARMS
+
+    _sweep_args(p, [], "a tiny grid (two tasks, three methods, two lrs, 30 steps): about 20 s with --jobs 2",
+                "lora-family")
+    p.add_argument("--methods", type=comma_list, default=None, metavar="NAMES",
+                   help=f"comma-separated methods (default all: {','.join(ARMS)}); LoRA's rank × lr grid always runs")
+
+
+def _lora_family(args: argparse.Namespace) -> int:
+    from minilora.experiments.family import format_family, lora_family
+    from minilora.plots import draw_family_figures
+
+    out = args.out or args.runs or ("runs/lora-family-fast" if args.fast else "runs/lora-family")
+    with sweep_executor(args) as executor:
+        result = lora_family(out=out, runs=args.runs, fast=args.fast, methods=args.methods, jobs=args.jobs,
+                             executor=executor)
+    print(format_family(result))
+    for path in draw_family_figures(out):
         print(f"wrote {path}")
     return 0
 
@@ -136,6 +161,9 @@ COMMANDS = [
                     "what ΔW learns (Section 7, Table 7)"), _lora_paper_args, _lora_paper),
     ("intrinsic", ("intrinsic dimension: d90 of subspace training (pretrained vs random, along pretraining, "
                    "width, SAID, projections, parameter budget)"), _intrinsic_args, _intrinsic),
+    ("lora-family", ("the LoRA family at equal trainable parameters, each method at its own lr chosen on "
+                     "validation, with seeds: metric, cost, rank × lr grid, learning vs forgetting"),
+     _lora_family_args, _lora_family),
     ("figures", "redraw the figures from their JSON results (--rerun recomputes the results)", _figures_args, _figures),
     ("demo", ("the project in about 20 seconds on 2 cores: LoRA's parameter arithmetic, full fine-tuning vs LoRA, "
               "a fast intrinsic-dimension sweep (d90), figures"), _demo_args, _demo),

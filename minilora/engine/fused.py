@@ -270,15 +270,20 @@ class LinearFn(Function):
 
 
 @functools.lru_cache(maxsize=32)
-def _causal_mask_t(size: int, dtype: str, device: str) -> Array:
-    """Additive causal mask in the transposed (key j, query i) layout: -inf where j > i, else 0 (cached)."""
-    return backend.to_device(np.tril(np.full((size, size), -np.inf, dtype=dtype), -1), device)
+def _causal_mask_t(size: int, dtype: str, device: str, n_keys: int | None = None) -> Array:
+    """Additive causal mask in the transposed (key j, query i) layout: -inf where j > i + o, else 0 (cached).
+
+    o = n_keys − size: with more keys than queries (a prefix of o keys, prefix-tuning) query i sits at key
+    position o + i and sees every prefix key; o = 0 is the square mask."""
+    n_keys = size if n_keys is None else n_keys
+    return backend.to_device(np.tril(np.full((n_keys, size), -np.inf, dtype=dtype), size - n_keys - 1), device)
 
 
 class Attention(Function):
     """Scaled dot-product attention, fused: y = softmax(q k^T / sqrt(h) + mask) v.
 
-    q, k, v: (B, H, T, h).  With P the attention probabilities (B, H, T, T):
+    q: (B, H, T, h); k, v: (B, H, T_k, h) with T_k >= T (T_k = T, or p + T with a prefix of p keys that
+    every query sees).  With P the attention probabilities (B, H, T, T_k):
     dv = P^T g;  dP = g v^T;  dS = P * (dP - sum(dP * P)) / sqrt(h);  dq = dS k;  dk = dS^T q.
     The row sums need no T x T product: sum_j dP_ij P_ij = g_i . sum_j P_ij v_j = g_i . y_i
     (the trick FlashAttention uses).  ``causal`` masks positions j > i (a token never attends to the future).
@@ -293,10 +298,10 @@ class Attention(Function):
     def forward(ctx: Function, q: Array, k: Array, v: Array, causal: bool) -> Array:
         xp = backend.get_xp(q)
         scale = 1.0 / math.sqrt(q.shape[-1])
-        att_t = k @ q.swapaxes(-1, -2)  # S^T (B, H, T, T): att_t[..., j, i] = k_j . q_i
+        att_t = k @ q.swapaxes(-1, -2)  # S^T (B, H, T_k, T): att_t[..., j, i] = k_j . q_i
         att_t *= scale
         if causal:
-            att_t += _causal_mask_t(att_t.shape[-1], att_t.dtype.str, backend.device_of(att_t))
+            att_t += _causal_mask_t(att_t.shape[-1], att_t.dtype.str, backend.device_of(att_t), att_t.shape[-2])
         att_t -= att_t.max(axis=-2, keepdims=True)
         xp.exp(att_t, out=att_t)
         att_t *= 1 / att_t.sum(axis=-2, keepdims=True)  # P^T: each column (one query) sums to 1

@@ -25,7 +25,7 @@ import functools
 import os
 import statistics
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from minilora.experiments.results import (
     read_result,
     write_result,
 )
-from minilora.experiments.runs import load_base, save_weights
+from minilora.experiments.runs import FINETUNE_METHODS, load_base, save_weights
 from minilora.experiments.spec import RunSpec
 from minilora.experiments.sweep import SweepInterrupted, run_sweep
 from minilora.io import clean_temporaries
@@ -113,6 +113,7 @@ def _fresh_model(base: str | GPT, device: str | None) -> GPT:
 def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
     """Check the output folder before any run: writable, and holding another compare only when resuming it
     (``resume``) or replacing it (``overwrite`` deletes compare's own files, never anything else)."""
+    methods = [m for m in FINETUNE_METHODS if m not in ("full", "lora")]  # the folders of ``methods`` runs
     if resume and overwrite:
         raise ValueError("compare: resume and overwrite exclude each other")
     clean_temporaries(out)
@@ -120,7 +121,8 @@ def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
     if resume or not present:
         return
     ours = [p for p in present if p.name in (COMPARE_FILE, FULL_VS_LORA_PNG) or (
-        p.is_dir() and (p.name == "full" or p.name.startswith(("full-seed", "lora-r")))
+        p.is_dir() and (p.name in ("full", *methods)
+                        or p.name.startswith(("full-seed", "lora-r", *(f"{m}-seed" for m in methods))))
         and all(f.name in (*RUN_FILES, ROW_FILE) for f in p.iterdir()))]
     foreign = [p.name for p in present if p not in ours]
     if foreign:
@@ -185,7 +187,10 @@ def _training_memory(model: GPT, task: Task, config: TrainConfig, steps: int) ->
 
 
 def _latency(base_model: GPT, model: GPT, idx: np.ndarray, repeats: int) -> dict[str, float]:
-    """Median forward milliseconds of the base model and of ``model`` with its adapters merged and unmerged."""
+    """Median forward milliseconds of the base model and of ``model`` with its adapters merged and unmerged (a 4-bit
+    base, QLoRA's, refuses to merge: its merged time is None)."""
+    if any(getattr(m, "is_quantized", False) for m in model.modules()):
+        return {**forward_ms({"base": base_model, "unmerged": model}, idx, repeats), "merged": None}
     times = forward_ms({"base": base_model, "merged": model, "unmerged": model}, idx, repeats,
                        before={"merged": lambda: merge_lora(model), "unmerged": lambda: unmerge_lora(model)})
     unmerge_lora(model)
@@ -245,7 +250,8 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
             latency_batch: int = 256, latency_repeats: int = 20,
             on_row: Callable[[dict[str, Any]], None] | None = None, resume: bool = False,
             overwrite: bool = False, seeds: Sequence[int] | None = None, jobs: int = 1,
-            executor: cf.Executor | None = None) -> list[dict[str, Any]]:
+            executor: cf.Executor | None = None, methods: Mapping[str, Mapping[str, Any]] | Sequence[str] = (),
+            lr_methods: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
     """Fine-tune ``base`` on ``task`` fully and with LoRA at each of ``ranks``; one measured row per run.
 
     Budget (the same for every run): ``steps`` AdamW steps of ``batch_size`` sequences, lr_t a linear
@@ -268,22 +274,50 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
     there are several; rows carry their ``seed``); the runs go through ``run_sweep`` with ``jobs`` worker
     processes (default 1: this process) or ``executor``, and ``on_row`` is called for each row, in order, once all
     have finished.
+
+    ``methods`` adds other registry methods that save their weights (e.g. the alternatives "adapter", "prefix"),
+    one run each (folder = the method's name), with its settings (a list of names: the registry's defaults), at
+    ``lr_methods[name]`` (default ``lr_lora``); their rows have no rank and no merged/unmerged latency.
     """
+    extra = _extra_methods(methods, lr_methods, lr_lora)
     if out is None:
         return _compare(task, base, ranks, steps, batch_size, lr_full, lr_lora, targets, seed, warmup_steps, device,
-                        None, memory_steps, latency_batch, latency_repeats, on_row, False, seeds, jobs, executor)
+                        None, memory_steps, latency_batch, latency_repeats, on_row, False, seeds, jobs, executor,
+                        extra)
     folder = check_writable(out, "compare folder")
     with FolderLock(folder / LOCK_FILE, "compare folder"):
         _prepare_folder(folder, resume, overwrite)
         return _compare(task, base, ranks, steps, batch_size, lr_full, lr_lora, targets, seed, warmup_steps, device,
-                        folder, memory_steps, latency_batch, latency_repeats, on_row, resume, seeds, jobs, executor)
+                        folder, memory_steps, latency_batch, latency_repeats, on_row, resume, seeds, jobs, executor,
+                        extra)
+
+
+def _extra_methods(methods: Mapping[str, Mapping[str, Any]] | Sequence[str], lr_methods: Mapping[str, float] | None,
+                   lr_lora: float) -> dict[str, tuple[dict[str, Any], float]]:
+    """name → (checked settings, lr) of the methods ``compare`` runs besides full and LoRA; a ValueError names a
+    method that is unknown, is full or LoRA itself, saves no weights, or has a bad setting or lr."""
+    given = dict(methods) if isinstance(methods, Mapping) else {name: {} for name in methods}
+    lrs = dict(lr_methods or {})
+    extra = {}
+    for name, settings in given.items():
+        if name in ("full", "lora") or name not in FINETUNE_METHODS:
+            others = [m for m in FINETUNE_METHODS if m not in ("full", "lora")]
+            raise ValueError(f"compare: methods: {name!r} is not one compare adds; expected some of "
+                             f"{', '.join(others)}")
+        lr = lrs.pop(name, lr_lora)
+        if not lr > 0:
+            raise ValueError(f"compare: the lr of {name} must be > 0, got {lr!r}")
+        extra[name] = (get_method(name).check(settings), float(lr))
+    if lrs:
+        raise ValueError(f"compare: lr_methods names {sorted(lrs)}, which are not among methods {list(given)}")
+    return extra
 
 
 def _compare(task: str | Task, base: str | GPT, ranks: Sequence[int], steps: int, batch_size: int, lr_full: float,
              lr_lora: float, targets: Sequence[str], seed: int, warmup_steps: int | None, device: str | None,
              out: Path | None, memory_steps: int, latency_batch: int, latency_repeats: int,
              on_row: Callable[[dict[str, Any]], None] | None, resume: bool, seeds: Sequence[int] | None, jobs: int,
-             executor: cf.Executor | None) -> list[dict[str, Any]]:
+             executor: cf.Executor | None, extra: dict[str, tuple[dict[str, Any], float]]) -> list[dict[str, Any]]:
     task_obj = get_task(task) if isinstance(task, str) else task
     ranks, targets = list(ranks), tuple(targets)
     for name, value in (("lr_full", lr_full), ("lr_lora", lr_lora)):
@@ -309,11 +343,13 @@ def _compare(task: str | Task, base: str | GPT, ranks: Sequence[int], steps: int
     warmup = default_warmup_steps(steps) if warmup_steps is None else warmup_steps
     configs = {(m, s): TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup, weight_decay=0.0,
                                    seed=int(s))
-               for m, lr in (("full", lr_full), ("lora", lr_lora)) for s in seeds}
+               for m, lr in (("full", lr_full), ("lora", lr_lora), *((m, lr) for m, (_, lr) in extra.items()))
+               for s in seeds}
     suffix = (lambda s: "") if len(seeds) == 1 else (lambda s: f"-seed{s}")
     runs = [(s, "full", {}, f"full{suffix(s)}") for s in seeds]
     runs += [(s, "lora", {"r": int(r), "target_modules": list(targets)}, f"lora-r{r}{suffix(s)}")
              for s in seeds for r in ranks]
+    runs += [(s, name, settings, f"{name}{suffix(s)}") for s in seeds for name, (settings, _) in extra.items()]
     base_name = base if isinstance(base, str) else "<GPT object>"
     rows: list[dict[str, Any] | None] = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -343,6 +379,8 @@ def _compare(task: str | Task, base: str | GPT, ranks: Sequence[int], steps: int
     if out is not None:
         settings = {"task": task_obj.name, "base": base_name, "ranks": ranks, "seeds": seeds,
                     "targets": list(targets), "lr_full": lr_full, "lr_lora": lr_lora, "device": base_model.device,
+                    **({"methods": {name: {"settings": settings, "lr": lr} for name, (settings, lr) in extra.items()}}
+                       if extra else {}),
                     "train_config": {k: v for k, v in asdict(configs[("full", seeds[0])]).items() if k != "lr"},
                     "memory_steps": memory_steps, "latency_batch": latency_batch, "latency_repeats": latency_repeats,
                     "threads": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from minilora.alternatives.files import ALT_CONFIG_NAME, ALT_WEIGHTS_NAME
 from minilora.experiments.results import RUN_FILE, writing
 from minilora.io import check_writable_folder, clean_temporaries
 from minilora.lora.adapters import CONFIG_NAME, WEIGHTS_NAME
@@ -46,7 +47,8 @@ __all__ = [
 
 LOCK_FILE = ".lock"  # the lock of a run folder; it holds the pid of the process that owns the folder
 # every file a pretrain or finetune run writes into its folder (and nothing else may be there)
-RUN_FILES = (RUN_FILE, HISTORY_FILE, CHECKPOINT_FILE, MODEL_FILE, CONFIG_NAME, WEIGHTS_NAME, LOCK_FILE)
+RUN_FILES = (RUN_FILE, HISTORY_FILE, CHECKPOINT_FILE, MODEL_FILE, CONFIG_NAME, WEIGHTS_NAME, ALT_CONFIG_NAME,
+             ALT_WEIGHTS_NAME, LOCK_FILE)
 
 
 class FolderBusy(ValueError):

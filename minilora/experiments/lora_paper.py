@@ -122,8 +122,9 @@ def format_summary(results: Mapping[str, dict[str, Any]]) -> str:
                 for kind in ("across_ranks", "across_seeds"):
                     b = entry[which][kind]
                     lines.append(f"  {entry['path']} {which:7s} {kind:12s} φ(1,1) {_pm(b['top1'], 2)} (chance "
-                                 f"{b['top1']['chance']:.3f}); φ({b['top_n']['size']},{b['top_n']['size']}) "
-                                 f"{_pm(b['top_n'], 2)} (chance {b['top_n']['chance']:.3f})")
+                                 f"{b['top1']['chance']:.3f}, above {_pm(b['top1']['above_chance'], 2)}); "
+                                 f"φ({b['top_n']['size']},{b['top_n']['size']}) {_pm(b['top_n'], 2)} (chance "
+                                 f"{b['top_n']['chance']:.3f}, above {_pm(b['top_n']['above_chance'], 2)})")
         lines.append("amplification ‖ΔW‖_F / ‖UᵀWV‖_F (U, V: ΔW's top-r directions), and ‖UᵀWV‖ for ΔW's, "
                      "W's, random directions")
         for r in sim["amplification"]:

@@ -13,6 +13,10 @@ A *method* turns a pretrained model into the model to train and says which of it
               only λ_d (r) and λ_b (d) train per layer: Σ (r + d) numbers
     subspace  θ = θ0 + P z over all D weights (P: D×d, ``projection``), only z ∈ R^d trains (plus one scale per
               weight tensor with SAID, ``said``)
+    adapter   bottleneck adapters h + W_up gelu(W_down h) (``bottleneck`` m) after attention and MLP (``placement``
+              "houlsby") or after the MLP ("lin"): 2·d·m + m + d numbers each (``minilora.alternatives``)
+    prefix    prefix-tuning: p = ``num_virtual_tokens`` learned keys and values per layer, p·L·2·C numbers
+              (optionally trained through an MLP: ``prefix_projection``, ``encoder_hidden_size``)
 
 Each is one ``Method`` entry knowing its *settings* (names and defaults), how to ``check`` them (a setting that does
 not apply to the method is refused, once, here), how to ``prepare`` a model, and how many numbers then train.  A new
@@ -47,6 +51,10 @@ class Method:
     required: tuple[str, ...] = ()  # settings without a default (their default is None): they must be given
     trains: bool = True  # False: nothing is trained (the model is only evaluated)
     adapter: bool = False  # True: what it learns is saved as adapter files, not a whole model
+    # files of its own (bottleneck adapters, prefix-tuning): save(model, folder, base) writes them and returns
+    # ``weights_file``'s path; None: adapter files (``adapter``) or the whole model
+    save: Callable[[Module, Any, str | None], Any] | None = None
+    weights_file: str | None = None
 
     def check(self, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The method's settings with defaults filled in, as plain JSON values.
@@ -218,3 +226,86 @@ def get_method(name: str) -> Method:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
     return METHODS[name]
+
+
+# -- H2: the alternatives LoRA was built to beat (minilora.alternatives), saved as files of their own --------------
+
+
+def _check_adapter(given: dict[str, Any]) -> dict[str, Any]:
+    from minilora.alternatives import AdapterConfig
+
+    config = AdapterConfig(given["bottleneck"], given["placement"])  # validates every value
+    return {"bottleneck": int(config.bottleneck), "placement": config.placement}
+
+
+def _check_prefix(given: dict[str, Any]) -> dict[str, Any]:
+    from minilora.alternatives import PrefixConfig
+
+    config = PrefixConfig(given["num_virtual_tokens"], given["prefix_projection"], given["encoder_hidden_size"])
+    return {"num_virtual_tokens": int(config.num_virtual_tokens), "prefix_projection": config.prefix_projection,
+            "encoder_hidden_size": int(config.encoder_hidden_size)}
+
+
+def _alternative(name: str) -> dict[str, Any]:
+    """The Method fields of an alternative: ``apply_alternative`` with the method's name, ``save_alternative``, and
+    the weights file it writes."""
+
+    def prepare(model: Module, settings: dict[str, Any], seed: int) -> Module:
+        from minilora.alternatives import apply_alternative
+
+        return apply_alternative(model, name, settings, seed=seed)
+
+    def save(model: Module, folder: Any, base: str | None) -> Any:
+        from minilora.alternatives import save_alternative
+
+        return save_alternative(model, folder, base)
+
+    return {"_prepare": prepare, "save": save, "weights_file": "alternative_model.safetensors"}  # ALT_WEIGHTS_NAME
+
+
+METHODS.update((m.name, m) for m in (
+    Method("adapter", "bottleneck adapters: h + W_up gelu(W_down h) after attention and MLP (houlsby) or after the "
+           "MLP (lin), only the adapters train", {"bottleneck": 16, "placement": "houlsby"}, _check_adapter,
+           **_alternative("adapter")),
+    Method("prefix", "prefix-tuning: p learned keys and values before every layer's attention (optionally through "
+           "an MLP), only the prefixes train", {"num_virtual_tokens": 8, "prefix_projection": False,
+                                                 "encoder_hidden_size": 64}, _check_prefix,
+           **_alternative("prefix")),
+))
+
+
+# -- H3: QLoRA, LoRA on a 4-bit NF4 base (minilora.quant) ----------------------------------------------------------
+
+
+def _check_qlora(given: dict[str, Any]) -> dict[str, Any]:
+    from minilora.quant import BLOCKSIZES
+
+    blocksize, double_quant = given["blocksize"], given["double_quant"]
+    if not is_int(blocksize) or blocksize not in BLOCKSIZES:
+        raise ValueError(f"qlora: blocksize must be one of {', '.join(map(str, BLOCKSIZES))}, got {blocksize!r}")
+    if not isinstance(double_quant, bool):
+        raise ValueError(f"qlora: double_quant must be True or False, got {double_quant!r}")  # noqa: TRY004
+    if given["init_lora_weights"] in ("pissa", "olora"):  # they rewrite W0, which is stored in 4 bits here
+        raise ValueError(f"qlora: init_lora_weights={given['init_lora_weights']!r} changes the base weight, which "
+                         "QLoRA stores in 4 bits; use 'gaussian' or True")
+    lora = _check_lora({k: v for k, v in given.items() if k not in ("blocksize", "double_quant")})
+    return {**lora, "blocksize": int(blocksize), "double_quant": double_quant}
+
+
+def _prepare_qlora(model: Module, given: dict[str, Any], seed: int) -> Module:
+    """QLoRA: every Linear but the head stored in NF4 (``quantize_model``), then LoRA on the target modules.
+
+    The adapter it saves (PEFT's files, as LoRA's) was trained on the *quantised* base: load it onto
+    ``quantize_model(base, blocksize=..., double_quant=...)`` to get the model that was trained (on the
+    full-precision base it computes a slightly different function)."""
+    from minilora.quant import quantize_model
+
+    quantize_model(model, blocksize=given["blocksize"], double_quant=given["double_quant"])
+    return _prepare_lora(model, {k: v for k, v in given.items() if k not in ("blocksize", "double_quant")}, seed)
+
+
+METHODS.update((m.name, m) for m in (
+    Method("qlora", "QLoRA: LoRA on a frozen 4-bit NF4 base (every Linear but the head), only A and B train",
+           {**METHODS["lora"].settings, "blocksize": 64, "double_quant": True}, _check_qlora, _prepare_qlora,
+           adapter=True),
+))

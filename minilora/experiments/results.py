@@ -9,6 +9,9 @@ the names from here, so no file name is typed twice:
     lora-budget.json               LoRA paper: fixed budget (Table 5)    experiment "budget"
     lora-similarity.json           LoRA paper: what ΔW learns (Sec. 7)   experiment "similarity"
     intrinsic-<name>.json          intrinsic dimension, one per experiment; experiment "intrinsic-<name>"
+    latency.json                   LoRA paper Table 1: forward latency of LoRA, adapters, prefix    "latency"
+    lora-family.json               the LoRA family at equal parameters   experiment "lora-family"
+                                   (figures lora-family.png, lora-family-lr-grid.png, lora-family-forgetting.png)
     demo.json                      the demo's summary;  bench.json: the benchmark report;  run.json: one run
 """
 
@@ -26,8 +29,13 @@ __all__ = [
     "BUDGET_FILE",
     "COMPARE_FILE",
     "DEMO_FILE",
+    "FAMILY_FILE",
+    "FAMILY_FORGETTING_PNG",
+    "FAMILY_LR_GRID_PNG",
     "FULL_VS_LORA_PNG",
     "INTRINSIC_PREFIX",
+    "LATENCY_FILE",
+    "LATENCY_PNG",
     "RANK_SWEEP_FILE",
     "ROW_FILE",
     "RUN_FILE",
@@ -50,6 +58,11 @@ INTRINSIC_PREFIX = "intrinsic-"
 DEMO_FILE = "demo.json"
 BENCH_FILE = "bench.json"
 FULL_VS_LORA_PNG = "full-vs-lora.png"
+LATENCY_FILE = "latency.json"  # minilora latency: inference latency per method, batch and sequence length
+LATENCY_PNG = "latency.png"
+FAMILY_FILE = "lora-family.json"  # the LoRA family at equal trainable parameters (experiments/family.py)
+FAMILY_LR_GRID_PNG = "lora-family-lr-grid.png"  # drawn from lora-family.json: the rank × lr grid
+FAMILY_FORGETTING_PNG = "lora-family-forgetting.png"  # drawn from lora-family.json: learning vs forgetting
 
 
 def compare_task_file(task: str) -> str:

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from minilora.alternatives.files import ALT_CONFIG_NAME
 from minilora.data import get_task
 from minilora.experiments.folders import (
     default_run_folder,
@@ -65,7 +66,7 @@ __all__ = [
 
 EvalCallback = Callable[[int, dict[str, Any]], None]
 # the methods whose weights a fine-tuning run saves: every weight (model.safetensors) or an adapter's (PEFT files)
-FINETUNE_METHODS = ("full", *(name for name, method in METHODS.items() if method.adapter))
+FINETUNE_METHODS = ("full", *(name for name, method in METHODS.items() if method.adapter or method.save))
 
 
 def _run_and_record(folder: Path | None, meta: dict[str, Any],
@@ -182,6 +183,14 @@ def load_trained(source: str, base: str | None = None, device: str | None = None
             raise ValueError(f"the adapter in {path} does not record its base model; pass --base NAME_OR_PATH")
         model = load_adapter(load_base(base, device=device), path)
         return model.eval(), run.get("task")
+    if path.is_dir() and (path / ALT_CONFIG_NAME).is_file():  # bottleneck adapters or a prefix (alternatives)
+        from minilora.alternatives import load_alternative
+
+        recorded = json.loads((path / ALT_CONFIG_NAME).read_text()).get("base_model_name_or_path")
+        base = base or run.get("base") or recorded
+        if not base:
+            raise ValueError(f"the run in {path} does not record its base model; pass --base NAME_OR_PATH")
+        return load_alternative(load_base(base, device=device), path).eval(), run.get("task")
     model_file = resolve_model_path(path)
     if not model_file.is_file():
         raise ValueError(f"{path} holds neither {MODEL_FILE} nor an adapter ({CONFIG_NAME}): an unfinished run? "
@@ -225,18 +234,24 @@ def _finetune(base: str | GPT, task: str, method: str, settings: dict[str, Any],
     result = _run_and_record(folder, meta, lambda cb: train(model, task_obj, config, out_dir=folder, resume=resume,
                                                             desc=f"{method} {task}", on_eval=on_eval, run=identity,
                                                             on_checkpoint=cb))
-    weights = folder / (WEIGHTS_NAME if get_method(method).adapter else MODEL_FILE) if folder is not None else None
+    entry = get_method(method)
+    weights_name = entry.weights_file or (WEIGHTS_NAME if entry.adapter else MODEL_FILE)
+    weights = folder / weights_name if folder is not None else None
     if weights is not None and not (result.already_finished and weights.is_file()):
         save_weights(folder, model, method, {**meta, "metrics": result.final_metrics}, base_name)
     return model, result
 
 
 def save_weights(out: Path, model: GPT, method: str, meta: dict[str, Any], base: str | None) -> Path:
-    """Write what a fine-tuning run learned: the adapter files (LoRA) or ``model.safetensors`` (full,
+    """Write what a fine-tuning run learned: the adapter files (LoRA), the method's own files (bottleneck adapters,
+    prefix-tuning: ``alternative_config.json`` + ``alternative_model.safetensors``) or ``model.safetensors`` (full,
     with ``meta`` in its metadata).  Returns the weights file; an OS error (no space, no permission) is a
     one-line ValueError naming the folder."""
     with writing(out):
-        if get_method(method).adapter:
+        entry = get_method(method)
+        if entry.save is not None:
+            return Path(entry.save(model, out, base))
+        if entry.adapter:
             from minilora.lora import save_adapter
 
             save_adapter(model, out, base_model_name_or_path=base)

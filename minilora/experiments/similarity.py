@@ -1,12 +1,17 @@
 """What ΔW learns: the LoRA paper's Section 7 (Figures 3–4, Table 7) on trained adapters, with seeds.
 
-Runs: LoRA at a small rank (8), a large rank (64) and the ranks of the amplification table (4, 8), once per
+Runs: LoRA at a small rank (4), a large rank (16) and the ranks of the amplification table (4, 8), once per
 seed, keeping the A and B matrices of W_q and W_v of one layer.  Then, with ``minilora.lora.analysis``:
 
-* across ranks: φ(A_{r=8}, A_{r=64}, i, j) for i ≤ 8, j ≤ 64, per seed, and its mean (Figure 3);
-* across seeds: φ(A_{r=8, seed a}, A_{r=8, seed b}, i, j) for every pair of seeds (Figure 4);
+* across ranks: φ(A_{r=4}, A_{r=16}, i, j) for i ≤ 4, j ≤ 16, per seed, and its mean (Figure 3);
+* across seeds: φ(A_{r=4, seed a}, A_{r=4, seed b}, i, j) for every pair of seeds (Figure 4);
   both also for the right-singular vectors of ΔW = s·B A itself (the directions the update actually uses,
-  ordered by how much it uses them) beside those of A alone (the paper's choice); chance is max(i, j)/k;
+  ordered by how much it uses them) beside those of A alone (the paper's choice).
+
+Chance is max(i, j)/k, and it is why the large rank is at most k/4: at j = k (r = 64 on a 64-wide matrix, full
+rank) φ(i, k) = 1 for *any* matrices, so a bright column there shows the chance level reaching 1, not learning (in
+the paper r = 64 is 0.5% of k = 12,288).  Every grid also holds the similarity above chance,
+(φ − c) / (1 − c) with c = max(i, j)/k: 0 for random subspaces, 1 for identical ones — what the heatmaps show;
 * amplification (Table 7): ‖UᵀWV‖_F for U, V the top-r directions of ΔW, of W itself and of a random
   matrix, ‖W‖_F, ‖ΔW‖_F and the factor ‖ΔW‖_F / ‖UᵀWV‖_F, per seed, with mean and spread.
 """
@@ -38,7 +43,7 @@ from minilora.lora import (
     subspace_similarity_grid,
 )
 
-__all__ = ["SIMILARITY_FILE", "Similarity"]
+__all__ = ["SIMILARITY_FILE", "Similarity", "above_chance"]
 
 
 
@@ -48,8 +53,8 @@ class Similarity:
 
     task: str = "reverse-shift"
     base: str = "skills"
-    small_rank: int = 8
-    large_rank: int = 64
+    small_rank: int = 4
+    large_rank: int = 16  # ≤ k/4 of the analysed 64-wide matrices: see the module docstring
     amplification_ranks: tuple[int, ...] = (4, 8)
     modules: tuple[str, ...] = ("q_proj", "v_proj")
     layer: int = 1
@@ -115,16 +120,28 @@ class Similarity:
                 "reported_on": REPORTED_ON, "modules": modules, "amplification": amplification}
 
 
+def above_chance(phi: np.ndarray, chance: np.ndarray) -> np.ndarray:
+    """Similarity above chance, (φ − c) / (1 − c): 0 where φ is what random subspaces give (c = max(i, j)/k), 1 where
+    the subspaces coincide, negative below chance; 0 where c = 1 (j = k: every subspace contains the other)."""
+    room = 1.0 - chance
+    return np.where(room > 0, (phi - chance) / np.where(room > 0, room, 1.0), 0.0)
+
+
 def _grids(grids: list[np.ndarray], k: int, pairs: list[list[int]]) -> dict[str, Any]:
-    """Per-pair φ grids, their mean, the chance grid max(i, j)/k, and φ at i = j = 1 ("top1") and at i = j = size,
-    the smaller grid side ("top_n"), with mean and spread over the pairs."""
+    """Per-pair φ grids, their mean, the chance grid max(i, j)/k, the mean similarity above chance (``above_chance``),
+    and φ at i = j = 1 ("top1") and at i = j = size, the smaller grid side ("top_n"), with mean and spread over the
+    pairs, each with its chance level and its value above chance."""
     stack = np.stack(grids)  # (pairs, i, j)
     n_i, n_j = stack.shape[1:]
     n = min(n_i, n_j)
     chance = np.array([[chance_similarity(i, j, k) for j in range(1, n_j + 1)] for i in range(1, n_i + 1)])
+    excess = above_chance(stack, chance)  # (pairs, i, j)
     return {"pairs": pairs, "per_pair": stack.tolist(), "mean": stack.mean(axis=0).tolist(), "chance": chance.tolist(),
-            "top1": {**summarize_seeds(stack[:, 0, 0]), "chance": chance[0, 0]},
-            "top_n": {**summarize_seeds(stack[:, n - 1, n - 1]), "size": n, "chance": chance[n - 1, n - 1]}}
+            "above_chance": excess.mean(axis=0).tolist(),
+            "top1": {**summarize_seeds(stack[:, 0, 0]), "chance": chance[0, 0],
+                     "above_chance": summarize_seeds(excess[:, 0, 0])},
+            "top_n": {**summarize_seeds(stack[:, n - 1, n - 1]), "size": n, "chance": chance[n - 1, n - 1],
+                      "above_chance": summarize_seeds(excess[:, n - 1, n - 1])}}
 
 
 def _amplification_row(short: str, path: str, r: int, w: np.ndarray, deltas: list[np.ndarray],

@@ -7,8 +7,9 @@
     merge_lora(model)                              # W = W0 + (α/r)·B A: no inference latency
 
 One job per file:  ``layer`` (LoraConfig, LoRALinear),  ``variants`` (DoRA, PiSSA / OLoRA, LoRA-FA, LoRA+, VeRA),
-``inject`` (apply / merge / unmerge),  ``adapters`` (PEFT adapter files),  ``accounting`` (parameter counts),
-``analysis`` (what ΔW learns: subspace similarity, amplification).
+``inject`` (apply / merge / unmerge),  ``multi`` (several adapters: add, set, disable, delete, weighted),
+``adapters`` (PEFT adapter files),  ``provenance`` (which base an adapter file belongs to),
+``accounting`` (parameter counts),  ``analysis`` (what ΔW learns: subspace similarity, amplification).
 """
 
 from minilora.lora.accounting import (
@@ -46,7 +47,16 @@ from minilora.lora.inject import (
     merge_lora,
     unmerge_lora,
 )
-from minilora.lora.layer import LoraConfig, LoRALinear, lora_scaling
+from minilora.lora.layer import DEFAULT_ADAPTER, LoraAdapter, LoraConfig, LoRALinear, lora_scaling
+from minilora.lora.multi import (
+    active_adapters,
+    adapter_configs,
+    add_adapter,
+    add_weighted_adapter,
+    delete_adapter,
+    disable_adapter,
+    set_adapter,
+)
 from minilora.lora.variants.dora import DoraLinear
 from minilora.lora.variants.vera import (
     VeraConfig,
@@ -61,7 +71,9 @@ from minilora.lora.variants.vera import (
 )
 
 __all__ = [
-    "LoraConfig", "LoRALinear", "lora_scaling", "DoraLinear",
+    "LoraConfig", "LoRALinear", "lora_scaling", "DoraLinear", "LoraAdapter", "DEFAULT_ADAPTER",
+    "add_adapter", "set_adapter", "active_adapters", "adapter_configs", "disable_adapter", "delete_adapter",
+    "add_weighted_adapter",
     "apply_lora", "find_targets", "lora_layers", "lora_parameters", "merge_lora", "unmerge_lora", "merge_and_unload",
     "save_adapter", "load_adapter", "adapter_config", "adapter_state_dict", "read_adapter_config",
     "AdapterBaseMismatch",

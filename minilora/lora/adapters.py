@@ -13,6 +13,11 @@ A PiSSA / OLoRA adapter is saved as PEFT's ``save_pretrained(path_initial_model_
 saves it: a plain LoRA of rank 2r on the *original* base, A' = [A; A0], B' = [B, −B0], lora_alpha doubled
 (``minilora.lora.variants.pissa``), so that the file needs no changed base weights.
 
+Several adapters (``minilora.lora.multi``) are saved as PEFT's ``save_pretrained`` saves them: "default" at the
+folder's root, every other adapter in a subfolder named after it, each a complete adapter folder with the same
+tensor names (PEFT drops the adapter's name from them).  ``load_adapter(model, folder / name, adapter_name=name)``
+loads one back, as PEFT's ``load_adapter(folder / name, adapter_name=name)``.
+
 A VeRA adapter (``peft_type: "VERA"``, ``minilora.lora.variants.vera``) holds each layer's
 ``base_model.model.<module path>.vera_lambda_b`` (d,) and ``...vera_lambda_d`` (r,), and the shared frozen
 projections once, ``base_model.vera_A`` (r, k_max) and ``base_model.vera_B`` (d_max, r) (``save_projection: true``).
@@ -29,20 +34,26 @@ an adapter with no recorded base (saved by PEFT) loads as before.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from minilora import backend, nn
 from minilora.io import atomic_write_bytes, load_arrays, save_arrays
 from minilora.lora.inject import apply_lora, find_targets, lora_layers, require_lora_layers
-from minilora.lora.layer import LoraConfig, LoRALinear
+from minilora.lora.layer import DEFAULT_ADAPTER, LoraConfig, LoRALinear
+from minilora.lora.multi import adapter_configs, add_adapter, check_plain_adapter, layers_for_adapter
+from minilora.lora.provenance import (
+    AdapterBaseMismatch,
+    base_fingerprint,
+    base_record,
+    base_weights,
+    check_recorded_base,
+)
 from minilora.lora.variants.dora import DoraLinear
 from minilora.lora.variants.pissa import converted_alpha, lora_from_mutated_init
 from minilora.lora.variants.vera import (
@@ -72,14 +83,6 @@ _BASE_CHANGING_INITS = ("pissa", "olora", "loftq", "corda", "eva")
 _MAGNITUDE = "lora_magnitude_vector"
 
 
-class AdapterBaseMismatch(ValueError):
-    """An adapter file records a base model other than the one it is loaded onto (``load_adapter``).
-
-    A ValueError like every bad-input error; its own class so that a caller (the command line) can catch
-    exactly this case and word the way out in its own terms (the message names ``check_base=False``).
-    """
-
-
 def peft_key(module_name: str, matrix: str) -> str:
     """PEFT's tensor name for matrix "A" or "B" of the layer at ``module_name``."""
     return f"{_PREFIX}{module_name}.lora_{matrix}.weight"
@@ -107,14 +110,23 @@ def _layers_or_raise(model: nn.Module, what: str) -> list[tuple[str, LoRALinear]
     return layers
 
 
-def adapter_state_dict(model: nn.Module) -> dict[str, np.ndarray]:
+def adapter_state_dict(model: nn.Module, adapter_name: str = DEFAULT_ADAPTER) -> dict[str, np.ndarray]:
     """PEFT tensor name → C-contiguous host copy of every lora_A (r, k) and lora_B (d, r), and DoRA's
     lora_magnitude_vector (d,); for PiSSA / OLoRA the converted rank-2r A' (2r, k) and B' (d, 2r).
 
     A merged model has the same A and B (merging changes only the base weight), so this is
-    the un-merged adapter either way.
+    the un-merged adapter either way.  ``adapter_name``: another adapter (``minilora.lora.multi``) under the same
+    tensor names (PEFT leaves the adapter's name out of them).
     """
     arrays = {}
+    if adapter_name != DEFAULT_ADAPTER:
+        _named_config(model, adapter_name, "adapter_state_dict")
+        for name, layer in _layers_or_raise(model, "adapter_state_dict"):
+            if adapter_name in layer.adapter_names():
+                adapter = layer.adapter(adapter_name)
+                arrays[peft_key(name, "A")] = np.ascontiguousarray(backend.to_host(adapter.lora_A.data)).copy()
+                arrays[peft_key(name, "B")] = np.ascontiguousarray(backend.to_host(adapter.lora_B.data)).copy()
+        return arrays
     for name, layer in _layers_or_raise(model, "adapter_state_dict"):
         a, b = _saved_matrices(layer)
         arrays[peft_key(name, "A")] = np.ascontiguousarray(a).copy()
@@ -125,67 +137,63 @@ def adapter_state_dict(model: nn.Module) -> dict[str, np.ndarray]:
     return arrays
 
 
-def base_weights(model: nn.Module) -> Iterator[tuple[str, Any]]:
-    """(name, array) of every weight of the base model under the adapters, in model order.
-
-    LoRA's A and B (and DoRA's m) are left out; a LoRALinear's frozen Linear is listed under the name of the
-    layer it replaced (``blocks.0.attn.q_proj.weight``, not ``...q_proj.base.weight``) with its un-merged W0
-    (for PiSSA / OLoRA the W0 before the residual replaced it), so a model gives the same list before
-    ``apply_lora``, after it, and while merged.
-    """
-    skip: set[str] = set()
-    rename: dict[str, str] = {}
-    w0: dict[str, Any] = {}
-    for layer_name, layer in lora_layers(model):
-        prefix = f"{layer_name}." if layer_name else ""
-        skip |= {prefix + "lora_A", prefix + "lora_B", prefix + _MAGNITUDE}  # the adapter, not the base
-        rename[prefix + "base.weight"], rename[prefix + "base.bias"] = prefix + "weight", prefix + "bias"
-        w0[prefix + "base.weight"] = layer.original_weight                  # W0, not W0 + s·B A nor a residual
-    for layer_name, layer in vera_layers(model):  # VeRA: its λ vectors and the shared A, B are the adapter
-        prefix = f"{layer_name}." if layer_name else ""
-        skip |= {prefix + p for p in ("vera_lambda_b", "vera_lambda_d", "vera_A", "vera_B")}
-        rename[prefix + "base.weight"], rename[prefix + "base.bias"] = prefix + "weight", prefix + "bias"
-        w0[prefix + "base.weight"] = layer.w0
-    for name, param in model.named_parameters():
-        if name not in skip:
-            yield rename.get(name, name), w0.get(name, param.data)
+def _named_config(model: nn.Module, adapter_name: str, what: str) -> LoraConfig:
+    """The LoraConfig of adapter ``adapter_name`` (``adapter_configs``), or a ValueError naming the known ones."""
+    configs = adapter_configs(model)
+    if adapter_name not in configs:
+        raise ValueError(f"{what}: no adapter named {adapter_name!r}; the model's adapters are {list(configs)}")
+    return configs[adapter_name]
 
 
-def base_fingerprint(model: nn.Module) -> str:
-    """A short fingerprint of the base model's weights: 16 hex digits of SHA-256 over, for each of
-    ``base_weights(model)`` in name order, its name, shape and values rounded to float16.
-
-    Equal weights give equal fingerprints on every device; rounding to float16 first makes the same
-    base cast to float16, float32 or float64 keep one fingerprint, while another pretraining,
-    vocabulary or architecture changes it.
-    """
-    digest = hashlib.sha256()
-    for name, array in sorted(base_weights(model), key=lambda item: item[0]):
-        host = backend.to_host(array)
-        digest.update(f"{name}{tuple(host.shape)}".encode())
-        with np.errstate(over="ignore"):  # |w| > 65504 rounds to inf: still a fingerprint
-            digest.update(np.ascontiguousarray(host, dtype="<f2").tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _base_record(model: nn.Module, base_model_name_or_path: str | None) -> dict[str, Any]:
-    """What the weights file records about the base: name, config (a dataclass ``model.config``), fingerprint."""
-    config = getattr(model, "config", None)
-    as_dict = dataclasses.asdict(config) if dataclasses.is_dataclass(config) and not isinstance(config, type) else None
-    return {"name_or_path": base_model_name_or_path, "config": as_dict, "fingerprint": base_fingerprint(model)}
+def _peft_config(r: int, lora_alpha: float, lora_dropout: float, init_lora_weights: bool | str, use_rslora: bool,
+                 use_dora: bool, targets: list[str], base_model_name_or_path: str | None,
+                 task_type: str | None) -> dict[str, Any]:
+    """The ``adapter_config.json`` dictionary with PEFT's keys (sorted, as PEFT writes) for these values."""
+    return {
+        "alpha_pattern": {},
+        "auto_mapping": None,
+        "base_model_name_or_path": base_model_name_or_path,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "inference_mode": True,
+        "init_lora_weights": init_lora_weights,  # True or "gaussian", PEFT's spelling
+        "layer_replication": None,
+        "layers_pattern": None,
+        "layers_to_transform": None,
+        "loftq_config": {},
+        "lora_alpha": lora_alpha,
+        "lora_dropout": lora_dropout,
+        "megatron_config": None,
+        "megatron_core": "megatron.core",
+        "modules_to_save": None,
+        "peft_type": "LORA",
+        "r": r,
+        "rank_pattern": {},
+        "revision": None,
+        "target_modules": targets,
+        "task_type": task_type,
+        "use_dora": use_dora,
+        "use_rslora": use_rslora,
+    }
 
 
 def adapter_config(model: nn.Module, base_model_name_or_path: str | None = None,
-                   task_type: str | None = None) -> dict[str, Any]:
+                   task_type: str | None = None, adapter_name: str = DEFAULT_ADAPTER) -> dict[str, Any]:
     """The ``adapter_config.json`` dictionary for ``model``'s LoRA layers, with PEFT's keys (sorted, as PEFT writes).
 
     Hyper-parameters come from the layers (which must agree); target_modules from
     ``model.lora_config`` (set by ``apply_lora``), else the layers' last name components.  A PiSSA / OLoRA
     adapter is written as its plain rank-2r conversion: r and lora_alpha doubled (α·√2 with rsLoRA),
     init_lora_weights True, as PEFT writes it.
-    ``task_type``: PEFT's task, e.g. "CAUSAL_LM" for a GPT, or None.
+    ``task_type``: PEFT's task, e.g. "CAUSAL_LM" for a GPT, or None.  ``adapter_name``: another adapter
+    (``minilora.lora.multi``), written from its LoraConfig.
     """
     layers = _layers_or_raise(model, "save_adapter")
+    if adapter_name != DEFAULT_ADAPTER:
+        cfg = _named_config(model, adapter_name, "save_adapter")
+        alpha = cfg.r if cfg.lora_alpha is None else cfg.lora_alpha
+        return _peft_config(cfg.r, alpha, cfg.lora_dropout, cfg.init_lora_weights, cfg.use_rslora, False,
+                            list(cfg.target_modules), base_model_name_or_path, task_type)
     first = layers[0][1]
     for name, layer in layers[1:]:
         if (type(layer), layer.init_lora_weights) != (type(first), first.init_lora_weights):
@@ -203,38 +211,20 @@ def adapter_config(model: nn.Module, base_model_name_or_path: str | None = None,
     else:
         targets = sorted({name.rsplit(".", 1)[-1] for name, _ in layers})
     converted = first.initial_weights is not None  # PiSSA / OLoRA: written as a plain LoRA of rank 2r
-    return {
-        "alpha_pattern": {},
-        "auto_mapping": None,
-        "base_model_name_or_path": base_model_name_or_path,
-        "bias": "none",
-        "fan_in_fan_out": False,
-        "inference_mode": True,
-        "init_lora_weights": True if converted else first.init_lora_weights,  # True or "gaussian", PEFT's spelling
-        "layer_replication": None,
-        "layers_pattern": None,
-        "layers_to_transform": None,
-        "loftq_config": {},
-        "lora_alpha": converted_alpha(first.lora_alpha, first.use_rslora) if converted else first.lora_alpha,
-        "lora_dropout": first.lora_dropout.p,
-        "megatron_config": None,
-        "megatron_core": "megatron.core",
-        "modules_to_save": None,
-        "peft_type": "LORA",
-        "r": 2 * first.r if converted else first.r,
-        "rank_pattern": {},
-        "revision": None,
-        "target_modules": targets,
-        "task_type": task_type,
-        "use_dora": isinstance(first, DoraLinear),
-        "use_rslora": first.use_rslora,
-    }
+    return _peft_config(2 * first.r if converted else first.r,
+                        converted_alpha(first.lora_alpha, first.use_rslora) if converted else first.lora_alpha,
+                        first.lora_dropout.p, True if converted else first.init_lora_weights, first.use_rslora,
+                        isinstance(first, DoraLinear), targets, base_model_name_or_path, task_type)
 
 
 def save_adapter(model: nn.Module, directory: str | os.PathLike, base_model_name_or_path: str | None = None,
-                 task_type: str | None = None) -> Path:
+                 task_type: str | None = None, selected_adapters: list[str] | None = None) -> Path:
     """Write ``model``'s adapter to ``directory`` (created if needed): adapter_config.json and
     adapter_model.safetensors, each atomically (temporary file, then rename).  Returns the directory.
+
+    A model with several adapters (``minilora.lora.multi``) is written as PEFT's ``save_pretrained`` writes it:
+    "default" in ``directory``, every other adapter in ``directory / name``; ``selected_adapters`` (PEFT's
+    argument) writes only those names.
 
     ``base_model_name_or_path`` names the base model (PEFT's key); the weights file's metadata also
     records the base's config and ``base_fingerprint(model)``, so ``load_adapter`` can refuse another base.
@@ -245,16 +235,32 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike, base_model_name
     """
     directory = Path(directory)
     vera = bool(vera_layers(model))  # a VeRA adapter (minilora.lora.variants.vera) has its own config and tensors
-    config = (vera_adapter_config if vera else adapter_config)(model, base_model_name_or_path, task_type)
-    metadata = {"format": _FORMAT, "base_model": _base_record(model, base_model_name_or_path)}
-    try:
-        config_text = json.dumps(config, indent=2) + "\n"  # the layout atomic_write_json writes
-        json.dumps(metadata)
-    except (TypeError, ValueError) as err:
-        raise ValueError("save_adapter: the adapter config cannot be written as JSON "
-                         f"({err}); nothing was written") from None
-    save_arrays(directory / WEIGHTS_NAME, (vera_state_dict if vera else adapter_state_dict)(model), metadata=metadata)
-    atomic_write_bytes(directory / CONFIG_NAME, config_text.encode())
+    if not vera:
+        _layers_or_raise(model, "save_adapter")  # one line when the model has no adapter at all
+    names = [DEFAULT_ADAPTER] if vera else list(adapter_configs(model))
+    if selected_adapters is not None:
+        chosen = [selected_adapters] if isinstance(selected_adapters, str) else list(selected_adapters)
+        unknown = [name for name in chosen if name not in names]
+        if unknown or not chosen:
+            raise ValueError(f"save_adapter: selected_adapters={selected_adapters!r}; expected a non-empty list of the "
+                             f"model's adapters {names}")
+        names = [name for name in names if name in chosen]
+    metadata = {"format": _FORMAT, "base_model": base_record(model, base_model_name_or_path)}
+    files = []
+    for name in names:
+        config = (vera_adapter_config(model, base_model_name_or_path, task_type) if vera
+                  else adapter_config(model, base_model_name_or_path, task_type, adapter_name=name))
+        try:
+            config_text = json.dumps(config, indent=2) + "\n"  # the layout atomic_write_json writes
+            json.dumps(metadata)
+        except (TypeError, ValueError) as err:
+            raise ValueError("save_adapter: the adapter config cannot be written as JSON "
+                             f"({err}); nothing was written") from None
+        arrays = vera_state_dict(model) if vera else adapter_state_dict(model, adapter_name=name)
+        files.append((directory if name == DEFAULT_ADAPTER else directory / name, arrays, config_text))
+    for folder, arrays, config_text in files:
+        save_arrays(folder / WEIGHTS_NAME, arrays, metadata=metadata)
+        atomic_write_bytes(folder / CONFIG_NAME, config_text.encode())
     return directory
 
 
@@ -334,32 +340,8 @@ def _check_arrays(path: Path, arrays: dict[str, np.ndarray], expected: dict[str,
         raise ValueError(f"{path}: adapter does not fit this model: " + " | ".join(problems))
 
 
-def _describe_base(record: dict[str, Any], other: dict[str, Any]) -> str:
-    """``'skills' (weights 1a2b..., vocab_size=67)``: a base's name, fingerprint and the config fields
-    in which it differs from ``other``."""
-    name = f"{record['name_or_path']!r} " if record.get("name_or_path") else ""
-    mine, theirs = record.get("config") or {}, other.get("config") or {}
-    differ = [f"{key}={mine[key]!r}" for key in mine if key in theirs and mine[key] != theirs[key]]
-    return f"{name}(weights {', '.join([record['fingerprint'], *differ])})"
-
-
-def _check_base(path: Path, metadata: dict[str, Any], model: nn.Module) -> None:
-    """AdapterBaseMismatch naming both bases when ``metadata`` records a base model other than ``model``'s."""
-    recorded = metadata.get("base_model")
-    if recorded is None:  # saved by PEFT or by an older minilora: nothing to compare
-        return
-    if not isinstance(recorded, dict) or not isinstance(recorded.get("fingerprint"), str):
-        raise ValueError(f"{path}: metadata base_model must be an object with a fingerprint string, got {recorded!r}")
-    current = _base_record(model, None)
-    if recorded["fingerprint"] != current["fingerprint"]:
-        raise AdapterBaseMismatch(
-            f"{path}: adapter made for another base model: trained on {_describe_base(recorded, current)} but this "
-            f"model's base is {_describe_base(current, recorded)}; load it onto the base it was trained on "
-            "(or call load_adapter(..., check_base=False) to load it anyway)"
-        )
-
-
-def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0, check_base: bool = True) -> nn.Module:
+def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0, check_base: bool = True,
+                 adapter_name: str = DEFAULT_ADAPTER) -> nn.Module:
     """Load an adapter folder into ``model`` (in place); returns ``model``.
 
     On a model without LoRA, LoRA is applied first from adapter_config.json (r, lora_alpha,
@@ -372,11 +354,18 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0, 
     task or pretraining) would load without error and compute nonsense.  Otherwise a ValueError
     names the file and what does not fit, and the model is left unchanged.  Merged layers are
     loaded and stay merged.
+
+    ``adapter_name`` other than "default" (PEFT's ``load_adapter(path, adapter_name)``): the folder is loaded as a
+    further adapter (``minilora.lora.multi.add_adapter``, then its weights) onto a model that already has its
+    default adapter, e.g. ``load_adapter(model, folder / "french", adapter_name="french")`` for a folder that
+    ``save_adapter`` or PEFT's ``save_pretrained`` wrote with several adapters.
     """
     directory = Path(directory)
     config_path = directory / CONFIG_NAME
     config = read_adapter_config(directory)
     arrays, metadata = load_arrays(directory / WEIGHTS_NAME)
+    if adapter_name != DEFAULT_ADAPTER:
+        return _load_named_adapter(model, directory, config, arrays, metadata, seed, check_base, adapter_name)
     if isinstance(config, VeraConfig):
         return _load_vera_adapter(model, directory, config, arrays, metadata, seed, check_base)
     layers = lora_layers(model)
@@ -405,7 +394,7 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0, 
             expected[peft_magnitude_key(name)] = (d,)
     _check_arrays(directory / WEIGHTS_NAME, arrays, expected)
     if check_base:
-        _check_base(directory / WEIGHTS_NAME, metadata, model)
+        check_recorded_base(directory / WEIGHTS_NAME, metadata, model)
     if not layers:
         apply_lora(model, config, seed=seed)
     for name, layer in lora_layers(model):
@@ -422,6 +411,53 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, seed: int = 0, 
     return model
 
 
+def _load_named_adapter(model: nn.Module, directory: Path, config: LoraConfig | VeraConfig,
+                        arrays: dict[str, np.ndarray], metadata: dict[str, Any], seed: int, check_base: bool,
+                        adapter_name: str) -> nn.Module:
+    """``load_adapter`` into a further adapter ``adapter_name``: the same checks, then ``add_adapter`` (when the
+    model has no adapter of that name yet; else its r and scaling must be the file's) and the weights copied in."""
+    config_path = directory / CONFIG_NAME
+    if isinstance(config, VeraConfig):
+        raise ValueError(f"{config_path}: a VeRA adapter cannot be loaded as a further adapter {adapter_name!r}; "
+                         "expected a LoRA adapter (peft_type 'LORA')")
+    if not lora_layers(model):
+        raise ValueError(f"{config_path}: load the default adapter first (load_adapter(model, folder)); a further "
+                         f"adapter {adapter_name!r} goes onto a model that has LoRA layers")
+    try:
+        check_plain_adapter("load_adapter", model, config)
+        exists = adapter_name in adapter_configs(model)
+        if exists:
+            layers = [(name, layer) for name, layer in lora_layers(model) if adapter_name in layer.adapter_names()]
+            for name, layer in layers:
+                held = layer.adapter(adapter_name)
+                if held.r != config.r or not math.isclose(held.scaling, config.scaling, rel_tol=1e-12):
+                    raise ValueError(f"the model's adapter {adapter_name!r} has r={held.r}, scaling={held.scaling:.6g} "
+                                     f"in {name}, the file r={config.r}, scaling={config.scaling:.6g}")
+        else:
+            layers = layers_for_adapter(model, config, "load_adapter")
+    except ValueError as err:
+        raise ValueError(f"{config_path}: adapter does not fit this model: {err}") from None
+    expected = {}
+    for name, layer in layers:
+        r = layer.adapter(adapter_name).r if exists else config.r
+        expected[peft_key(name, "A")] = (r, layer.in_features)
+        expected[peft_key(name, "B")] = (layer.out_features, r)
+    _check_arrays(directory / WEIGHTS_NAME, arrays, expected)
+    if check_base:
+        check_recorded_base(directory / WEIGHTS_NAME, metadata, model)
+    if not exists:
+        add_adapter(model, adapter_name, config, seed=seed)
+    for name, layer in layers:
+        was_merged = layer.merged
+        layer.unmerge()
+        adapter = layer.adapter(adapter_name)
+        for param, key in ((adapter.lora_A, peft_key(name, "A")), (adapter.lora_B, peft_key(name, "B"))):
+            param.data = backend.to_device(np.ascontiguousarray(arrays[key], dtype=param.dtype).copy(), param.device)
+        if was_merged:
+            layer.merge()
+    return model
+
+
 def _load_vera_adapter(model: nn.Module, directory: Path, config: VeraConfig, arrays: dict[str, np.ndarray],
                        metadata: dict[str, Any], seed: int, check_base: bool) -> nn.Module:
     """``load_adapter`` for a VeRA file: the same checks (tensor names and shapes, base), then the λ vectors and
@@ -432,5 +468,5 @@ def _load_vera_adapter(model: nn.Module, directory: Path, config: VeraConfig, ar
         raise ValueError(f"{directory / CONFIG_NAME}: adapter does not fit this model: {err}") from None
     _check_arrays(directory / WEIGHTS_NAME, arrays, expected)
     if check_base:
-        _check_base(directory / WEIGHTS_NAME, metadata, model)
+        check_recorded_base(directory / WEIGHTS_NAME, metadata, model)
     return load_vera_state(model, config, arrays, seed=seed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from minilora import nn
-from minilora.lora.layer import LoraConfig, LoRALinear
+from minilora.lora.layer import LoraConfig, LoRALinear, MergeableLinear
 from minilora.lora.variants.dora import DoraLinear
 from minilora.validation import as_rng
 
@@ -101,13 +101,14 @@ def require_lora_layers(model: nn.Module, what: str) -> list[tuple[str, LoRALine
 
 
 def lora_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
-    """The adapter's parameters (each layer's lora_A, then lora_B, then DoRA's lora_magnitude_vector): all that
-    LoRA trains."""
+    """The adapter's parameters (each layer's lora_A, then lora_B, then DoRA's lora_magnitude_vector, then the A and
+    B of any further named adapter, ``minilora.lora.multi``): all that LoRA trains."""
     for _, layer in lora_layers(model):
         yield layer.lora_A
         yield layer.lora_B
         if isinstance(layer, DoraLinear):
             yield layer.lora_magnitude_vector
+        yield from layer.adapter_parameters()[2:]  # the extra adapters' (A, B) pairs; none for one adapter
 
 
 def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
@@ -127,7 +128,8 @@ def apply_lora(model: nn.Module, config: LoraConfig | None = None, seed: int = 0
     ``model.lora_config`` (``save_adapter`` writes it).  Returns ``model``.
 
     Nothing is changed when an error is raised: a target that matches nothing (ValueError listing
-    the Linear layers that exist), r > min(d, k) for a matched layer, or LoRA already applied.
+    the Linear layers that exist), r > min(d, k) for a matched layer, LoRA already applied, or a model
+    already adapted by another method (VeRA).  Further named adapters: ``minilora.lora.multi.add_adapter``.
     """
     config = config if config is not None else LoraConfig()
     if not isinstance(model, nn.Module):
@@ -140,6 +142,11 @@ def apply_lora(model: nn.Module, config: LoraConfig | None = None, seed: int = 0
             f"apply_lora: {type(model).__name__} already has LoRA layers ({_short_list(existing, 4)}); "
             "applying twice would stack adapters. Use a fresh model, or merge_and_unload(model) first"
         )
+    others = [f"{name or '<model>'} ({type(m).__name__})" for name, m in model.named_modules()
+              if isinstance(m, MergeableLinear) and not isinstance(m, LoRALinear)]
+    if others:  # VeRA (or another MergeableLinear kind): one model holds one kind of adapter
+        raise ValueError(f"apply_lora: {type(model).__name__} already has adapter layers of another kind "
+                         f"({_short_list(others, 4)}); expected a model without adapters (use a fresh model)")
     targets = find_targets(model, config)
     rng = as_rng(seed)
     model.requires_grad_(False)
@@ -152,7 +159,8 @@ def apply_lora(model: nn.Module, config: LoraConfig | None = None, seed: int = 0
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
-    """Merge every LoRA layer, W ← W0 + s·B A (see ``LoRALinear.merge``); returns ``model``.
+    """Merge every LoRA layer, W ← W0 + s·B A (W0 + Σ_a s_a·B_a A_a over the active adapters; see
+    ``LoRALinear.merge``); returns ``model``.
 
     A merged model computes the same outputs with one matmul per layer (no extra latency).
     Train only after ``unmerge_lora``: a merged layer refuses a training-mode forward with grad.
@@ -170,7 +178,8 @@ def unmerge_lora(model: nn.Module) -> nn.Module:
 
 
 def merge_and_unload(model: nn.Module) -> nn.Module:
-    """Merge every LoRA layer and put its (now merged) base Linear back in its place; returns ``model``.
+    """Merge every LoRA layer (its active adapters) and put its (now merged) base Linear back in its place; returns
+    ``model``.
 
     The result is a plain model again (e.g. a GPT whose ``state_dict`` loads without minilora.lora),
     with W = W0 + s·B A in each adapted layer.  This cannot be undone.  Parameters stay frozen:
@@ -180,6 +189,7 @@ def merge_and_unload(model: nn.Module) -> nn.Module:
         if not name:
             raise ValueError("merge_and_unload: the model is itself a LoRALinear; use layer.merge() and layer.base")
         replace_module(model, name, layer.unload())
-    if "lora_config" in model.__dict__:
-        del model.lora_config
+    for attr in ("lora_config", "lora_adapter_configs"):  # the adapters' configs (minilora.lora.multi)
+        if attr in model.__dict__:
+            delattr(model, attr)
     return model

@@ -24,7 +24,12 @@ from minilora.engine.tensor import Tensor, is_grad_enabled
 from minilora.lora.variants.pissa import BASE_CHANGING_INITS, mutated_init
 from minilora.validation import RngLike, as_rng, is_int, is_real
 
-__all__ = ["LoraConfig", "MergeableLinear", "LoRALinear", "lora_scaling", "init_lora_A", "INIT_LORA_WEIGHTS"]
+__all__ = ["LoraConfig", "MergeableLinear", "LoRALinear", "LoraAdapter", "AdapterDict", "lora_scaling", "init_lora_A",
+           "INIT_LORA_WEIGHTS", "DEFAULT_ADAPTER"]
+
+DEFAULT_ADAPTER = "default"
+"""The name of the adapter that ``apply_lora`` creates and that lives in ``LoRALinear.lora_A`` / ``lora_B``
+(PEFT's name for the first adapter).  Further named adapters: ``minilora.lora.multi``."""
 
 INIT_LORA_WEIGHTS = (True, "gaussian", "pissa", "olora")
 """The values of ``init_lora_weights`` minilora implements, in PEFT's spelling: True (PEFT's default,
@@ -182,6 +187,10 @@ class MergeableLinear(nn.Module):
         """
         if self.merged:
             return
+        if getattr(self.base, "is_quantized", False):  # a 4-bit base (minilora.quant.Linear4bit) cannot hold W0 + ΔW
+            raise ValueError(f"{type(self).__name__}.merge: the base weight is stored in 4 bits (NF4); W0 + ΔW would "
+                             "have to be re-quantised, losing part of the update. Keep the adapter unmerged, or use "
+                             "minilora.quant.merge_and_requantize(model), which merges and reports the error")
         merged = self.merged_weight()
         self._w0 = self.base.weight.data
         self.base.weight.data = merged
@@ -195,6 +204,53 @@ class MergeableLinear(nn.Module):
             w0 = backend.to_device(backend.to_host(w0), weight.device)
         weight.data = w0 if w0.dtype == weight.dtype else w0.astype(weight.dtype)
         self._w0 = None
+
+
+class LoraAdapter(nn.Module):
+    """One extra named adapter of a LoRALinear (``minilora.lora.multi.add_adapter``): its own ``lora_A`` (r, k),
+    ``lora_B`` (d, r), ``lora_dropout`` and scaling s = α / r (α / sqrt(r) with rsLoRA), so ΔW = s·B A.
+
+    The default adapter is not one of these: it is the LoRALinear's own ``lora_A`` / ``lora_B`` (see
+    ``LoRALinear.adapter``, which returns either kind through the same four names).
+    """
+
+    def __init__(self, a: Any, b: Any, lora_alpha: float, use_rslora: bool, lora_dropout: float,
+                 rng: np.random.Generator):
+        super().__init__()
+        self.r = int(a.shape[0])
+        self.lora_alpha, self.use_rslora = lora_alpha, bool(use_rslora)
+        self.scaling = lora_scaling(self.r, lora_alpha, use_rslora)
+        self.lora_A = nn.Parameter(a)   # (r, k)
+        self.lora_B = nn.Parameter(b)   # (d, r)
+        self.lora_dropout = nn.Dropout(lora_dropout, rng=rng)
+
+    def extra_repr(self) -> str:
+        return (f"r={self.r}, lora_alpha={self.lora_alpha}, scaling={self.scaling:.4g}, "
+                f"lora_dropout={self.lora_dropout.p}")
+
+
+class AdapterDict(nn.Module):
+    """A LoRALinear's extra adapters by name (the registered children are the ``LoraAdapter`` modules, so their
+    parameters are listed as ``<layer>.lora_adapters.<name>.lora_A``): ``d[name]``, ``name in d``, ``list(d)``,
+    ``del d[name]``."""
+
+    def __getitem__(self, name: str) -> LoraAdapter:
+        return self._modules[name]
+
+    def __setitem__(self, name: str, adapter: LoraAdapter) -> None:
+        setattr(self, name, adapter)
+
+    def __delitem__(self, name: str) -> None:
+        delattr(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._modules
+
+    def __iter__(self):
+        return iter(list(self._modules))
+
+    def __len__(self) -> int:
+        return len(self._modules)
 
 
 class LoRALinear(MergeableLinear):
@@ -212,6 +268,10 @@ class LoRALinear(MergeableLinear):
     matmul; ``unmerge()`` restores W0 exactly.  While merged, forward is the base layer alone, and
     a forward in training mode with gradients enabled raises RuntimeError (A and B would silently
     get no gradient, and W would go stale if they changed): merged layers are for inference.
+
+    Several adapters (``minilora.lora.multi``): the default one is ``lora_A`` / ``lora_B`` as above; others live in
+    ``lora_adapters`` (created when the first is added).  ``active_adapters`` (default ``("default",)``) are summed,
+    y = x W0ᵀ + b + Σ_{a active} s_a · (x A_aᵀ) B_aᵀ, and ``disable_adapters = True`` gives the base layer alone.
     """
 
     def __init__(self, base: nn.Linear, r: int = 4, lora_alpha: float | None = None, lora_dropout: float = 0.0,
@@ -239,6 +299,9 @@ class LoRALinear(MergeableLinear):
         self.lora_B = nn.Parameter(backend.to_device(np.zeros((d, r), dtype=dtype), device))
         self.lora_dropout = nn.Dropout(lora_dropout, rng=rng)
         self._w0: Any = None  # the original base weight array while merged, else None
+        self.active_adapters: tuple[str, ...] = (DEFAULT_ADAPTER,)  # summed in forward (minilora.lora.multi)
+        self.disable_adapters = False                                # True: forward is the base layer alone
+        self.merged_adapters: tuple[str, ...] = ()                   # the adapters folded into base.weight
         self.initial_weights: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (W0, A0, B0): PiSSA/OLoRA
         if init_lora_weights in BASE_CHANGING_INITS:
             self._init_from_base(init_lora_weights)
@@ -265,8 +328,62 @@ class LoRALinear(MergeableLinear):
         return self.w0 if self.initial_weights is None else self.initial_weights[0]
 
     def delta_weight(self) -> Any:
-        """ΔW = s · B A as a (d, k) array on the layer's device (no graph; for merging and analysis)."""
+        """ΔW = s · B A of the default adapter as a (d, k) array on the layer's device (no graph; for merging and
+        analysis)."""
         return (self.lora_B.data @ self.lora_A.data) * self.scaling
+
+    # -- several adapters (the model-level verbs are in minilora.lora.multi) ------------------------------------
+    def adapter_names(self) -> list[str]:
+        """Every adapter this layer holds: "default" (``lora_A`` / ``lora_B``) first, then the extra ones in the
+        order they were added."""
+        extra = self.__dict__.get("lora_adapters")
+        return [DEFAULT_ADAPTER, *(extra if extra is not None else [])]
+
+    def adapter(self, name: str) -> "LoRALinear | LoraAdapter":
+        """The module holding adapter ``name``'s ``lora_A``, ``lora_B``, ``lora_dropout`` and ``scaling``: this layer
+        itself for "default", else ``lora_adapters[name]``.  KeyError when the layer has no such adapter."""
+        if name == DEFAULT_ADAPTER:
+            return self
+        extra = self.__dict__.get("lora_adapters")
+        if extra is None or name not in extra:
+            raise KeyError(name)
+        return extra[name]
+
+    def adapter_delta_weight(self, name: str) -> Any:
+        """ΔW_a = s_a · B_a A_a of adapter ``name``, a (d, k) array (no graph)."""
+        if name == DEFAULT_ADAPTER:
+            return self.delta_weight()
+        adapter = self.adapter(name)
+        return (adapter.lora_B.data @ adapter.lora_A.data) * adapter.scaling
+
+    def adapter_parameters(self) -> list[nn.Parameter]:
+        """Every adapter's A and B (default first), for the merged-training check and ``lora_parameters``."""
+        return [p for name in self.adapter_names() for p in (self.adapter(name).lora_A, self.adapter(name).lora_B)]
+
+    def merged_weight(self) -> Any:
+        """The weight ``merge()`` writes: W = W0 + Σ_{a active} ΔW_a (one term, W0 + s·B A, with the default alone)."""
+        weight = self.base.weight
+        merged = weight.data.copy() if not self._present(self.active_adapters) else weight.data  # a new array
+        for name in self._present(self.active_adapters):
+            merged = merged + self.adapter_delta_weight(name).astype(weight.dtype)
+        return merged
+
+    def merge(self) -> None:
+        """Fold the active adapters into ``base.weight`` (``MergeableLinear.merge``) and record which they were."""
+        names = self.merged_adapters if self.merged else tuple(self._present(self.active_adapters))
+        super().merge()
+        self.merged_adapters = names if self.merged else ()
+
+    def unmerge(self) -> None:
+        """W0 back into ``base.weight`` bit for bit (``MergeableLinear.unmerge``); no adapter is merged after."""
+        super().unmerge()
+        self.merged_adapters = ()
+
+    def _present(self, names: tuple[str, ...]) -> list[str]:
+        """The names among ``names`` that this layer holds (a layer skips an active adapter it does not have, as
+        PEFT's layers do)."""
+        held = self.adapter_names()
+        return [name for name in names if name in held]
 
     def unload(self) -> nn.Linear:
         """Merge for good and return ``base``, a plain Linear holding W = W0 + s·B A (W0 is no longer kept)."""
@@ -275,9 +392,14 @@ class LoRALinear(MergeableLinear):
         return self.base
 
     def forward(self, x: Tensor) -> Tensor:
-        """y = x W0^T + b + s · dropout(x) A^T B^T for x (..., k); y (..., d)."""
+        """y = x W0^T + b + s · dropout(x) A^T B^T for x (..., k); y (..., d).
+
+        With several active adapters, y = x W0ᵀ + b + Σ_a s_a · dropout_a(x) A_aᵀ B_aᵀ; with ``disable_adapters``,
+        y = x W0ᵀ + b (a layer merged meanwhile is unmerged first, as PEFT's forward does)."""
+        if self.disable_adapters and self.merged:
+            self.unmerge()
         if self.merged:
-            if self.training and is_grad_enabled() and (self.lora_A.requires_grad or self.lora_B.requires_grad):
+            if self.training and is_grad_enabled() and any(p.requires_grad for p in self.adapter_parameters()):
                 raise RuntimeError(
                     "LoRALinear: forward in training mode with gradients enabled while the adapter is merged "
                     "into the base weight; A and B would silently get no gradient. Call unmerge() "
@@ -285,10 +407,15 @@ class LoRALinear(MergeableLinear):
                 )
             return self.base(x)  # (..., d)   x W^T + b with W = W0 + s·B A: one matmul
         y = self.base(x)                      # (..., d)   x W0^T + b (W0 frozen: only dx is computed)
-        h = self.lora_dropout(x)              # (..., k)
-        h = F.linear(h, self.lora_A)          # (..., r)   A x: the rank-r bottleneck
-        h = F.linear(h * self.scaling, self.lora_B)  # (..., d)   s · B (A x)
-        return y + h                          # (..., d)
+        if self.disable_adapters:             # inside minilora.lora.disable_adapter(model): the base model
+            return y
+        for name in self._present(self.active_adapters):  # ("default",) unless set_adapter chose others
+            adapter = self.adapter(name)      # this layer for "default", else lora_adapters[name]
+            h = adapter.lora_dropout(x)       # (..., k)
+            h = F.linear(h, adapter.lora_A)   # (..., r)   A x: the rank-r bottleneck
+            h = F.linear(h * adapter.scaling, adapter.lora_B)  # (..., d)   s · B (A x)
+            y = y + h                         # (..., d)   several active adapters: their outputs summed
+        return y
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, r={self.r}, "

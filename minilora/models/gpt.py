@@ -57,6 +57,11 @@ class CausalSelfAttention(nn.Module):
     one fused Function, an optimisation: ``fused.Attention`` in engine/fused.py has a closed-form backward
     and stores the scores transposed for faster sums.  Set ``attn.fused = False`` on every block to run the
     textbook path; both give the same logits and gradients (tests/test_gpt.py).
+
+    ``prefix`` (None by default, then nothing changes) is prefix-tuning's hook (``minilora.alternatives.prefix``):
+    a callable ``prefix(B)`` returning learned keys and values (B, H, p, h) that are put before the sequence's
+    own, so every query also attends to p extra keys:  y = softmax(q [P_k; k]ᵀ / √h + mask) [P_v; v], the
+    scores (B, H, T, p + T).  The prefix takes no positions: tokens keep their position embeddings 0..T−1.
     """
 
     def __init__(self, config: GPTConfig, rng: np.random.Generator):
@@ -69,6 +74,7 @@ class CausalSelfAttention(nn.Module):
         self.v_proj = nn.Linear(c, c, bias=bias, rng=rng)
         self.o_proj = nn.Linear(c, c, bias=bias, rng=rng)
         self.resid_drop = nn.Dropout(config.dropout, rng=rng)
+        self.prefix: Any = None  # prefix-tuning: a callable B → (keys, values) of shape (B, H, p, h), or None
 
     def forward(self, x: Tensor) -> Tensor:
         b, t, c = x.shape
@@ -76,15 +82,21 @@ class CausalSelfAttention(nn.Module):
         q = self.q_proj(x).reshape(b, t, self.n_head, h).transpose(0, 2, 1, 3)  # (B, H, T, h)
         k = self.k_proj(x).reshape(b, t, self.n_head, h).transpose(0, 2, 1, 3)  # (B, H, T, h)
         v = self.v_proj(x).reshape(b, t, self.n_head, h).transpose(0, 2, 1, 3)  # (B, H, T, h)
+        p = 0
+        if self.prefix is not None:  # prefix-tuning: p learned keys and values before the sequence's own
+            prefix_k, prefix_v = self.prefix(b)                                 # (B, H, p, h) each
+            p = prefix_k.shape[2]
+            k = F.concat([prefix_k, k], axis=2)                                 # (B, H, p + T, h)
+            v = F.concat([prefix_v, v], axis=2)                                 # (B, H, p + T, h)
         if self.fused:
             # an optimisation: the four steps below as one Function with a hand-written backward
             y = F.scaled_dot_product_attention(q, k, v, causal=True)            # (B, H, T, h)
         else:
             # the textbook computation, one step per line
-            att = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(h))          # (B, H, T, T)  scores q·kᵀ/√h
-            future = np.triu(np.ones((t, t), dtype=bool), k=1)                  # (T, T)  True where key j > query i
-            att = F.masked_fill(att, future, -np.inf)                           # (B, H, T, T)  no looking ahead
-            att = F.softmax(att, axis=-1)                                       # (B, H, T, T)  each row sums to 1
+            att = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(h))          # (B, H, T, p + T)  scores q·kᵀ/√h
+            future = np.triu(np.ones((t, p + t), dtype=bool), k=p + 1)          # (T, p + T)  key after query i
+            att = F.masked_fill(att, future, -np.inf)                           # (B, H, T, p + T)  no looking ahead
+            att = F.softmax(att, axis=-1)                                       # (B, H, T, p + T)  rows sum to 1
             y = att @ v                                                         # (B, H, T, h)  weighted sum of values
         y = y.transpose(0, 2, 1, 3).reshape(b, t, c)                            # (B, T, C)
         return self.resid_drop(self.o_proj(y))                                  # (B, T, C)

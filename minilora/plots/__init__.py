@@ -4,6 +4,7 @@
     compare.py     full fine-tuning vs LoRA (full-vs-lora.png)
     lora_paper.py  rank sweep, fixed budget, subspace similarity, amplification (lora-*.png)
     intrinsic.py   metric against d, d90 trends, parameter budget (intrinsic-*.png)
+    family.py      the LoRA family: metric against parameters, rank × lr grid, learning vs forgetting (lora-family*.png)
 
 File names come from ``minilora.experiments.results``; every file is read with its ``read_result``.
 """
@@ -20,6 +21,13 @@ from minilora.experiments.results import (
 )
 from minilora.plots.common import smooth
 from minilora.plots.compare import load_compare, plot_compare
+from minilora.plots.family import (
+    FAMILY_FIGURES,
+    draw_family_figures,
+    plot_family,
+    plot_family_forgetting,
+    plot_family_lr_grid,
+)
 from minilora.plots.intrinsic import (
     INTRINSIC_FIGURES,
     draw_intrinsic_figures,
@@ -37,9 +45,11 @@ from minilora.plots.lora_paper import (
 )
 
 __all__ = [
+    "FAMILY_FIGURES",
     "FIGURE_RUNS",
     "INTRINSIC_FIGURES",
     "LORA_PAPER_FIGURES",
+    "draw_family_figures",
     "draw_figures",
     "draw_intrinsic_figures",
     "draw_lora_paper_figures",
@@ -47,6 +57,9 @@ __all__ = [
     "plot_amplification",
     "plot_budget",
     "plot_compare",
+    "plot_family",
+    "plot_family_forgetting",
+    "plot_family_lr_grid",
     "plot_intrinsic_curves",
     "plot_intrinsic_trend",
     "plot_lora_budget",
@@ -58,7 +71,7 @@ __all__ = [
 
 def draw_figures(folder: str | Path = "figures") -> list[Path]:
     """Redraw every figure from the JSON results in ``folder`` (``compare-<task>.json``, and the
-    ``intrinsic-<name>.json`` and ``lora-*.json`` present); returns the PNGs.  A folder written by
+    ``intrinsic-<name>.json``, ``lora-*.json`` and ``lora-family.json`` present); returns the PNGs.  A folder written by
     ``minilora compare`` (it holds ``compare.json``) gets that run's figure, ``full-vs-lora.png``, beside it."""
     folder = Path(folder)
     if (folder / COMPARE_FILE).is_file():
@@ -69,4 +82,4 @@ def draw_figures(folder: str | Path = "figures") -> list[Path]:
                          "--rerun` to compute them")
     results = [load_compare(folder / compare_task_file(task)) for task, _ in FIGURE_RUNS]
     return ([plot_compare(results, folder / FULL_VS_LORA_PNG)] + draw_intrinsic_figures(folder)
-            + draw_lora_paper_figures(folder))
+            + draw_lora_paper_figures(folder) + draw_family_figures(folder))

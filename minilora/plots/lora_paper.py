@@ -96,19 +96,20 @@ def plot_lora_budget(result: dict[str, Any], path: str | Path) -> Path:
 
 
 def _phi_axes(fig: Any, ax: Any, block: dict[str, Any], title: str, xlabel: str, ylabel: str) -> None:
-    """A heatmap of the seed-mean φ(i, j); cells not above chance max(i, j)/k carry a white dot."""
+    """A heatmap of the seed-mean similarity above chance, (φ − c)/(1 − c) with c = max(i, j)/k (0: what random
+    subspaces give, 1: the same subspace); cells whose mean φ is not above chance carry a white dot."""
     from matplotlib.ticker import MaxNLocator
 
     phi, chance = np.asarray(block["mean"]), np.asarray(block["chance"])
-    image = ax.imshow(phi, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto", origin="upper",
+    excess = np.asarray(block["above_chance"])
+    image = ax.imshow(excess, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto", origin="upper",
                       extent=(0.5, phi.shape[1] + 0.5, phi.shape[0] + 0.5, 0.5))
     below = np.argwhere(phi <= chance)
     ax.plot(below[:, 1] + 1, below[:, 0] + 1, "w.", ms=3)
-    colorbar = fig.colorbar(image, ax=ax, fraction=0.046)
-    colorbar.ax.axhline(chance[0, 0], color="white", linewidth=2)
+    fig.colorbar(image, ax=ax, fraction=0.046)
     top = block["top_n"]
     ax.set_title(f"{title}\nφ({top['size']},{top['size']}) = {top['mean']:.2f} ± {top['std']:.2f} (chance "
-                 f"{top['chance']:.2f})",
+                 f"{top['chance']:.2f}; above chance {top['above_chance']['mean']:.2f})",
                  fontsize=8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -117,9 +118,10 @@ def _phi_axes(fig: Any, ax: Any, block: dict[str, Any], title: str, xlabel: str,
 
 
 def plot_similarity(result: dict[str, Any], path: str | Path) -> Path:
-    """The LoRA paper's Figures 3–4: heatmaps of φ(i, j), mean over seeds, for each analysed module: across ranks
-    (r = small vs large, same seed) and across seeds (two seeds at the small rank), for A (the paper) and for
-    ΔW = s·B A.  White dots: cells at or below the chance level max(i, j)/k (white line on the colour bar: 1/k)."""
+    """The LoRA paper's Figures 3–4: heatmaps of the similarity above chance, (φ(i, j) − c)/(1 − c) with
+    c = max(i, j)/k, mean over seeds, for each analysed module: across ranks (r = small vs large, same seed) and
+    across seeds (two seeds at the small rank), for A (the paper) and for ΔW = s·B A.  Raw φ would brighten toward
+    j = k whatever the matrices (c → 1); above chance, a bright cell is learned.  White dots: mean φ ≤ chance."""
     s = result["settings"]
     modules = result["modules"]
     fig = new_figure((17, 3.6 * len(modules)))
@@ -132,9 +134,10 @@ def plot_similarity(result: dict[str, Any], path: str | Path) -> Path:
                       f"j (top directions of r={large})", f"i (r={small})")
             _phi_axes(fig, row[col + 1], entry[which]["across_seeds"], f"{label}, r={small}: two seeds",
                       "j (seed b)", "i (seed a)")
-    fig.suptitle(f"Subspace similarity φ(i, j) = ‖U_iᵀ U_j‖²_F / min(i, j) of the learned LoRA updates on {s['task']} "
-                 f"(mean over {len(s['seeds'])} seeds or seed pairs; white dots: not above chance max(i, j)/k)",
-                 fontsize=10)
+    k = next(iter(modules.values()))["k"]
+    fig.suptitle(f"Subspace similarity above chance, (φ − c)/(1 − c), φ(i, j) = ‖U_iᵀ U_j‖²_F / min(i, j), "
+                 f"c = max(i, j)/k, k = {k}: learned LoRA updates on {s['task']} (mean over {len(s['seeds'])} seeds "
+                 f"or seed pairs; white dots: φ not above chance)", fontsize=10)
     return save_png(fig, path)
 
 

@@ -65,6 +65,8 @@ class DoraLinear(LoRALinear):
         With dropout active (training, p > 0), PEFT's form: the base path sees x, the adapter sees dropout(x),
         y = x W0ᵀ + b + (m/‖·‖ − 1) ⊙ (dropout(x) W0ᵀ) + (m/‖·‖) ⊙ s·(dropout(x) Aᵀ) Bᵀ (the same y when p = 0).
         """
+        if self.disable_adapters and self.merged:                       # inside disable_adapter(model)
+            self.unmerge()
         if self.merged:
             if self.training and is_grad_enabled() and any(
                     p.requires_grad for p in (self.lora_A, self.lora_B, self.lora_magnitude_vector)):
@@ -74,6 +76,8 @@ class DoraLinear(LoRALinear):
                     "(minilora.lora.unmerge_lora(model)) before training, or use model.eval() / no_grad() for inference"
                 )
             return self.base(x)                                         # (..., d)   x W'ᵀ + b: one matmul
+        if self.disable_adapters:                                        # inside disable_adapter(model)
+            return self.base(x)                                          # (..., d)   x W0ᵀ + b
         scale = self.lora_magnitude_vector / Tensor(self.weight_norm())  # (d,)      m / ‖W0 + s·B A‖ (detached)
         h = self.lora_dropout(x)                                         # (..., k)
         lora = F.linear(F.linear(h, self.lora_A) * self.scaling, self.lora_B)  # (..., d)   s·B (A h)

@@ -11,11 +11,29 @@ no optimizer state.  With AdamW (two moments per trained number), per adapted d 
 (the paper's larger saving, the activations: with A frozen the input x need not be kept for A's gradient,
 only the r numbers A x per token.)
 
-PEFT has no LoRA-FA config field: its ``create_lorafa_optimizer`` sets ``requires_grad=False`` on every
-lora_A and, in its own AdamW step, also preconditions B's gradient, g_B ← (1/s²)·g_B (A Aᵀ)⁻¹, so that the
-update of B A approximates the full-weight gradient.  minilora implements the defining part — A frozen at
-prepare time, trained by the ordinary AdamW of every method — and not that preconditioning; an adapter
-trained this way is a plain LoRA adapter (PEFT reads it as one).
+How minilora's B update differs from PEFT's.  PEFT has no LoRA-FA config field: its ``create_lorafa_optimizer``
+sets ``requires_grad=False`` on every lora_A and returns its own ``LoraFAOptimizer``.  Write G = ∂L/∂W for the
+gradient a full fine-tune would take on W (d × k).  Since ΔW = s·B A, the plain gradient of B is
+
+    g_B = ∂L/∂B = s · G Aᵀ                                     (d × r)
+
+minilora feeds exactly this g_B to the ordinary AdamW every method uses (``optim.AdamW``, weight decay as
+configured there).  PEFT's optimizer first *projects* it, per layer, before its AdamW moments see it:
+
+    g̃_B = (1/s²) · g_B (A Aᵀ + δ I)⁺,   δ = 1e-8, ⁺ = pseudo-inverse  (under bfloat16 autocast where available)
+
+Why: a step ΔB changes the weight by s·ΔB A, and the ΔB that makes it closest to the full gradient,
+argmin ‖s·ΔB A − G‖_F, is ΔB = (1/s) G Aᵀ (A Aᵀ)⁻¹ = g̃_B, giving s·g̃_B A = G Aᵀ (A Aᵀ)⁻¹ A, G projected onto
+A's row space (the paper's "gradient approximation").  The rest of PEFT's step is Hugging Face's old AdamW: eps
+1e-6 added to sqrt(v) before bias correction, which is folded into the step size, and weight decay applied after
+the Adam step, B ← B − lr·wd·B.
+
+How much the projection matters: with kaiming-uniform A (A_ij ~ U(±1/sqrt(k))), A Aᵀ ≈ I/3 up to off-diagonal
+terms of relative size ~1/sqrt(k) (with "gaussian", ≈ (k/r²)·I), so g̃_B ≈ (3/s²)·g_B, and Adam's per-coordinate
+normalisation m/sqrt(v) cancels a constant factor (up to eps): the two updates differ mainly through the
+off-diagonal part of A Aᵀ, small for wide layers (k in the thousands), about 1/8 of the diagonal at k = 64.
+minilora implements the defining part — A frozen at prepare time — and not the projection; an adapter trained
+either way is a plain LoRA adapter (PEFT reads it as one).
 """
 
 from __future__ import annotations
