@@ -60,9 +60,43 @@ def test_an_existing_compare_is_kept_unless_resumed_or_overwritten(tmp_path, cap
 def test_compare_prints_a_legend_and_figures_draws_its_folder(tmp_path, capsys):
     out = tmp_path / "cmp"
     assert main([*ARGS, "--out", str(out)]) == 0
-    assert "columns: r LoRA rank" in capsys.readouterr().out
+    assert "columns: r the rank" in capsys.readouterr().out
     assert main(["figures", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == f"wrote {out / 'full-vs-lora.png'}"
     assert (out / "full-vs-lora.png").stat().st_size > 10_000
     assert main([*ARGS, "--out", str(out), "--overwrite"]) == 0  # the figure is compare's own file: cleared too
     assert not (out / "full-vs-lora.png").exists()
+
+
+def test_lr_of_a_method_reaches_its_runs_and_only_theirs(tmp_path, capsys, monkeypatch):
+    """--lr-dora is the peak lr the training loop of every DoRA run (one per rank) is given; the other runs keep
+    theirs (VeRA: --lr-lora's, as every --lr-METHOD left out)."""
+    peaks = []
+    real = minilora.train.warmup_cosine
+
+    def lr_of_step(step, lr, *args, **kwargs):
+        peaks.append(lr)
+        return real(step, lr, *args, **kwargs)
+
+    monkeypatch.setattr(minilora.train, "warmup_cosine", lr_of_step)
+    argv = [*ARGS[:4], "1,2", *ARGS[5:], "--methods", "dora,vera", "--lr-dora", "0.05", "--out", str(tmp_path / "c")]
+    assert main([*argv, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["run"], r["lr"]) for r in rows] == [("full", 3e-3), ("lora-r1", 1e-2), ("lora-r2", 1e-2),
+                                                   ("dora-r1", 0.05), ("dora-r2", 0.05), ("vera", 1e-2)]
+    assert peaks == [3e-3] * 2 + [1e-2] * 4 + [0.05] * 4 + [1e-2] * 2  # 2 steps a run, in the rows' order
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--methods", "dora", "--d-initial", "0.2"], "argument --d-initial: applies to method vera, which is not in "
+                                                  "--methods"),
+    (["--methods", "vera", "--loraplus-lr-ratio", "4"], "argument --loraplus-lr-ratio: applies to method lora-plus"),
+    (["--methods", "vera", "--lr-lora-fa", "0.1"], "argument --lr-lora-fa: applies to method lora-fa"),
+    (["--methods", "dora,subspace"], "argument --methods: 'subspace' is not one compare adds: its z in θ = θ0 + P z "
+                                     "is measured by `minilora intrinsic`"),
+])
+def test_an_option_of_a_method_not_compared_is_refused_before_training(argv, message, tmp_path, capsys,
+                                                                       counted_steps):
+    assert main([*ARGS, "--out", str(tmp_path / "c"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and counted_steps["calls"] == 0

@@ -168,3 +168,53 @@ def test_a_compare_folder_in_use_is_refused_naming_the_process(tmp_path, base):
 
     with FolderLock(tmp_path / LOCK_FILE, "compare folder"), pytest.raises(ValueError, match=f"process {os.getpid()}"):
         compare(get_task("reverse-shift", n_eval=20), base=base, ranks=(1,), steps=2, out=tmp_path)
+
+
+def test_several_variants_in_one_compare_each_with_the_registrys_trainable_count(base, tmp_path):
+    """The LoRA family runs at every rank on compare's targets, VeRA and the adapters once; each row trains what
+    the registry's entry makes trainable, with AdamW's state for exactly that, and its own files and latencies."""
+    from minilora.experiments.methods import get_method
+
+    targets = ("q_proj", "v_proj")
+    methods = {"dora": {}, "lora-fa": {}, "lora-plus": {"loraplus_lr_ratio": 4.0}, "vera": {"r": 8},
+               "adapter": {"bottleneck": 2}}
+    rows = compare(get_task("reverse-shift", n_eval=5), base=base, ranks=(1, 2), steps=2, batch_size=4,
+                   targets=targets, out=tmp_path, memory_steps=1, latency_batch=4, latency_repeats=1,
+                   methods=methods, lr_methods={"dora": 0.05})
+    assert [(r["run"], r["rank"]) for r in rows] == [
+        ("full", None), ("lora-r1", 1), ("lora-r2", 2), ("dora-r1", 1), ("dora-r2", 2), ("lora-fa-r1", 1),
+        ("lora-fa-r2", 2), ("lora-plus-r1", 1), ("lora-plus-r2", 2), ("vera", 8), ("adapter", None)]
+    for row in rows[3:]:
+        method = get_method(row["method"])
+        settings = {**methods[row["method"]], **({"target_modules": list(targets)} if "target_modules"
+                                                 in method.settings else {})}
+        if row["method"] != "vera":
+            settings.update({"r": row["rank"]} if "r" in method.settings else {})
+        fresh = minilora.models.GPT(base.config)
+        fresh.load_state_dict(base.state_dict())
+        assert row["trainable_params"] == method.trainable(method.prepare(fresh, settings, seed=0)), row["run"]
+        assert row["optimizer_state_bytes"] == 2 * 4 * row["trainable_params"]
+        assert row["lr"] == (0.05 if row["method"] == "dora" else 1e-2)
+        assert row["infer_base_ms"] > 0 and row["infer_unmerged_ms"] > 0
+    by_run = {r["run"]: r for r in rows}
+    assert by_run["lora-fa-r2"]["trainable_params"] == by_run["lora-r2"]["trainable_params"] // 2  # B only: r·d
+    assert by_run["vera"]["trainable_params"] == 2 * 2 * (8 + 64)  # λ_d (r) and λ_b (d) per adapted layer
+    assert by_run["vera"]["infer_merged_ms"] > 0 and by_run["adapter"]["infer_merged_ms"] is None  # nothing merges
+    assert by_run["vera"]["file"].endswith("adapter_model.safetensors")
+    assert by_run["adapter"]["file"].endswith("alternative_model.safetensors")
+    base_ms, merged, _, _ = format_table(rows).splitlines()[-1].split()[-4:]  # "0.93  n/a  0.96 (+3%)"
+    assert (base_ms, merged) == (f"{by_run['adapter']['infer_base_ms']:.2f}", "n/a")
+    saved = json.loads((tmp_path / COMPARE_FILE).read_text())["settings"]["methods"]
+    dora = get_method("dora").check({"target_modules": list(targets)})
+    assert saved["dora"] == {"settings": {k: v for k, v in dora.items() if k != "r"}, "lr": 0.05}  # ranks give r
+
+
+@pytest.mark.parametrize("methods, match", [
+    ({"dora": {"r": 2}}, "dora's r is compare's ranks"),
+    ({"vera": {"target_modules": ["q_proj"]}}, "vera's target_modules is compare's targets"),
+    ({"lora-plus": {"d_initial": 0.1}}, "d_initial does not apply to method 'lora-plus'"),
+    (["subspace"], "`minilora intrinsic`"),
+])
+def test_a_setting_compare_owns_or_a_foreign_one_is_refused(base, methods, match):
+    with pytest.raises(ValueError, match=match):
+        compare(get_task("reverse-shift", n_eval=5), base=base, steps=1, methods=methods)

@@ -96,6 +96,9 @@ def test_summarize_chooses_on_validation_and_reports_test_over_seeds():
     assert rows[("reverse-shift", "rank", "lora", 4)]["test"] == lora["test"]  # one run, two rows
     assert lora["trainable_params"] == 400 and lora["formula_params"] == 7168 and lora["budget"] == 7168
     assert len(result["lr_grid"]) == 2 * (3 + 2) * len(LRS)
+    # every grid run keeps its mean retained accuracy (the fake: 1 − lr on the skill task, nothing for names)
+    for g in result["lr_grid"]:
+        assert g["retained"] == (None if g["task"] == "first-names" else pytest.approx(1.0 - g["lr"]))
     assert result["none"]["reverse-shift"]["retained"]["mean"] == 1.0 and result["chosen_on"] == "validation"
     assert json.loads(json.dumps(result))["rows"] == result["rows"]  # JSON-able, nothing lost
 

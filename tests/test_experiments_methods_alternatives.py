@@ -111,7 +111,7 @@ def test_compare_runs_them_beside_full_and_lora(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--bottleneck", "2"], "argument --bottleneck: applies to method adapter, which is not in --methods"),
     (["--methods", "adapter", "--lr-prefix", "0.1"], "argument --lr-prefix: applies to method prefix"),
-    (["--methods", "vera"], "argument --methods: 'vera' is not one compare adds"),
+    (["--methods", "subspace"], "argument --methods: 'subspace' is not one compare adds"),
     (["--methods", "prefix", "--num-virtual-tokens", "0"], "argument --num-virtual-tokens: expected an integer >= 1"),
 ])
 def test_compare_options_of_the_alternatives(argv, message, capsys):

@@ -82,7 +82,7 @@ def test_compare_runs_qlora_beside_lora_without_a_merged_latency(tmp_path):
     from minilora.experiments.compare import compare
 
     rows = compare("subtract", ranks=[2], steps=2, batch_size=8, out=tmp_path / "cmp", memory_steps=1,
-                   latency_repeats=1, methods={"qlora": {"r": 2, "blocksize": 128}})
+                   latency_repeats=1, methods={"qlora": {"blocksize": 128}})
     qlora = next(r for r in rows if r["method"] == "qlora")
     lora = next(r for r in rows if r["method"] == "lora")
     assert qlora["trainable_params"] == lora["trainable_params"] and qlora["rank"] == 2

@@ -149,3 +149,8 @@ def test_the_family_figures_show_every_seed_each_chosen_lr_and_the_forgetting_ax
     stars = [line for line in grid.axes[len(grid.axes) // 2 - 1].lines if line.get_marker() == "*"]
     assert stars
     assert len(forgetting.axes) == 1 and "retained" in forgetting.axes[0].get_ylabel()  # names has nothing to forget
+    paths = {line.get_label(): line for line in forgetting.axes[0].lines if line.get_linestyle() == "--"}
+    assert sorted(paths) == ["full: each lr (seed 0)", "lora: each lr (seed 0)"]
+    full_path = [g for g in result["lr_grid"] if g["task"] == "reverse-shift" and g["arm"] == "full"
+                 and g["kind"] == "method"]
+    assert list(paths["full: each lr (seed 0)"].get_ydata()) == pytest.approx([g["retained"] for g in full_path])

@@ -13,6 +13,7 @@ from minilora.plots import (
     draw_figures,
     family,
     intrinsic,
+    latency,
     lora_paper,
     plot_compare,
 )
@@ -30,7 +31,7 @@ def drawn(monkeypatch):
         seen[Path(path).name] = common.outside_canvas(fig)
         return out
 
-    for module in (compare, intrinsic, lora_paper, family):
+    for module in (compare, intrinsic, lora_paper, family, latency):
         monkeypatch.setattr(module, "save_png", checked_save)
     return seen
 
@@ -40,7 +41,27 @@ def test_every_shipped_figure_keeps_its_texts_inside(tmp_path, drawn):
         shutil.copy(source, tmp_path)
     draw_figures(tmp_path)
     assert {"full-vs-lora.png", "lora-amplification.png", "intrinsic-budget.png"} <= set(drawn)
+    assert ("latency.png" in drawn) == (FIGURES / "latency.json").is_file()  # drawn when its JSON is shipped
     assert {name: texts for name, texts in drawn.items() if texts} == {}
+
+
+def fake_latency_result(batches=(1, 16, 32), seq_lens=(16, 128)):
+    """A ``latency.json`` of ``minilora latency``'s full plan, with made-up times (no timing in a test)."""
+    from minilora.experiments.latency import VARIANTS
+
+    rows = [{"variant": v, "batch": b, "seq_len": t, "median_ms": 1.0 + i + b * t / 100,
+             "paired_overhead_pct": 5.0 * i, "paired_overhead_q1": 4.0 * i, "paired_overhead_q3": 6.0 * i}
+            for i, v in enumerate(VARIANTS) for b in batches for t in seq_lens]
+    return {"experiment": "latency", "settings": {"model": "bench-small", "repeats": 25}, "rows": rows}
+
+
+def test_figures_draws_the_latency_figure_when_its_json_is_there(tmp_path, drawn):
+    for source in FIGURES.glob("compare-*.json"):
+        shutil.copy(source, tmp_path)
+    assert "latency.png" not in {p.name for p in draw_figures(tmp_path)}  # no latency.json: skipped
+    (tmp_path / "latency.json").write_text(json.dumps(fake_latency_result()))
+    assert tmp_path / "latency.png" in draw_figures(tmp_path)
+    assert drawn["latency.png"] == []
 
 
 def test_a_one_task_compare_figure_keeps_its_title_inside(tmp_path, drawn):

@@ -1,4 +1,15 @@
-"""``minilora compare``: full fine-tuning against LoRA at several ranks, the same budget, one table."""
+"""``minilora compare``: full fine-tuning against LoRA at several ranks and any other trainable method, the same
+budget, one table.
+
+    minilora compare --task subtract [--ranks 1,2,4,8] [--target-modules q_proj,v_proj,fc_in,fc_out]
+                     [--methods dora,lora-plus,vera,adapter,...] [--lr-full X] [--lr-lora X] [--lr-METHOD X ...]
+                     [the settings of the --methods: --loraplus-lr-ratio, --d-initial, --bottleneck, --blocksize, ...]
+
+The --methods, their --lr-METHOD options and their settings' options come from the method registry
+(``experiments.methods``), as ``finetune``'s do: a method added there is an option here.  The LoRA family runs at
+each of --ranks on --target-modules; VeRA runs once on --target-modules, adapter and prefix once.  An option of a
+method that is not in --methods is refused in one line.
+"""
 
 from __future__ import annotations
 
@@ -23,34 +34,40 @@ from minilora.cli.options import (
 )
 from minilora.cli.train import add_base
 
-__all__ = ["COMMANDS", "COMPARE_EXTRA", "COMPARE_LEGEND"]
+__all__ = ["COMMANDS", "COMPARE_LEGEND"]
 
-COMPARE_EXTRA = ("adapter", "prefix", "qlora")  # the methods --methods may add (their settings are options of compare)
-
-COMPARE_LEGEND = ("columns: r LoRA rank; trainable weights and their % of all; the task's test metric; final "
-                  "training loss; median step ms; peak training MiB (CPU); AdamW state KiB; weights file KiB; forward "
-                  "ms of the base model and with the adapters merged / unmerged (overhead in %)")
+COMPARE_LEGEND = ("columns: r the rank (VeRA: of its shared random pair); trainable weights and their % of all; the "
+                  "task's test metric; final training loss; median step ms; peak training MiB (CPU); AdamW state KiB; "
+                  "weights file KiB (full: the model; LoRA family, VeRA: PEFT adapter files, PiSSA/OLoRA as plain "
+                  "LoRA of rank 2r; adapter, prefix: their own weights); forward ms of the base model and with the "
+                  "adapters merged (n/a: nothing to merge, or QLoRA's 4-bit base) / unmerged (overhead in %)")
 
 
 def _compare_args(p: argparse.ArgumentParser) -> None:
-    from minilora.experiments.compare import DEFAULT_LR
+    from minilora.experiments.compare import DEFAULT_LR, compare_methods, per_rank
     p.add_argument("--task", required=True, help="task to adapt to (e.g. reverse-shift, subtract, sort, first-names)")
     add_base(p)
     p.add_argument("--ranks", type=ranks_list, default=[1, 2, 4, 8],
                    help="comma-separated LoRA ranks, one run each (default 1,2,4,8)")
     add_settings(p, "lora", ["target_modules"])
+    extra = compare_methods()
+    family = [m for m in extra if per_rank(m)]
     p.add_argument("--methods", type=comma_list, default=[], metavar="NAMES",
-                   help=f"methods to run besides full and LoRA, one run each: some of {','.join(COMPARE_EXTRA)} "
-                        "(default none)")
-    for name in COMPARE_EXTRA:
-        add_settings(p, name, _own_settings(name))
-        p.add_argument(f"--lr-{name}", type=positive_float, default=None, dest=f"lr_{name}",
-                       help=f"peak lr of {name} (default: --lr-lora's)")
+                   help=f"methods to run besides full and LoRA: some of {','.join(extra)} (default none); "
+                        f"{','.join(family)} run at each of --ranks on --target-modules, the others once")
+    seen: set[str] = set()
+    for name in extra:  # each setting's option once, even when two methods have it
+        new = [setting for setting in _own_settings(name) if setting not in seen]
+        add_settings(p, name, new)
+        seen.update(new)
     add_training(p, steps=1000, lr=None, run=False)
     p.add_argument("--lr-full", type=positive_float, default=DEFAULT_LR["full"],
                    help=f"peak lr of full fine-tuning (default {DEFAULT_LR['full']})")
     p.add_argument("--lr-lora", type=positive_float, default=DEFAULT_LR["lora"],
                    help=f"peak lr of LoRA (default {DEFAULT_LR['lora']})")
+    for name in extra:
+        p.add_argument(f"--lr-{name}", type=positive_float, default=None, dest=_lr_dest(name),
+                       help=f"peak lr of {name} (default: --lr-lora's)")
     p.add_argument("--seeds", type=seeds_list, default=None,
                    help="comma-separated seeds, every run once per seed, with mean ± std (e.g. 0,1,2; default: --seed)")
     add_jobs(p)
@@ -89,7 +106,9 @@ def _compare(args: argparse.Namespace) -> int:
         print((out / COMPARE_FILE).read_text(), end="")
         return 0
     print(f"{args.task} from {args.base}: {args.steps} steps x batch {args.batch_size}, lr full {args.lr_full:g}, "
-          f"lr LoRA {args.lr_lora:g} on {','.join(targets)}, "
+          f"lr LoRA {args.lr_lora:g}"
+          + "".join(f", lr {name} {lr_methods.get(name, args.lr_lora):g}" for name in methods)
+          + f" on {','.join(targets)}, "
           + (f"seeds {','.join(map(str, args.seeds))}" if args.seeds else f"seed {args.seed}"))
     print(format_table(rows))
     print(COMPARE_LEGEND)
@@ -99,9 +118,15 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lr_dest(method: str) -> str:
+    """The attribute of ``--lr-METHOD``: lr-fa's is ``lr_lora_fa``."""
+    return f"lr_{method.replace('-', '_')}"
+
+
 def _own_settings(name: str) -> list[str]:
-    """The settings of an extra method that LoRA does not have (QLoRA's blocksize, double_quant): LoRA's own
-    (--target-modules) are compare's options already, and QLoRA runs at LoRA's defaults for the rest (r = 4)."""
+    """The settings of an extra method that are options here: those LoRA does not have (LoRA+'s loraplus_lr_ratio,
+    VeRA's d_initial, QLoRA's blocksize).  LoRA's own are compare's: ``--ranks`` gives r, ``--target-modules`` the
+    targets; the LoRA family and VeRA run at the registry's defaults for the rest (lora_alpha = r, VeRA's r)."""
     from minilora.experiments.methods import get_method
 
     lora = get_method("lora").settings
@@ -109,31 +134,30 @@ def _own_settings(name: str) -> list[str]:
 
 
 def _extra_methods(args: argparse.Namespace) -> tuple[dict[str, dict], dict[str, float]]:
-    """The --methods with the settings given as options, and their --lr-NAME; an option of a method that is not
-    in --methods is one line naming both."""
-    from minilora.experiments.methods import get_method
+    """The --methods with the settings given as options, and their --lr-METHOD; a method compare cannot add, or an
+    option of methods none of which is in --methods, is one line naming it."""
+    from minilora.experiments.compare import compare_methods, why_not_compared
 
-    unknown = [m for m in args.methods if m not in COMPARE_EXTRA]
-    if unknown:
-        raise ValueError(f"argument --methods: {unknown[0]!r} is not one compare adds; expected some of "
-                         f"{','.join(COMPARE_EXTRA)}")
-    methods, lrs = {}, {}
-    for name in COMPARE_EXTRA:
-        given = {s: getattr(args, s) for s in _own_settings(name) if getattr(args, s, None) is not None}
-        lr = getattr(args, f"lr_{name}")
-        if name not in args.methods:
-            if given or lr is not None:
-                option = f"--{next(iter(given), 'lr_' + name).replace('_', '-')}"
-                raise ValueError(f"argument {option}: applies to method {name}, which is not in --methods")
-            continue
-        methods[name] = given
-        if args.target_modules and "target_modules" in get_method(name).settings:  # QLoRA adapts LoRA's targets
-            given["target_modules"] = args.target_modules
-        if lr is not None:
-            lrs[name] = lr
+    for name in args.methods:
+        problem = why_not_compared(name)
+        if problem:
+            raise ValueError(f"argument --methods: {problem}")
+    extra = compare_methods()
+    for name in extra:  # an option of no chosen method: its lr, or a setting only methods outside --methods take
+        if getattr(args, _lr_dest(name)) is not None and name not in args.methods:
+            raise ValueError(f"argument --lr-{name}: applies to method {name}, which is not in --methods")
+        for setting in _own_settings(name):
+            takers = [m for m in extra if setting in _own_settings(m)]
+            if getattr(args, setting) is not None and not set(takers) & set(args.methods):
+                raise ValueError(f"argument --{setting.replace('_', '-')}: applies to method {' or '.join(takers)}, "
+                                 f"which is not in --methods")
+    methods = {name: {s: getattr(args, s) for s in _own_settings(name) if getattr(args, s) is not None}
+               for name in dict.fromkeys(args.methods)}
+    lrs = {name: getattr(args, _lr_dest(name)) for name in methods if getattr(args, _lr_dest(name)) is not None}
     return methods, lrs
 
 
 COMMANDS = [
-    ("compare", "full fine-tuning vs LoRA at several ranks, same budget, one table", _compare_args, _compare),
+    ("compare", "full fine-tuning vs LoRA at several ranks (and any --methods), same budget, one table",
+     _compare_args, _compare),
 ]

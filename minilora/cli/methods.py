@@ -1,6 +1,7 @@
 """The method options: ``--method`` and one option per method setting, named after it (``--r``, ``--lora-alpha``,
 ``--use-rslora``, ``--target-modules``, ``--init-lora-weights``, ``--d``, ``--projection``, ``--said``,
-``--bottleneck``, ``--placement``, ``--num-virtual-tokens``, ``--prefix-projection``, ``--encoder-hidden-size``;
+``--bottleneck``, ``--placement``, ``--num-virtual-tokens``, ``--prefix-projection``, ``--encoder-hidden-size``,
+``--loraplus-lr-ratio``, ``--d-initial``, ``--blocksize``, ``--double-quant``;
 a setting of a method added later gets ``--its-name``).  The registry (``experiments.methods``) fills the defaults
 and checks the values; an option of a setting the chosen method does not have is refused in one line naming both.
 """
@@ -20,6 +21,17 @@ def _init_weights(text: str) -> bool | str:
     if text.lower() in ("true", "gaussian"):
         return True if text.lower() == "true" else "gaussian"
     raise argparse.ArgumentTypeError(f"expected true or gaussian, got {text!r}")
+
+
+def _finite(text: str) -> float:
+    """A finite float (the registry's ``check`` says which values a setting takes)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 # one option per method setting, named after it; every one defaults to None, so "not given" is visible
@@ -46,20 +58,16 @@ _SETTING_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
                           "an MLP (Li & Liang's reparameterisation)"}),
     "encoder_hidden_size": (("--encoder-hidden-size",), {"type": positive_int, "help": "hidden width of the "
                             "prefix MLP (default {default})"}),
+    "loraplus_lr_ratio": (("--loraplus-lr-ratio",), {"type": positive_float, "metavar": "LAMBDA", "help": "LoRA+: "
+                          "B's learning rate over A's (default {default})"}),
+    "d_initial": (("--d-initial",), {"type": _finite, "metavar": "X", "help": "VeRA: the initial value of every "
+                  "lambda_d (default {default})"}),
     "blocksize": (("--blocksize",), {"type": int, "choices": (32, 64, 128, 256, 512, 1024, 2048, 4096), "metavar":
                   "N", "help": "QLoRA: NF4 block size, weights per absmax scale (default {default})"}),
     "double_quant": (("--double-quant",), {"action": argparse.BooleanOptionalAction, "help": "QLoRA: store the "
                      "block scales in 8 bits too (default on; --no-double-quant: float32 scales)"}),
 }
 METHOD_OPTIONS = {flags[0]: setting for setting, (flags, _) in _SETTING_OPTIONS.items()}  # option → method setting
-
-
-def _finite(text: str) -> float:
-    """A finite float (the registry's ``check`` says which values a setting takes)."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
 
 
 def _setting_option(setting: str, default: Any) -> tuple[tuple[str, ...], dict[str, Any]]:

@@ -7,7 +7,9 @@
     --checkpoint-seconds --seed                     the ``TrainConfig`` field of the same name
     --method --r --lora-alpha --use-rslora --target-modules --init-lora-weights --d --projection --said
     --bottleneck --placement --num-virtual-tokens --prefix-projection --encoder-hidden-size
+    --loraplus-lr-ratio --d-initial --blocksize --double-quant
                                                     a method and its settings (``cli/methods.py``)
+    --methods NAMES --lr-METHOD                     compare: the methods beside full and LoRA, each one's peak lr
     --jobs N          runs in parallel (default 1); --scheduler ADDRESS: a Dask cluster instead
     --device cpu|cuda, --resume, --overwrite
 

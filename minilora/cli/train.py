@@ -102,6 +102,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from minilora.data import get_task
     from minilora.experiments.methods import get_method
     from minilora.experiments.runs import default_run_folder, finetune
+    from minilora.lora import count_parameters
 
     get_task(args.task)  # an unknown task is refused before a folder is named after it
     check_warmup(args)
@@ -116,7 +117,8 @@ def _finetune(args: argparse.Namespace) -> int:
                              overwrite=args.overwrite)
     if result.already_finished:
         _already_finished(args.out, result)
-    trainable, total = get_method(args.method).trainable(model), model.num_parameters()
+    # total counts a QLoRA base's 4-bit weights too (they are not Parameters): see lora.accounting.stored_weights
+    trainable, total = get_method(args.method).trainable(model), count_parameters(model).total
     print(f"{args.method} fine-tuning: {trainable:,} of {total:,} parameters trainable "
           f"({100 * trainable / total:.2f}%)")
     print_metrics(f"after {config.steps} steps ({result.seconds:.0f} s), test {args.task}:", result.final_metrics)

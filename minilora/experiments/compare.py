@@ -1,17 +1,26 @@
-"""Full fine-tuning and LoRA side by side: what ``minilora compare`` prints.
+"""Full fine-tuning, LoRA and the other methods of the registry side by side: what ``minilora compare`` prints.
 
 Every run starts from a fresh copy of the same pretrained model and gets the same budget: the
 same steps, batch size, warm-up + cosine schedule and seed (so the same batches in the same
-order); only the learning rate is each method's own.  Per run it reports
+order); only the learning rate is each method's own.  Full fine-tuning and LoRA always run; ``methods`` adds
+any other trainable method of the registry (``experiments.methods``).  The LoRA family (the methods with LoRA's
+rank r and scaling lora_alpha: dora, pissa, olora, lora-fa, lora-plus, qlora) runs once per rank, like LoRA, on
+the same target modules; the others (vera, adapter, prefix) run once with their own settings (VeRA on the same
+target modules).  Per run it reports
 
-    trainable parameters   full: every weight;  LoRA: Σ r(d + k) over the adapted d×k matrices
+    trainable parameters   full: every weight;  LoRA: Σ r(d + k) over the adapted d×k matrices;  the others: what
+                           their registry entry makes trainable (LoRA-FA: Σ r·d, B only; DoRA: + d magnitudes each)
     task metric            the task's headline metric on its held-out set (``task.metric``)
     step time              median wall time of the run's training steps
     peak training memory   tracemalloc peak over a few extra, untimed steps (CPU only)
     optimizer state        AdamW's two moments per trainable weight: 2 · 4 bytes · |Θ| in float32
-    file size              full: model.safetensors (every weight);  LoRA: adapter_model.safetensors (A, B)
-    inference latency      LoRA only: forward pass of the base model vs. merged (W = W0 + s·B A)
-                           vs. unmerged (W0 x + s·B A x) adapters
+    file size              what the run saves: full: model.safetensors (every weight);  the LoRA family and VeRA:
+                           PEFT's adapter_model.safetensors (PiSSA/OLoRA converted to a plain LoRA of rank 2r on the
+                           original base, QLoRA's for the 4-bit base, VeRA's with its shared A, B);  adapter,
+                           prefix: alternative_model.safetensors (their own trained weights)
+    inference latency      every method but full: the base model's forward pass vs. the trained model as it trains
+                           ("unmerged": W0 x + s·B A x, or the adapters / prefixes in the forward) and, where merging
+                           exists, merged (W = W0 + ΔW: LoRA family and VeRA; not on QLoRA's 4-bit base: None)
 
 Results are written as JSON (``compare.json``) next to the saved weights, so a table or figure
 can be redrawn without retraining.  Each finished run also leaves ``row.json`` (its row and the settings it
@@ -59,9 +68,8 @@ from minilora.lora import (
     LoraConfig,
     count_parameters,
     find_targets,
-    merge_lora,
-    unmerge_lora,
 )
+from minilora.lora.layer import MergeableLinear
 from minilora.models.gpt import GPT
 from minilora.train import (
     TrainConfig,
@@ -71,10 +79,38 @@ from minilora.train import (
     train_step,
 )
 
-__all__ = ["COMPARE_FILE", "DEFAULT_LR", "compare", "format_seed_summary", "format_table", "parse_ranks", "parse_seeds"]
+__all__ = ["COMPARE_FILE", "DEFAULT_LR", "compare", "compare_methods", "format_seed_summary", "format_table",
+           "parse_ranks", "parse_seeds", "per_rank", "why_not_compared"]
 
 REPORTED_ON = "test"  # compare chooses nothing: every metric is the test split's
 DEFAULT_LR = {"full": 3e-3, "lora": 1e-2}
+
+
+def per_rank(method: str) -> bool:
+    """Whether ``method`` runs once per rank of ``ranks``: the LoRA family, the methods whose settings have LoRA's
+    rank r and scaling lora_alpha (LoRA, DoRA, PiSSA, OLoRA, LoRA-FA, LoRA+, QLoRA; not VeRA, whose r is the rank
+    of one random pair shared by all layers)."""
+    settings = get_method(method).settings
+    return "r" in settings and "lora_alpha" in settings
+
+
+def why_not_compared(method: str) -> str | None:
+    """None when ``methods`` may name ``method``; else why not, in a phrase (unknown, always run, or trains no
+    weights that compare can save)."""
+    if method in ("full", "lora"):
+        return f"{method!r} is not one compare adds: it always runs"
+    if method == "subspace":
+        return ("'subspace' is not one compare adds: its z in θ = θ0 + P z is measured by `minilora intrinsic`; "
+                "use that command")
+    if method not in FINETUNE_METHODS:
+        return f"{method!r} is not one compare adds; expected some of {', '.join(compare_methods())}"
+    return None
+
+
+def compare_methods() -> list[str]:
+    """The methods ``methods`` may add, in the registry's order: every one that trains and saves weights, but full
+    and LoRA (which always run)."""
+    return [m for m in FINETUNE_METHODS if m not in ("full", "lora")]
 
 
 def parse_ranks(text: str) -> list[int]:
@@ -113,7 +149,7 @@ def _fresh_model(base: str | GPT, device: str | None) -> GPT:
 def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
     """Check the output folder before any run: writable, and holding another compare only when resuming it
     (``resume``) or replacing it (``overwrite`` deletes compare's own files, never anything else)."""
-    methods = [m for m in FINETUNE_METHODS if m not in ("full", "lora")]  # the folders of ``methods`` runs
+    methods = compare_methods()  # the folders of ``methods`` runs: "dora-r4", "vera", "vera-seed1", ...
     if resume and overwrite:
         raise ValueError("compare: resume and overwrite exclude each other")
     clean_temporaries(out)
@@ -122,7 +158,8 @@ def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
         return
     ours = [p for p in present if p.name in (COMPARE_FILE, FULL_VS_LORA_PNG) or (
         p.is_dir() and (p.name in ("full", *methods)
-                        or p.name.startswith(("full-seed", "lora-r", *(f"{m}-seed" for m in methods))))
+                        or p.name.startswith(("full-seed", "lora-r", *(f"{m}-{tail}" for m in methods
+                                                                       for tail in ("seed", "r")))))
         and all(f.name in (*RUN_FILES, ROW_FILE) for f in p.iterdir()))]
     foreign = [p.name for p in present if p not in ours]
     if foreign:
@@ -186,14 +223,25 @@ def _training_memory(model: GPT, task: Task, config: TrainConfig, steps: int) ->
     return (peak if model.device == "cpu" else None), optimizer.state_bytes()
 
 
-def _latency(base_model: GPT, model: GPT, idx: np.ndarray, repeats: int) -> dict[str, float]:
-    """Median forward milliseconds of the base model and of ``model`` with its adapters merged and unmerged (a 4-bit
-    base, QLoRA's, refuses to merge: its merged time is None)."""
-    if any(getattr(m, "is_quantized", False) for m in model.modules()):
+def _latency(base_model: GPT, model: GPT, idx: np.ndarray, repeats: int) -> dict[str, float | None]:
+    """Median forward milliseconds of the base model and of ``model`` as it trained ("unmerged") and, where its
+    layers merge (``MergeableLinear``: the LoRA family, VeRA), merged, W = W0 + ΔW; bottleneck adapters and
+    prefixes have nothing to merge, and a 4-bit base (QLoRA's) refuses to: their merged time is None."""
+    layers = [m for m in model.modules() if isinstance(m, MergeableLinear)]
+    if not layers or any(getattr(m, "is_quantized", False) for m in model.modules()):
         return {**forward_ms({"base": base_model, "unmerged": model}, idx, repeats), "merged": None}
+
+    def merge() -> None:
+        for layer in layers:
+            layer.merge()
+
+    def unmerge() -> None:
+        for layer in layers:
+            layer.unmerge()
+
     times = forward_ms({"base": base_model, "merged": model, "unmerged": model}, idx, repeats,
-                       before={"merged": lambda: merge_lora(model), "unmerged": lambda: unmerge_lora(model)})
-    unmerge_lora(model)
+                       before={"merged": merge, "unmerged": unmerge})
+    unmerge()
     return times
 
 
@@ -222,7 +270,7 @@ def _run(spec: RunSpec, base: str | GPT, base_model: GPT, task: Task, device: st
         "file": str(weights_file), "file_bytes": os.path.getsize(weights_file),
         "infer_base_ms": None, "infer_merged_ms": None, "infer_unmerged_ms": None,
     }
-    if method.adapter:
+    if spec.method != "full":
         times = _latency(base_model, model, latency_idx, latency_repeats)
         row.update(infer_base_ms=times["base"], infer_merged_ms=times["merged"], infer_unmerged_ms=times["unmerged"])
     row["losses"] = losses
@@ -252,7 +300,8 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
             overwrite: bool = False, seeds: Sequence[int] | None = None, jobs: int = 1,
             executor: cf.Executor | None = None, methods: Mapping[str, Mapping[str, Any]] | Sequence[str] = (),
             lr_methods: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
-    """Fine-tune ``base`` on ``task`` fully and with LoRA at each of ``ranks``; one measured row per run.
+    """Fine-tune ``base`` on ``task`` fully, with LoRA at each of ``ranks`` and with ``methods``; one measured row
+    per run.
 
     Budget (the same for every run): ``steps`` AdamW steps of ``batch_size`` sequences, lr_t a linear
     warm-up over ``warmup_steps`` (default ``default_warmup_steps(steps)`` = steps / 20) then a cosine decay to
@@ -275,11 +324,15 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
     processes (default 1: this process) or ``executor``, and ``on_row`` is called for each row, in order, once all
     have finished.
 
-    ``methods`` adds other registry methods that save their weights (e.g. the alternatives "adapter", "prefix"),
-    one run each (folder = the method's name), with its settings (a list of names: the registry's defaults), at
-    ``lr_methods[name]`` (default ``lr_lora``); their rows have no rank and no merged/unmerged latency.
+    ``methods`` adds other trainable methods of the registry (``compare_methods()``: dora, pissa, olora, lora-fa,
+    lora-plus, vera, adapter, prefix, qlora), a list of names (the registry's default settings) or name → settings
+    (e.g. ``{"lora-plus": {"loraplus_lr_ratio": 4.0}, "adapter": {"bottleneck": 8}}``), each at
+    ``lr_methods[name]`` (default ``lr_lora``).  The LoRA family (``per_rank``) runs at each of ``ranks`` on
+    ``targets`` (folders "dora-r4", ...; its r and target_modules are not settings here); vera, adapter and prefix run
+    once (folder = the method's name), VeRA on ``targets`` with its own r.  "subspace" is refused: its intrinsic
+    dimension is measured by ``minilora intrinsic``.
     """
-    extra = _extra_methods(methods, lr_methods, lr_lora)
+    extra = _extra_methods(methods, lr_methods, lr_lora, tuple(targets))
     if out is None:
         return _compare(task, base, ranks, steps, batch_size, lr_full, lr_lora, targets, seed, warmup_steps, device,
                         None, memory_steps, latency_batch, latency_repeats, on_row, False, seeds, jobs, executor,
@@ -293,21 +346,33 @@ def compare(task: str | Task, base: str | GPT = "skills", ranks: Sequence[int] =
 
 
 def _extra_methods(methods: Mapping[str, Mapping[str, Any]] | Sequence[str], lr_methods: Mapping[str, float] | None,
-                   lr_lora: float) -> dict[str, tuple[dict[str, Any], float]]:
-    """name → (checked settings, lr) of the methods ``compare`` runs besides full and LoRA; a ValueError names a
-    method that is unknown, is full or LoRA itself, saves no weights, or has a bad setting or lr."""
+                   lr_lora: float, targets: tuple[str, ...]) -> dict[str, tuple[dict[str, Any], float]]:
+    """name → (checked settings, lr) of the methods ``compare`` runs besides full and LoRA, with ``targets`` as the
+    target_modules of those that have them and without r for the LoRA family (``ranks`` gives it); a ValueError
+    names a method that is unknown, always runs or saves no weights, a setting compare sets itself, or a bad setting
+    or lr."""
     given = dict(methods) if isinstance(methods, Mapping) else {name: {} for name in methods}
     lrs = dict(lr_methods or {})
     extra = {}
     for name, settings in given.items():
-        if name in ("full", "lora") or name not in FINETUNE_METHODS:
-            others = [m for m in FINETUNE_METHODS if m not in ("full", "lora")]
-            raise ValueError(f"compare: methods: {name!r} is not one compare adds; expected some of "
-                             f"{', '.join(others)}")
+        problem = why_not_compared(name)
+        if problem:
+            raise ValueError(f"compare: methods: {problem}")
+        method, settings = get_method(name), dict(settings or {})
+        owned = {"target_modules": "targets", **({"r": "ranks"} if per_rank(name) else {})}
+        for setting, argument in owned.items():
+            if setting in settings:
+                raise ValueError(f"compare: methods: {name}'s {setting} is compare's {argument} (the same for every "
+                                 f"method); leave it out of its settings")
+        if "target_modules" in method.settings:
+            settings["target_modules"] = list(targets)
         lr = lrs.pop(name, lr_lora)
         if not lr > 0:
             raise ValueError(f"compare: the lr of {name} must be > 0, got {lr!r}")
-        extra[name] = (get_method(name).check(settings), float(lr))
+        checked = method.check(settings)
+        if per_rank(name):
+            checked.pop("r")
+        extra[name] = (checked, float(lr))
     if lrs:
         raise ValueError(f"compare: lr_methods names {sorted(lrs)}, which are not among methods {list(given)}")
     return extra
@@ -349,7 +414,13 @@ def _compare(task: str | Task, base: str | GPT, ranks: Sequence[int], steps: int
     runs = [(s, "full", {}, f"full{suffix(s)}") for s in seeds]
     runs += [(s, "lora", {"r": int(r), "target_modules": list(targets)}, f"lora-r{r}{suffix(s)}")
              for s in seeds for r in ranks]
-    runs += [(s, name, settings, f"{name}{suffix(s)}") for s in seeds for name, (settings, _) in extra.items()]
+    for name, (settings, _) in extra.items():  # the LoRA family once per rank, the others once
+        if per_rank(name):
+            for r in ranks[:1]:  # a bad combination fails before any run
+                get_method(name).check({**settings, "r": int(r)})
+            runs += [(s, name, {"r": int(r), **settings}, f"{name}-r{r}{suffix(s)}") for s in seeds for r in ranks]
+        else:
+            runs += [(s, name, settings, f"{name}{suffix(s)}") for s in seeds]
     base_name = base if isinstance(base, str) else "<GPT object>"
     rows: list[dict[str, Any] | None] = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -396,9 +467,12 @@ def _num(value: float | None, spec: str) -> str:
 
 
 def _latency_cell(ms: float | None, base_ms: float | None) -> str:
-    """"1.23 (+4%)": milliseconds and the overhead over the base model, 100 · (t / t_base − 1)."""
-    if ms is None or base_ms is None:
+    """"1.23 (+4%)": milliseconds and the overhead over the base model, 100 · (t / t_base − 1); "n/a" where the
+    base was timed but not this (a merged time where nothing merges), "-" where nothing was timed (full)."""
+    if base_ms is None:
         return "-"
+    if ms is None:
+        return "n/a"
     return f"{ms:.2f} ({100 * (ms / base_ms - 1):+.0f}%)"
 
 
@@ -407,8 +481,9 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
     Columns: method, seed (only when the rows have several), rank r, trainable parameters and their share of
     all, the task metric, the final training loss, median step ms, peak training MiB (above the loaded model),
-    optimizer state KiB, weights file KiB, and forward-pass ms of base / merged / unmerged (LoRA rows; the
-    percentage is the overhead over the base model).
+    optimizer state KiB, weights file KiB, and forward-pass ms of base / merged / unmerged (every row but full's; the
+    percentage is the overhead over the base model; merged "n/a" where nothing merges: adapter, prefix, and QLoRA's
+    4-bit base, which refuses to).
     """
     if not rows:
         raise ValueError("format_table: no rows to show")
@@ -444,9 +519,10 @@ def format_seed_summary(rows: Sequence[dict[str, Any]]) -> str:
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{statistics.fmean(values):.3f} ± {spread:.3f}"
 
-    lines = [f"{'method':6s}  {'r':>2s}  {'trainable':>9s}  seeds  {rows[0]['metric'] + ' (mean ± std)':>24s}  "
+    wm = max(6, *(len(method) for method, _ in groups))  # "lora-plus" is wider than "method"
+    lines = [f"{'method':{wm}s}  {'r':>3s}  {'trainable':>9s}  seeds  {rows[0]['metric'] + ' (mean ± std)':>24s}  "
              + f"{'loss (mean ± std)':>17s}"]
     for (method, rank), group in groups.items():
-        lines.append(f"{method:6s}  {_num(rank, 'd'):>2s}  {group[0]['trainable_params']:>9,}  {len(group):>5d}  "
+        lines.append(f"{method:{wm}s}  {_num(rank, 'd'):>3s}  {group[0]['trainable_params']:>9,}  {len(group):>5d}  "
                      f"{pm([g['metric_value'] for g in group]):>24s}  {pm([g['final_loss'] for g in group]):>17s}")
     return "\n".join(lines)

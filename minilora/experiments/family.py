@@ -16,7 +16,7 @@ the trainable numbers of LoRA at r = 4 on the default targets, |Θ| = Σ r(d + k
 ``matched_size`` solves each formula for the integer size closest to the budget; every run records its real count.
 
 Learning rates (Biderman et al. 2024 and the LoRA paper: LoRA's best lr is ~10× full fine-tuning's, so one fixed lr
-would favour one of them): every arm gets the same grid ``LR_GRID``, a ×√10 ladder over 2.5 decades, and the lr is
+would favour one of them): every arm gets the same grid ``LR_GRID``, a ×√10 ladder over 3 decades, and the lr is
 chosen per (arm, task) on the **validation** split with seed 0; then seeds 1, 2 run at the chosen lr, and every
 reported number is on the **test** split over seeds 0, 1, 2.  A choice at the edge of the grid is flagged.  LoRA also
 runs at ranks {1, 4, 16} × the same grid (the rank × lr grid), with seeds at each rank's chosen lr.
@@ -58,10 +58,11 @@ from minilora.experiments.sweep import run_sweep, spec_key
 __all__ = ["ARMS", "FAMILY_FILE", "FAST", "LR_GRID", "LoraFamily", "ModelShape", "choose_lr", "format_family",
            "lora_family", "matched_size", "model_shape", "trainable_count"]
 
-# Peak learning rates: 3e-4 · √10^i, i = 0..5.  Full fine-tuning of these models is best near 1e-3..3e-3 and LoRA
-# near 1e-2 (the lora-paper sweeps' fixed lrs); vectors-only methods (VeRA, prefixes) want more, so the ladder runs to
-# 1e-1: six points, half a decade apart, fine enough that "10×" is two steps and wide enough to have both ends.
-LR_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+# Peak learning rates: 3e-4 · √10^i, i = 0..6.  Full fine-tuning of these models is best near 1e-3..3e-3 and LoRA
+# near 1e-2 (the lora-paper sweeps' fixed lrs); vectors-only methods (VeRA, prefixes) want more: with the ladder ending
+# at 1e-1, VeRA chose 1e-1 on all three tasks and prefix-tuning on two, so it runs to 3e-1.  Seven points, half a decade
+# apart: fine enough that "10×" is two steps, wide enough that a choice at an edge is rare (and flagged).
+LR_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 
 # arm → (registry method, the setting that sizes it, fixed settings).  An arm is a method at one configuration.
 ARMS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
@@ -251,7 +252,8 @@ class LoraFamily:
                    ``lr_at_edge`` ("low" / "high" / None), the seed-0 validation metric it was chosen by, and over
                    the seeds at that lr: ``test`` (mean, std, values), ``retained`` (mean over the pretraining
                    skills, per seed; skill tasks), trainable params, optimizer bytes, step ms
-        lr_grid    every phase-1 run: (task, kind, arm, rank, lr) → validation and test metric, diverged
+        lr_grid    every phase-1 run: (task, kind, arm, rank, lr) → validation and test metric, diverged, and the
+                   mean retained accuracy (skill tasks): learning against forgetting along the lr
         none       per task: the base model's test and validation metric and retained accuracy
         """
         by_key = {o["key"]: o for o in outcomes}
@@ -261,8 +263,10 @@ class LoraFamily:
             method, size_key, _ = ARMS[arm]
             for grid_lr, o in zip(self.lrs, grid):
                 res = o["result"]
+                kept = res["retained"]
                 grid_rows.append({"task": task, "kind": kind, "arm": arm, "rank": rank, "lr": grid_lr,
-                                  "validation": res["validation"], "test": res["value"], "diverged": res["diverged"]})
+                                  "validation": res["validation"], "test": res["value"], "diverged": res["diverged"],
+                                  "retained": None if kept is None else sum(kept.values()) / len(kept)})
             row = {"task": task, "base": base, "kind": kind, "arm": arm, "method": method, "rank": rank,
                    "size_key": size_key, "size": settings.get(size_key) if size_key else None,
                    "settings": run_of(grid[0])["settings"], "metric": grid[0]["result"]["metric"],

@@ -181,7 +181,7 @@ def load_trained(source: str, base: str | None = None, device: str | None = None
         base = base or run.get("base") or recorded
         if not base:
             raise ValueError(f"the adapter in {path} does not record its base model; pass --base NAME_OR_PATH")
-        model = load_adapter(load_base(base, device=device), path)
+        model = load_adapter(_adapter_base(load_base(base, device=device), run), path)
         return model.eval(), run.get("task")
     if path.is_dir() and (path / ALT_CONFIG_NAME).is_file():  # bottleneck adapters or a prefix (alternatives)
         from minilora.alternatives import load_alternative
@@ -196,6 +196,19 @@ def load_trained(source: str, base: str | None = None, device: str | None = None
         raise ValueError(f"{path} holds neither {MODEL_FILE} nor an adapter ({CONFIG_NAME}): an unfinished run? "
                          f"(see its {RUN_FILE})")
     return load_model(model_file, device=device).eval(), run.get("task") or load_metadata(model_file).get("task")
+
+
+def _adapter_base(model: GPT, run: Mapping[str, Any]) -> GPT:
+    """The base an adapter was trained on: ``model`` itself, or for a QLoRA run (``run.json``'s method "qlora")
+    ``model`` with every Linear but the head quantised to NF4 with the run's blocksize and double_quant, as
+    ``methods._prepare_qlora`` did before training (the adapter on the full-precision base computes another
+    function).  An adapter folder without ``run.json`` loads on the full-precision base."""
+    if run.get("method") != "qlora":
+        return model
+    from minilora.quant import quantize_model
+
+    settings = get_method("qlora").check(run.get("settings") or {})
+    return quantize_model(model, blocksize=settings["blocksize"], double_quant=settings["double_quant"])
 
 
 def finetune(base: str | GPT, task: str, method: str, config: TrainConfig, out: str | Path | None = None,

@@ -12,7 +12,7 @@ from minilora import nn
 from minilora.lora.inject import require_lora_layers
 
 __all__ = [
-    "ParameterCount", "count_parameters", "LoraRow", "LoraReport", "lora_report", "lora_param_count",
+    "ParameterCount", "count_parameters", "stored_weights", "LoraRow", "LoraReport", "lora_report", "lora_param_count",
     "TransformerDims", "GPT3_175B", "gpt3_lora_param_count",
 ]
 
@@ -29,12 +29,28 @@ class ParameterCount(NamedTuple):
         return f"trainable params: {self.trainable:,} || all params: {self.total:,} || trainable%: {self.percent:.4f}"
 
 
+def stored_weights(model: nn.Module) -> int:
+    """Frozen weights a model holds outside its Parameters: Σ ``m.quant.numel`` over modules with ``is_quantized``.
+
+    A 4-bit layer (``minilora.quant.Linear4bit``, QLoRA's base) keeps its d×k weight as packed codes, not as a
+    Parameter, so ``parameters()`` misses it.  It is found by duck typing (an ``is_quantized`` flag and a ``quant``
+    with ``numel`` = d·k, the number of weights it represents, not its bytes), because ``lora`` may not import
+    ``quant`` (both sit on layer 4).
+    """
+    return sum(int(m.quant.numel) for m in model.modules() if getattr(m, "is_quantized", False))
+
+
 def count_parameters(model: nn.Module) -> ParameterCount:
-    """Count scalar weights: trainable (``requires_grad``) and total; LoRA's A and B are included in both."""
+    """Count scalar weights: trainable (``requires_grad``) and total; LoRA's A and B are included in both.
+
+    total = Σ p.size over Parameters + ``stored_weights(model)`` (the frozen 4-bit weights of a QLoRA base, which
+    are not Parameters), so a QLoRA model and its LoRA twin report the same total.
+    """
     trainable = total = 0
     for p in model.parameters():
         total += p.size
         trainable += p.size if p.requires_grad else 0
+    total += stored_weights(model)
     return ParameterCount(trainable, total, 100.0 * trainable / total if total else 0.0)
 
 

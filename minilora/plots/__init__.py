@@ -5,6 +5,7 @@
     lora_paper.py  rank sweep, fixed budget, subspace similarity, amplification (lora-*.png)
     intrinsic.py   metric against d, d90 trends, parameter budget (intrinsic-*.png)
     family.py      the LoRA family: metric against parameters, rank × lr grid, learning vs forgetting (lora-family*.png)
+    latency.py     inference latency over the base per method, batch and sequence length (latency.png)
 
 File names come from ``minilora.experiments.results``; every file is read with its ``read_result``.
 """
@@ -17,6 +18,7 @@ from minilora.experiments.figures import FIGURE_RUNS
 from minilora.experiments.results import (
     COMPARE_FILE,
     FULL_VS_LORA_PNG,
+    LATENCY_FILE,
     compare_task_file,
 )
 from minilora.plots.common import smooth
@@ -35,6 +37,7 @@ from minilora.plots.intrinsic import (
     plot_intrinsic_curves,
     plot_intrinsic_trend,
 )
+from minilora.plots.latency import draw_latency_figure, plot_latency
 from minilora.plots.lora_paper import (
     LORA_PAPER_FIGURES,
     draw_lora_paper_figures,
@@ -52,6 +55,7 @@ __all__ = [
     "draw_family_figures",
     "draw_figures",
     "draw_intrinsic_figures",
+    "draw_latency_figure",
     "draw_lora_paper_figures",
     "load_compare",
     "plot_amplification",
@@ -62,6 +66,7 @@ __all__ = [
     "plot_family_lr_grid",
     "plot_intrinsic_curves",
     "plot_intrinsic_trend",
+    "plot_latency",
     "plot_lora_budget",
     "plot_rank_sweep",
     "plot_similarity",
@@ -71,8 +76,9 @@ __all__ = [
 
 def draw_figures(folder: str | Path = "figures") -> list[Path]:
     """Redraw every figure from the JSON results in ``folder`` (``compare-<task>.json``, and the
-    ``intrinsic-<name>.json``, ``lora-*.json`` and ``lora-family.json`` present); returns the PNGs.  A folder written by
-    ``minilora compare`` (it holds ``compare.json``) gets that run's figure, ``full-vs-lora.png``, beside it."""
+    ``intrinsic-<name>.json``, ``lora-*.json``, ``lora-family.json`` and ``latency.json`` present); returns the PNGs.
+    A folder written by ``minilora compare`` (it holds ``compare.json``) gets that run's figure, ``full-vs-lora.png``,
+    beside it."""
     folder = Path(folder)
     if (folder / COMPARE_FILE).is_file():
         return [plot_compare([load_compare(folder / COMPARE_FILE)], folder / FULL_VS_LORA_PNG)]
@@ -82,4 +88,5 @@ def draw_figures(folder: str | Path = "figures") -> list[Path]:
                          "--rerun` to compute them")
     results = [load_compare(folder / compare_task_file(task)) for task, _ in FIGURE_RUNS]
     return ([plot_compare(results, folder / FULL_VS_LORA_PNG)] + draw_intrinsic_figures(folder)
-            + draw_lora_paper_figures(folder) + draw_family_figures(folder))
+            + draw_lora_paper_figures(folder) + draw_family_figures(folder)
+            + ([draw_latency_figure(folder)] if (folder / LATENCY_FILE).is_file() else []))

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from minilora.experiments.compare import per_rank
+from minilora.experiments.methods import METHODS
 from minilora.experiments.results import COMPARE_FILE, read_result
 from minilora.plots.common import metric_label, new_figure, save_png, smooth
 
@@ -43,9 +45,26 @@ def _mean_over_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return merged
 
 
+def _draw_other_methods(ax: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """The rows of ``compare --methods`` on the metric-vs-rank axes: a LoRA variant run at every rank (DoRA,
+    LoRA-FA, ...) as a line of its own, a method run once (VeRA, adapter, prefix) as a dotted level labelled with
+    its share of weights trained."""
+    others = [r for r in rows if r["method"] not in ("full", "lora")]
+    for color, method in enumerate(dict.fromkeys(r["method"] for r in others), start=1):
+        group = [r for r in others if r["method"] == method]
+        if method in METHODS and per_rank(method):
+            group.sort(key=lambda r: r["rank"])
+            ax.plot([r["rank"] for r in group], [r["metric_value"] for r in group], ".-", color=f"C{color}",
+                    label=method, alpha=0.8)
+        else:
+            ax.axhline(group[0]["metric_value"], color=f"C{color}", linestyle=":",
+                       label=f"{method} ({group[0]['trainable_pct']:.1f}%)")
+
+
 def plot_compare(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """One column per task: the held-out metric against LoRA rank (full fine-tuning as a dashed line),
-    and below it the training loss of every run (smoothed over 5% of the steps).  With several seeds, the
+    """One column per task: the held-out metric against LoRA rank (full fine-tuning as a dashed line; the
+    ``--methods`` of ``compare``: each LoRA variant a line, each method run once a dotted level), and below it the
+    training loss of full fine-tuning and LoRA (smoothed over 5% of the steps).  With several seeds, the
     points are means over seeds, bars ± std, dots each seed (band ± std for full), losses seed means.  Writes a PNG."""
     fig = new_figure((4 * len(results), 7))
     axes = fig.subplots(2, len(results), squeeze=False)
@@ -56,6 +75,7 @@ def plot_compare(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
         metric = rows[0]["metric"]
         top, bottom = axes[0][column], axes[1][column]
         top.plot([r["rank"] for r in lora], [r["metric_value"] for r in lora], "o-", label="LoRA")
+        _draw_other_methods(top, rows)
         for r in lora:
             top.annotate(f"{r['trainable_pct']:.1f}%", (r["rank"], r["metric_value"]), textcoords="offset points",
                          xytext=(0, 6), ha="center", fontsize=8)

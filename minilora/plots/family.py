@@ -154,7 +154,9 @@ def _box(i: int, j: int) -> Any:
 def plot_family_forgetting(result: dict[str, Any], path: str | Path) -> Path:
     """One panel per skill task: x = the new skill's test metric, y = mean retained test accuracy on the
     pretraining skills (Biderman et al. 2024: "LoRA learns less and forgets less"); one point per method and per
-    LoRA rank (mean over seeds, dots: each seed), LoRA's ranks joined by a line, the base model a star."""
+    LoRA rank (mean over seeds, dots: each seed), LoRA's ranks joined by a line, the base model a star.  Dashed: full
+    fine-tuning's and LoRA's seed-0 runs at every lr of the grid, smallest lr labelled: the trade-off the lr moves
+    along, so "forgets less" can be read at equal learning."""
     tasks = [t for t in _tasks(result) if result["none"][t]["retained"] is not None]
     styles = _colors(result)
     fig = new_figure((5.4 * max(1, len(tasks)), 4.8))
@@ -175,6 +177,15 @@ def plot_family_forgetting(result: dict[str, Any], path: str | Path) -> Path:
                 ax.plot(r["test"]["values"], r["retained"]["values"], ".", color="gray", alpha=0.5, ms=5)
                 ax.annotate(f"r={r['rank']}", (r["test"]["mean"], r["retained"]["mean"]), textcoords="offset points",
                             xytext=(4, -10), fontsize=7, color="gray")
+        for arm in ("full", "lora"):
+            along = [g for g in result["lr_grid"] if g["task"] == task and g["kind"] == "method" and g["arm"] == arm
+                    and not g["diverged"] and g["retained"] is not None]
+            if along:
+                ax.plot([g["test"] for g in along], [g["retained"] for g in along], "--", color=styles[arm][0], lw=0.8,
+                        alpha=0.7, marker="o", ms=2.5, label=f"{arm}: each lr (seed 0)")
+                first = along[0]
+                ax.annotate(f"lr {first['lr']:g}", (first["test"], first["retained"]), textcoords="offset points",
+                            xytext=(4, 2), fontsize=6, color=styles[arm][0])
         none = result["none"][task]
         ax.plot([none["test"]], [none["retained"]["mean"]], "*", color="gray", ms=12, label="no fine-tuning")
         ax.set_title(task)
