@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from minilora.cli.cluster import sweep_executor
 from minilora.cli.options import add_jobs, add_out, add_runs, comma_list
@@ -40,18 +42,26 @@ def _lora_paper_args(p: argparse.ArgumentParser) -> None:
     _sweep_args(p, list(EXPERIMENTS), "a reduced set (one task each, 60 steps): about a minute", "lora-paper")
 
 
+def _run_sweep_command(args: argparse.Namespace, name: str, run: Callable[[str, Any], Any],
+                       summary: Callable[[Any], str], draw: Callable[[str], list[Any]]) -> int:
+    """The shape every figure sweep shares: its folder (``--out``, else ``--runs``, else runs/NAME[-fast]), the
+    runs on ``--jobs`` or ``--scheduler``, the printed summary, then the figures drawn into that folder."""
+    out = args.out or args.runs or (f"runs/{name}-fast" if args.fast else f"runs/{name}")
+    with sweep_executor(args) as executor:
+        result = run(out, executor)
+    print(summary(result))
+    for path in draw(out):
+        print(f"wrote {path}")
+    return 0
+
+
 def _lora_paper(args: argparse.Namespace) -> int:
     from minilora.experiments.lora_paper import format_summary, lora_paper
     from minilora.plots import draw_lora_paper_figures
 
-    out = args.out or args.runs or ("runs/lora-paper-fast" if args.fast else "runs/lora-paper")
-    with sweep_executor(args) as executor:
-        results = lora_paper(out=out, runs=args.runs, fast=args.fast, only=args.only, jobs=args.jobs,
-                             executor=executor)
-    print(format_summary(results))
-    for path in draw_lora_paper_figures(out):
-        print(f"wrote {path}")
-    return 0
+    return _run_sweep_command(args, "lora-paper", lambda out, executor: lora_paper(
+        out=out, runs=args.runs, fast=args.fast, only=args.only, jobs=args.jobs, executor=executor),
+        format_summary, draw_lora_paper_figures)
 
 
 def _intrinsic_args(p: argparse.ArgumentParser) -> None:
@@ -91,14 +101,9 @@ def _lora_family(args: argparse.Namespace) -> int:
     from minilora.experiments.family import format_family, lora_family
     from minilora.plots import draw_family_figures
 
-    out = args.out or args.runs or ("runs/lora-family-fast" if args.fast else "runs/lora-family")
-    with sweep_executor(args) as executor:
-        result = lora_family(out=out, runs=args.runs, fast=args.fast, methods=args.methods, jobs=args.jobs,
-                             executor=executor)
-    print(format_family(result))
-    for path in draw_family_figures(out):
-        print(f"wrote {path}")
-    return 0
+    return _run_sweep_command(args, "lora-family", lambda out, executor: lora_family(
+        out=out, runs=args.runs, fast=args.fast, methods=args.methods, jobs=args.jobs, executor=executor),
+        format_family, draw_family_figures)
 
 
 def _figures_args(p: argparse.ArgumentParser) -> None:

@@ -41,8 +41,8 @@ from minilora.alternatives import (
     apply_prefix,
     prefix_cost,
 )
-from minilora.backend import to_device, to_host
-from minilora.data.evaluation import inference
+from minilora.backend import to_device
+from minilora.experiments.measure import forward_rounds
 from minilora.experiments.methods import DEFAULT_TARGETS
 from minilora.experiments.results import LATENCY_FILE, write_result
 from minilora.lora import LoraConfig, apply_lora, merge_lora
@@ -99,23 +99,6 @@ def build_variants(config: GPTConfig, seed: int = 0, device: str | None = None) 
     }
 
 
-def _time_rounds(models: dict[str, GPT], idx: np.ndarray, repeats: int) -> dict[str, list[float]]:
-    """Seconds of ``model(idx)`` per model over ``repeats`` rounds (after one untimed warm-up round), the models
-    in turn within each round.  The last logit is copied to the host inside the timing (waits for a GPU)."""
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for round_ in range(repeats + 1):
-        for name, model in models.items():
-            x = to_device(idx, model.device)
-            with inference(model):
-                start = time.perf_counter()
-                logits, _ = model(x)
-                to_host(logits.data[:1, -1, :1])
-                elapsed = time.perf_counter() - start
-            if round_ > 0:
-                times[name].append(elapsed)
-    return times
-
-
 def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
     """(first quartile, median, third quartile) of ``values`` (linear interpolation, as ``numpy.percentile``)."""
     q1, q2, q3 = np.percentile(np.asarray(values, dtype=np.float64), [25, 50, 75])
@@ -162,7 +145,7 @@ def measure_latency(config: GPTConfig, batches: Sequence[int], seq_lens: Sequenc
                 if on_cell is not None:
                     on_cell(batch, seq_len)
                 idx = rng.integers(0, config.vocab_size, (batch, seq_len))
-                rows += _rows(_time_rounds(models, idx, repeats), batch, seq_len)
+                rows += _rows(forward_rounds(models, idx, repeats), batch, seq_len)
     return rows
 
 

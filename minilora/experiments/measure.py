@@ -24,7 +24,7 @@ except ImportError:  # Windows
 from minilora.backend import to_device, to_host
 from minilora.data.evaluation import inference
 
-__all__ = ["forward_ms", "median_ms", "peak_traced_bytes", "time_steps"]
+__all__ = ["forward_ms", "forward_rounds", "median_ms", "peak_traced_bytes", "time_steps"]
 
 
 def median_ms(seconds: Sequence[float]) -> float:
@@ -55,18 +55,18 @@ def peak_traced_bytes(fn: Callable[[], Any]) -> int:
     return peak - start
 
 
-def forward_ms(models: dict[str, Any], idx: Any, repeats: int = 20,
-               before: dict[str, Callable[[], None]] | None = None) -> dict[str, float]:
-    """Median milliseconds of ``model(idx)`` per named model, in eval mode under ``no_grad``.
+def forward_rounds(models: dict[str, Any], idx: Any, repeats: int = 20,
+                   before: dict[str, Callable[[], None]] | None = None) -> dict[str, list[float]]:
+    """Seconds of each pass of ``model(idx)`` per named model, in eval mode under ``no_grad``: ``repeats`` each.
 
     The models are timed in turns, one pass each per round for ``repeats`` rounds after one
-    untimed warm-up round, so a slow spell of a shared machine hits them all alike.
-    ``before[name]()`` runs ahead of that model's pass, outside the timing (e.g. merging the
-    adapter when one model object is timed both merged and unmerged).  The last logit is copied
-    to the host inside the timing, which waits for a GPU to finish the pass.
+    untimed warm-up round, so a slow spell of a shared machine hits them all alike (and the k-th times of two
+    models form a pair).  ``before[name]()`` runs ahead of that model's pass, outside the timing (e.g. merging
+    the adapter when one model object is timed both merged and unmerged).  The last logit is copied to the host
+    inside the timing, which waits for a GPU to finish the pass.
     """
     if repeats < 1:
-        raise ValueError(f"forward_ms: repeats must be >= 1, got {repeats}")
+        raise ValueError(f"forward_rounds: repeats must be >= 1, got {repeats}")
     before = before or {}
     times: dict[str, list[float]] = {name: [] for name in models}
     for round_ in range(repeats + 1):
@@ -81,7 +81,13 @@ def forward_ms(models: dict[str, Any], idx: Any, repeats: int = 20,
                 elapsed = time.perf_counter() - start
             if round_ > 0:
                 times[name].append(elapsed)
-    return {name: median_ms(t) for name, t in times.items()}
+    return times
+
+
+def forward_ms(models: dict[str, Any], idx: Any, repeats: int = 20,
+               before: dict[str, Callable[[], None]] | None = None) -> dict[str, float]:
+    """Median milliseconds of ``model(idx)`` per named model over ``forward_rounds``' passes."""
+    return {name: median_ms(t) for name, t in forward_rounds(models, idx, repeats, before).items()}
 
 
 def _page_faults() -> int:
