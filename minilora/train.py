@@ -186,14 +186,17 @@ def _check_dtypes(model: Module) -> None:
 
 def train(model: Module, task: Task, config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False,
           desc: str = "train", on_eval: Callable[[int, dict[str, Any]], None] | None = None,
-          run: dict[str, Any] | None = None, on_checkpoint: Callable[[int, str], None] | None = None) -> TrainResult:
+          run: dict[str, Any] | None = None, on_checkpoint: Callable[[int, str], None] | None = None,
+          on_step: Callable[[int], None] | None = None) -> TrainResult:
     """Train the parameters of ``model`` that require grad on ``task``; returns the loss history and metrics.
 
     Per step t: lr_t = warmup_cosine(t);  loss = cross_entropy(model(x), y);  g = clip(∇loss);  AdamW(g, lr_t).
     ``task.evaluate`` runs every ``eval_every`` steps and at the end, each result passed to ``on_eval(step, m)``.
     With ``out_dir``, ``checkpoint.safetensors`` and ``history.json`` are written there (atomically) every
     ``checkpoint_every`` steps, every ``checkpoint_seconds``, at a stop and at the end, each write followed by
-    ``on_checkpoint(steps_done, "running" | "interrupted" | "finished")``; ``run`` (JSON-able settings such as
+    ``on_checkpoint(steps_done, "running" | "interrupted" | "finished")``; ``on_step(steps_done)`` runs at the end of
+    every step, inside it (a stop waits for it), and must only read (e.g. save a snapshot of the weights): one that
+    draws a random number or changes the model changes the run; ``run`` (JSON-able settings such as
     task and method) is recorded beside the TrainConfig.  ``resume=True`` continues from that checkpoint (see
     ``TrainConfig`` for what may change).  SIGINT (Ctrl-C), SIGTERM, SIGHUP finish the step, save, and raise
     ``TrainingInterrupted``; a non-finite loss raises ``TrainingDiverged`` before its update (``RunState``).
@@ -228,6 +231,8 @@ def train(model: Module, task: Task, config: TrainConfig, out_dir: str | Path | 
                                              Tensor(backend.to_device(y, device)), config.grad_clip)
                 result.history.append({"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm,
                                        "seconds": time.perf_counter() - step_start})
+                if on_step is not None:
+                    on_step(step + 1)
             if config.eval_every and (step + 1) % config.eval_every == 0 and step + 1 < config.steps:
                 evaluate(step + 1)
             state.maybe_checkpoint()

@@ -42,8 +42,10 @@ def _already_finished(out: str, result: Any) -> None:
 def _pretrain_args(p: argparse.ArgumentParser) -> None:
     from minilora.models.configs import MODEL_SIZES
 
-    p.add_argument("--recipe", default=None, help="a shipped model's recipe (skills, names): sets task, size, steps, "
-                                                  "lr, batch size, warm-up and seed, replacing those options")
+    p.add_argument("--recipe", default=None, help="a shipped model's recipe (skills, names, skills-width-32, ...: see "
+                                                  "minilora.models.zoo.RECIPES): sets task, size, width, steps, lr, "
+                                                  "batch size, warm-up and seed, replacing those options, and the "
+                                                  "snapshots it saves")
     p.add_argument("--task", default="pretrain", help="task to pretrain on (see `minilora tasks`)")
     p.add_argument("--size", default="tiny", help=f"model size: {', '.join(MODEL_SIZES)} (default tiny)")
     add_out(p, "the run folder (model.safetensors, run.json, history.json, checkpoint)", required=True)
@@ -56,6 +58,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     from minilora.experiments.runs import pretrain
 
     task_kwargs: dict = {}
+    recipe: dict = {}
     if args.recipe is not None:
         from minilora.models.zoo import RECIPES
 
@@ -64,11 +67,11 @@ def _pretrain(args: argparse.Namespace) -> int:
         r = RECIPES[args.recipe]
         args.task, args.size, args.steps, args.lr = r.task, r.size, r.steps, r.lr
         args.batch_size, args.warmup_steps, args.seed = r.batch_size, r.warmup_steps, r.seed
-        task_kwargs = dict(r.task_kwargs)
+        task_kwargs, recipe = dict(r.task_kwargs), {"n_embd": r.n_embd, "snapshots": r.snapshots}
     config = train_config(args)
     _, result = pretrain(args.task, args.size, config, out=args.out, device=args.device, resume=args.resume,
                          extra={"recipe": args.recipe}, on_eval=_intermediate_evals(config.steps),
-                         overwrite=args.overwrite, task_kwargs=task_kwargs)
+                         overwrite=args.overwrite, task_kwargs=task_kwargs, **recipe)
     if result.already_finished:
         _already_finished(args.out, result)
     print_metrics(f"pretrained on {args.task} ({config.steps} steps, {result.seconds:.0f} s); test:",

@@ -24,7 +24,7 @@ from minilora.alternatives.files import ALT_CONFIG_NAME, ALT_WEIGHTS_NAME
 from minilora.experiments.results import RUN_FILE, writing
 from minilora.io import check_writable_folder, clean_temporaries
 from minilora.lora.adapters import CONFIG_NAME, WEIGHTS_NAME
-from minilora.models.checkpoint import MODEL_FILE
+from minilora.models.checkpoint import MODEL_FILE, SNAPSHOT_DIR
 from minilora.train import CHECKPOINT_FILE, HISTORY_FILE
 
 try:
@@ -47,8 +47,8 @@ __all__ = [
 
 LOCK_FILE = ".lock"  # the lock of a run folder; it holds the pid of the process that owns the folder
 # every file a pretrain or finetune run writes into its folder (and nothing else may be there)
-RUN_FILES = (RUN_FILE, HISTORY_FILE, CHECKPOINT_FILE, MODEL_FILE, CONFIG_NAME, WEIGHTS_NAME, ALT_CONFIG_NAME,
-             ALT_WEIGHTS_NAME, LOCK_FILE)
+RUN_FILES = (RUN_FILE, HISTORY_FILE, CHECKPOINT_FILE, MODEL_FILE, SNAPSHOT_DIR, CONFIG_NAME, WEIGHTS_NAME,
+             ALT_CONFIG_NAME, ALT_WEIGHTS_NAME, LOCK_FILE)
 
 
 class FolderBusy(ValueError):
@@ -156,7 +156,13 @@ def prepare_run_folder(out: str | Path, resume: bool = False, overwrite: bool = 
         raise ValueError(f"{folder} already holds {_describe(folder)}; {resume_hint}--overwrite to replace it, "
                          f"or choose another folder")
     for name in present:
-        (folder / name).unlink()
+        path = folder / name
+        if name == SNAPSHOT_DIR and path.is_dir():  # a pretraining run's snapshots (steps/step-<S>.safetensors)
+            for snapshot in path.iterdir():
+                snapshot.unlink()
+            path.rmdir()
+        else:
+            path.unlink()
     return folder
 
 

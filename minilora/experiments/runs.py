@@ -14,7 +14,7 @@ a folder that holds another run unless the caller resumes it (``resume=True``) o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from minilora.models.checkpoint import (
     load_model,
     resolve_model_path,
     save_model,
+    snapshot_path,
 )
 from minilora.models.configs import MODEL_SIZES, model_config
 from minilora.models.gpt import GPT
@@ -47,6 +48,7 @@ from minilora.train import (
     TrainResult,
     train,
 )
+from minilora.validation import is_int
 
 __all__ = [
     "DEFAULT_TARGETS",
@@ -115,34 +117,49 @@ def print_eval(step: int, metrics: dict[str, Any]) -> None:
 def pretrain(task: str, size: str, config: TrainConfig, out: str | Path | None = None, device: str | None = None,
              resume: bool = False, extra: dict[str, Any] | None = None,
              on_eval: EvalCallback | None = None, overwrite: bool = False,
-             task_kwargs: Mapping[str, Any] | None = None) -> tuple[GPT, TrainResult]:
-    """Train a new GPT of a named size on ``task`` (built as ``get_task(task, **task_kwargs)``) from random
-    initialisation (seeded by ``config.seed``).
+             task_kwargs: Mapping[str, Any] | None = None, n_embd: int | None = None,
+             snapshots: Sequence[int] = ()) -> tuple[GPT, TrainResult]:
+    """Train a new GPT of a named size (``n_embd``: another width) on ``task`` (built as
+    ``get_task(task, **task_kwargs)``) from random initialisation (seeded by ``config.seed``).
 
     ``on_eval(step, metrics)`` is called after each evaluation (e.g. ``print_eval``).  The run folder ``out`` is
     owned (locked) for the whole run and checked first (see ``folders.run_folder``); ``resume`` continues the run
-    there, ``overwrite`` replaces it.
+    there, ``overwrite`` replaces it.  ``snapshots``: steps (before the last) after which the weights are also
+    saved, to ``out/steps/step-<S>.safetensors``; saving reads the weights only, so the run is the same with or
+    without them.
     """
+    bad = [s for s in snapshots if not is_int(s) or not 0 < s < config.steps]
+    if bad:
+        raise ValueError(f"snapshots must be steps between 1 and {config.steps - 1} (the last step's weights are "
+                         f"model.safetensors), got {bad}")
+    if snapshots and out is None:
+        raise ValueError("snapshots are saved into the run folder: pass out")
     if out is None:
-        return _pretrain(task, size, config, None, device, resume, extra, on_eval, task_kwargs)
+        return _pretrain(task, size, config, None, device, resume, extra, on_eval, task_kwargs, n_embd, ())
     with run_folder(out, resume, overwrite) as folder:
-        return _pretrain(task, size, config, folder, device, resume, extra, on_eval, task_kwargs)
+        return _pretrain(task, size, config, folder, device, resume, extra, on_eval, task_kwargs, n_embd, snapshots)
 
 
 def _pretrain(task: str, size: str, config: TrainConfig, folder: Path | None, device: str | None, resume: bool,
-              extra: dict[str, Any] | None, on_eval: EvalCallback | None,
-              task_kwargs: Mapping[str, Any] | None) -> tuple[GPT, TrainResult]:
+              extra: dict[str, Any] | None, on_eval: EvalCallback | None, task_kwargs: Mapping[str, Any] | None,
+              n_embd: int | None, snapshots: Sequence[int]) -> tuple[GPT, TrainResult]:
     task_obj = get_task(task, **(task_kwargs or {}))
     block_size = (max(task_obj.block_size, MODEL_SIZES[size]["block_size"]) if size in MODEL_SIZES
                   else task_obj.block_size)
-    gpt_config = model_config(size, task_obj.tokenizer.vocab_size, block_size=block_size)
+    width = {} if n_embd is None else {"n_embd": n_embd}
+    gpt_config = model_config(size, task_obj.tokenizer.vocab_size, block_size=block_size, **width)
     model = GPT(gpt_config, seed=config.seed, device=device)
-    identity = {**(extra or {}), "kind": "pretrain", "task": task, "size": size,
+    identity = {**(extra or {}), "kind": "pretrain", "task": task, "size": size, **width,
                 **({"task_kwargs": dict(task_kwargs)} if task_kwargs else {})}
     meta = {**identity, "train_config": asdict(config)}
+
+    def save_snapshot(done: int) -> None:  # reads the weights, draws no random number: the run is unchanged
+        if folder is not None and done in snapshots:
+            save_model(snapshot_path(folder, done), model, extra={**meta, "step": done})
+
     result = _run_and_record(folder, meta, lambda cb: train(model, task_obj, config, out_dir=folder, resume=resume,
                                                             desc=f"pretrain {task}", on_eval=on_eval, run=identity,
-                                                            on_checkpoint=cb))
+                                                            on_checkpoint=cb, on_step=save_snapshot))
     if folder is not None and not (result.already_finished and (folder / MODEL_FILE).is_file()):
         save_model(folder / MODEL_FILE, model, extra={**meta, "metrics": result.final_metrics})
     return model, result

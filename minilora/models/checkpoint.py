@@ -14,10 +14,16 @@ from typing import Any
 from minilora.io import load_arrays, save_arrays, strip_prefix
 from minilora.models.gpt import GPT, GPTConfig
 
-__all__ = ["save_model", "load_model", "resolve_model_path"]
+__all__ = ["save_model", "load_model", "resolve_model_path", "snapshot_path"]
 
 FORMAT = "minilora-checkpoint-v1"
 MODEL_FILE = "model.safetensors"
+SNAPSHOT_DIR = "steps"  # a run folder's snapshots along training: steps/step-<S>.safetensors
+
+
+def snapshot_path(folder: str | os.PathLike, step: int) -> Path:
+    """Where a run saves its weights after ``step`` steps: ``<folder>/steps/step-<step>.safetensors``."""
+    return Path(folder) / SNAPSHOT_DIR / f"step-{step}.safetensors"
 
 
 def save_model(path: str | os.PathLike, model: GPT, extra: dict[str, Any] | None = None) -> None:
