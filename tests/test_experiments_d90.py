@@ -7,10 +7,13 @@ import pytest
 from minilora.experiments.d90 import (
     choose_lr,
     crossing,
+    describe_trend,
     effective_metric,
     median_d90,
     next_dims,
+    noise_floor,
     target_of,
+    trend,
 )
 
 
@@ -110,3 +113,24 @@ def test_next_dims_rejects_bad_arguments():
         next_dims({}, 0.9, (8,), 16, 1024)
     with pytest.raises(ValueError, match="lo <= hi"):
         next_dims({}, 0.9, (16,), 32, 16)
+
+
+def test_the_noise_floor_is_the_largest_over_the_smallest_replica_d90():
+    assert noise_floor({"0": 1000.0, "1": 1700.0, "2": 1200.0})["ratio"] == pytest.approx(1.7)
+    assert noise_floor({"0": 1000.0, "1": None})["ratio"] is None  # a replica that never reached: spread unknown
+    assert noise_floor({"0": 1000.0})["ratio"] is None
+
+
+def test_a_trend_holds_only_beyond_the_noise_floor():
+    t = trend(["random", "pretrained"], [12000.0, 1000.0], 1.5)
+    assert t["ratio"] == pytest.approx(12.0) and t["beyond"] == pytest.approx(8.0) and t["holds"]
+    along = trend([250, 1000, 9000], [4000.0, 3000.0, 600.0], 1.7)
+    assert along["ratio"] == pytest.approx(4000 / 600) and along["holds"] and along["monotone"]
+    assert [s["holds"] for s in along["steps"]] == [False, True]  # 4000 → 3000 is 1.33x: inside the floor
+    assert trend(["a", "b"], [1000.0, 2000.0], 1.5)["holds"] is False  # d90 rises: no trend
+    assert trend(["a", "b"], [None, 2000.0], 1.5)["holds"] is None
+    assert trend(["a", "b"], [1.0, 2.0], None)["holds"] is None
+    line = describe_trend("pretraining", along)
+    assert "6.67x" in line and "holds beyond it (3.92x the floor)" in line and "1/2 steps beyond" in line
+    with pytest.raises(ValueError, match="at least two"):
+        trend(["a"], [1.0], 1.5)

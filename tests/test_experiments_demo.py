@@ -20,8 +20,9 @@ from minilora.experiments.intrinsic import Settings
 
 # the base model already reverses, so a 2-step baseline is positive and d = 16 (z = 0 at the start) reaches 90% of it
 TINY = DemoSettings(task="reverse-shift", ranks=(1,), steps=2, n_eval=8, latency_repeats=1,
-                    intrinsic=Settings(task="reverse", steps=2, batch_size=8, lrs=(0.03,), seeds=1, ranks=(1,),
-                                       dense_dims=(), start=(16,), d_min=16, d_max=32, refine=0))
+                    intrinsic=Settings(task="reverse", steps=2, batch_size=8, lrs=(0.03,), lrs_full=(3e-3,),
+                                       lrs_lora=(1e-2,), seeds=1, ranks=(1,), dense_dims=(), start=(16,), d_min=16,
+                                       d_max=32, refine=0))
 
 
 def test_parameter_arithmetic_counts_r_times_d_plus_k():

@@ -102,3 +102,27 @@ def test_the_check_sees_a_title_that_leaves_the_canvas():
     assert common.outside_canvas(fig)
     common.fit_texts(fig)
     assert common.outside_canvas(fig) == []
+
+
+def test_the_intrinsic_trends_show_the_noise_floor_inside_the_canvas(tmp_path, drawn, monkeypatch):
+    """A shipped trend result given a noise floor and a computed trend: its figure says whether the trend holds
+    beyond the floor, under the title, and the noise-floor figure draws; no text leaves the canvas."""
+    from minilora.experiments.d90 import noise_floor, trend
+
+    result = json.loads((FIGURES / "intrinsic-pretraining.json").read_text())
+    floor = {**noise_floor({"0": 1000.0, "1": 1700.0}), "pretrain_seeds": [0, 1]}
+    result["noise_floor"] = floor
+    result["trend"] = trend([f"step {r['step']}" for r in result["rows"]], [r["d90"] for r in result["rows"]],
+                            floor["ratio"])
+    (tmp_path / "intrinsic-pretraining.json").write_text(json.dumps(result))
+    replicas = {**result, "experiment": "intrinsic-noise-floor", "trend": None,
+                "rows": [{**result["rows"][-1], "pretrain_seed": 0}, {**result["rows"][-1], "pretrain_seed": 1}]}
+    (tmp_path / "intrinsic-noise-floor.json").write_text(json.dumps(replicas))
+    titles = []
+    with_verdict = intrinsic._with_verdict
+    monkeypatch.setattr(intrinsic, "_with_verdict", lambda *a: titles.append(with_verdict(*a)) or titles[-1])
+    intrinsic.draw_intrinsic_figures(tmp_path)
+    assert {"intrinsic-pretraining.png", "intrinsic-noise-floor.png"} <= set(drawn)
+    assert any("vs noise floor 1.70x" in t and "beyond it" in t for t in titles)
+    assert any("noise floor = max / min d90 across pretraining seeds: 1.70x" in t for t in titles)
+    assert {name: texts for name, texts in drawn.items() if texts} == {}

@@ -173,7 +173,7 @@ print(f"target {target:.3f}; d90 = {crossing(curve_dims, curve_values, target):,
 # %%
 if course.FAST:  # 20-step runs, one seed, one lr: every experiment runs, none says much
     settings = replace(intrinsic.FAST, steps=20, dense_dims=(256,), start=(1024, 2048), d_max=16384,
-                       snapshots=(100, 200), snapshot_starts=((1024, 2048), (1024, 2048)), toy_max_d=12)
+                       snapshots=(1000, 9000), snapshot_starts=((1024, 2048), (1024, 2048)), toy_max_d=12)
 else:  # `minilora intrinsic --fast`: 100 steps, one seed (the shipped figures: 300 steps, 3 to 5 seeds)
     settings = intrinsic.FAST
 runs = work / "intrinsic"
@@ -204,7 +204,8 @@ show_png(plot_intrinsic_curves(results["pretrained-vs-random"], work / "intrinsi
 
 # %% [markdown]
 # ### 4c. Along pretraining
-# The skills recipe is rerun, saving the model at a few steps; d90 is measured from each snapshot.
+# The skills recipe's own run saved its weights at a few steps (the zoo: `ml.pretrained("skills", step=S)`, the
+# last step being the shipped model); d90 is measured from each snapshot.
 
 # %%
 results = run_intrinsic(only=["pretraining"], runs=runs, out=work, jobs=1, settings=settings)

@@ -6,7 +6,7 @@
     results     every result file name, and the one reader
     sweep       a list of run specs over any concurrent.futures Executor, resumable
     runs        pretrain / finetune;  compare;  lora_paper (+ adaptation, rank_sweep, budget, similarity);
-    intrinsic (+ d90, snapshots, intrinsic_table, toy_intrinsic);  family (the LoRA family side by side);  demo;
+    intrinsic (+ d90, intrinsic_run, intrinsic_table, toy_intrinsic);  family (the LoRA family side by side);  demo;
     figures (rerun_figures);  measure;  selfcheck
 """
 

@@ -14,6 +14,10 @@ The search evaluates d on powers of two, moving up from a miss and down from a h
 right below the first hit, then refines that octave with ``refine`` geometrically spaced points.  It is
 a pure function of the results so far (``next_dims``), so a resumed sweep replays it exactly.
 A run whose loss went non-finite (diverged) counts as a miss at its learning rate, never as an error.
+
+A trend in d90 (pretrained against random, along pretraining, across widths) means something only when it is larger
+than the *noise floor*: how much d90 moves between pretraining runs of one recipe (``noise_floor``, the ratio of the
+largest to the smallest d90 of the pretraining-seed replicas).  ``trend`` compares a trend's ratio with it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "FRACTION",
@@ -29,8 +34,11 @@ __all__ = [
     "effective_metric",
     "is_power_of_two",
     "median_d90",
+    "describe_trend",
     "next_dims",
+    "noise_floor",
     "target_of",
+    "trend",
 ]
 
 FRACTION = 0.9
@@ -128,3 +136,54 @@ def next_dims(done: Mapping[int, float], target: float, start: Sequence[int], lo
         return [below]
     inside = {round(below * 2 ** (j / (refine + 1))) for j in range(1, refine + 1)}
     return sorted(d for d in inside if below < d < first_hit and d not in done)
+
+
+def noise_floor(d90s: Mapping[str, float | None]) -> dict[str, Any]:
+    """How much d90 moves between pretraining runs of one recipe: ratio = max d90 / min d90 over the replicas.
+
+    ``d90s`` maps a replica's label to its d90 (None: not reached).  The ratio is None with fewer than two replicas
+    or when one never reached its target (the spread is then unknown, not zero).
+    """
+    values = list(d90s.values())
+    known = len(values) >= 2 and all(v is not None and v > 0 for v in values)
+    return {"d90s": dict(d90s), "ratio": max(values) / min(values) if known else None,
+            "min": min(values) if known else None, "max": max(values) if known else None}
+
+
+def trend(labels: Sequence[Any], d90s: Sequence[float | None], floor: float | None) -> dict[str, Any]:
+    """A trend of d90 along ``labels`` (in the order d90 is expected to fall), judged against the noise floor.
+
+    ratio = d90(first) / d90(last) (> 1: d90 falls as expected); the trend holds beyond the noise floor when
+    ratio > floor, by the factor ``beyond`` = ratio / floor.  Each consecutive pair gets the same judgement
+    (``steps``), and ``monotone`` says whether d90 falls at every step.  None where a d90 or the floor is unknown.
+    """
+    if len(labels) != len(d90s) or len(d90s) < 2:
+        raise ValueError(f"trend: expected at least two labels with one d90 each, got {list(labels)} and {list(d90s)}")
+
+    def judge(a: float | None, b: float | None) -> dict[str, Any]:
+        ratio = a / b if a is not None and b is not None else None
+        beyond = ratio / floor if ratio is not None and floor is not None else None
+        return {"ratio": ratio, "beyond": beyond, "holds": None if beyond is None else beyond > 1.0}
+
+    steps = [{"from": labels[i], "to": labels[i + 1], **judge(d90s[i], d90s[i + 1])} for i in range(len(d90s) - 1)]
+    known = all(st["ratio"] is not None for st in steps)
+    return {"labels": list(labels), "d90s": list(d90s), "noise_floor": floor, **judge(d90s[0], d90s[-1]),
+            "monotone": all(st["ratio"] > 1.0 for st in steps) if known else None, "steps": steps}
+
+
+def describe_trend(name: str, result: Mapping[str, Any]) -> str:
+    """One line: the trend's ratio against the noise floor, computed (``trend``'s result), e.g. for a table."""
+    first, last = result["labels"][0], result["labels"][-1]
+    if result["ratio"] is None:
+        return f"{name}: d90 {first} -> {last}: not measurable (a d90 was not reached)"
+    text = f"{name}: d90 {first} / {last} = {result['ratio']:.2f}x"
+    if result["beyond"] is None:
+        return text + "; noise floor unknown"
+    verdict = "holds" if result["holds"] else "does NOT hold"
+    text += (f" vs noise floor {result['noise_floor']:.2f}x: {verdict} beyond it "
+             f"({result['beyond']:.2f}x the floor{'; d90 rises instead' if result['ratio'] < 1 else ''})")
+    if len(result["steps"]) > 1:
+        beyond = sum(bool(st["holds"]) for st in result["steps"])
+        text += (f"; {'falls at every step' if result['monotone'] else 'not monotone'}, "
+                 f"{beyond}/{len(result['steps'])} steps beyond the floor")
+    return text

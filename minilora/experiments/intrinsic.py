@@ -2,28 +2,32 @@
 
 Every number comes from independent runs (specs) run by the one sweep runner (``experiments/sweep.py``):
 
-    subspace  train only z ∈ R^d in θ = θ0 + P z (``SubspaceModel``), lr from a small grid per d
-    full      full fine-tuning of the same base: the baseline of d90 (same task, steps, batch, schedule)
-    lora      LoRA at rank r (the parameter-budget chart)
-    pretrain  a GPT pretrained by the skills recipe's settings, saving snapshots (cached under the output folder)
+    subspace  train only z ∈ R^d in θ = θ0 + P z (``SubspaceModel``), lr from a grid per d
+    full      full fine-tuning of the same base: the baseline of d90 (same task, steps, batch, schedule), lr from a
+              grid of the same size
+    lora      LoRA at rank r (the parameter-budget chart), lr from a grid of the same size
 
-A *curve* is one model + projection measured over d: per d, seed 0 is trained at every learning rate of
-the grid, the best lr is kept (``d90.choose_lr``; a diverged run is a miss), and the other seeds run at
-that lr.  d grows by the search of ``d90.next_dims`` until d90 is bracketed.  The experiments below
-each combine a few curves and write one JSON file (``intrinsic-<name>.json``) that ``plots.py`` draws.
+Every choice is made the same way, on the validation split: seed 0 is trained at every learning rate of the
+method's grid, the lr with the best *validation* metric is kept (``d90.choose_lr``; a diverged run is a miss), and
+the other seeds run at that lr; every reported metric is on the test split.  A *curve* is one base model +
+projection measured over d; d grows by the search of ``d90.next_dims`` until d90 is bracketed.
+
+The bases are the zoo's models, never pretrained here: the shipped skills model, its run's own snapshots
+(``pretrained("skills", step=S)``), the width family (``n_embd=``) and the pretraining-seed replicas
+(``pretrain_seed=``), whose spread of d90 is the *noise floor* every trend is judged against (``d90.trend``).
+The experiments below each combine a few curves and write one JSON file (``intrinsic-<name>.json``) that
+``plots/intrinsic.py`` draws.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from minilora.data import get_task
 from minilora.experiments.d90 import (
     FRACTION,
     choose_lr,
@@ -31,22 +35,27 @@ from minilora.experiments.d90 import (
     effective_metric,
     median_d90,
     next_dims,
+    noise_floor,
     target_of,
+    trend,
 )
 from minilora.experiments.folders import check_writable
+from minilora.experiments.intrinsic_run import (
+    RANDOM,
+    SELECTED_ON,
+    SHIPPED,
+    base_model,
+    pretrain_metric,
+    run_one,
+    zoo_base,
+)
 from minilora.experiments.intrinsic_table import format_table
-from minilora.experiments.methods import get_method
 from minilora.experiments.results import INTRINSIC_PREFIX, intrinsic_file, write_result
-from minilora.experiments.runs import load_base
-from minilora.experiments.snapshots import pretrain_with_snapshots
 from minilora.experiments.spec import RunSpec
 from minilora.experiments.sweep import run_sweep, spec_key
 from minilora.experiments.toy_intrinsic import toy_summary
-from minilora.models.configs import MODEL_SIZES
-from minilora.models.gpt import GPT
-from minilora.models.zoo import RECIPES
 from minilora.subspace import DENSE_MAX_BYTES
-from minilora.train import TrainConfig, TrainingDiverged, default_warmup_steps, train
+from minilora.train import TrainConfig, default_warmup_steps
 
 __all__ = [
     "EXPERIMENTS",
@@ -61,6 +70,7 @@ __all__ = [
     "budget",
     "format_table",
     "measure_curves",
+    "noise_floor_experiment",
     "pretrained_vs_random",
     "projections",
     "run_intrinsic",
@@ -68,23 +78,27 @@ __all__ = [
     "said",
     "toy",
     "width",
+    "zoo_base",
 ]
 
-SELECTED_ON = "validation"  # the split every choice is made on (z's learning rate per d)
 REPORTED_ON = "test"  # the split every reported metric is measured on
-RANDOM = "random"  # base name: the skills architecture from random initialisation (seeded by the run's seed)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The budget and grids of the intrinsic-dimension experiments (FULL and FAST below)."""
+    """The budget and grids of the intrinsic-dimension experiments (FULL and FAST below).
+
+    Every method gets a learning-rate grid of the same size (``lrs`` for z, ``lrs_full``, ``lrs_lora``), each chosen
+    on the validation split.  ``snapshots``, ``widths`` and ``pretrain_seeds`` name zoo models (see
+    ``models/zoo.py``): steps of the skills run, n_embd of the width family, seeds of the replicas.
+    """
 
     task: str = "reverse-shift"
-    steps: int = 300
+    steps: int = 300  # full fine-tuning of every pretrained zoo model reaches test accuracy 1.0 in 300 steps
     batch_size: int = 64
     lrs: tuple[float, ...] = (0.01, 0.03, 0.1)  # z's learning-rate grid, best per d (large d needs the small ones)
-    lr_full: float = 3e-3  # the full fine-tuning baseline (compare's default)
-    lr_lora: float = 1e-2
+    lrs_full: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # full fine-tuning's grid, best per base
+    lrs_lora: tuple[float, ...] = (3e-3, 1e-2, 3e-2)  # LoRA's grid, best per rank
     ranks: tuple[int, ...] = (1, 2, 4, 8)
     seeds: int = 3
     random_seeds: int = 5  # the random-initialisation side varies most between seeds
@@ -95,11 +109,20 @@ class Settings:
     dense_dims: tuple[int, ...] = (128, 256, 512)  # measured for every projection (dense where P fits)
     start: tuple[int, ...] = (512, 1024)  # first powers of two tried for a pretrained model (a guess near d90)
     start_random: tuple[int, ...] = (8192, 16384)
-    snapshots: tuple[int, ...] = (500, 1500, 4500, 9000)  # pretraining steps of the skills recipe to measure at
-    snapshot_starts: tuple[tuple[int, ...], ...] = ((4096, 8192), (2048, 4096), (1024, 2048), (512, 1024))
-    widths: tuple[int, ...] = (32, 64, 128)  # n_embd, each pretrained with the skills recipe for width_steps
-    width_steps: int = 3000
+    snapshots: tuple[int, ...] = (250, 500, 1000, 2000, 4000, 9000)  # steps of the skills run (its zoo snapshots)
+    snapshot_starts: tuple[tuple[int, ...], ...] = ((8192, 16384), (4096, 8192), (2048, 4096), (1024, 2048),
+                                                    (1024, 2048), (512, 1024))
+    widths: tuple[int, ...] = (32, 64, 128)  # n_embd of the zoo's width family (each pretrained to criterion)
+    pretrain_seeds: tuple[int, ...] = (0, 1, 2)  # the zoo's replicas of the skills recipe: the noise floor
     toy_max_d: int = 20
+
+    def __post_init__(self) -> None:
+        sizes = {"lrs": len(self.lrs), "lrs_full": len(self.lrs_full), "lrs_lora": len(self.lrs_lora)}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"every method's learning-rate grid must have the same size (a fair choice), got {sizes}")
+        if len(self.snapshots) != len(self.snapshot_starts):
+            raise ValueError(f"one start per snapshot: {len(self.snapshots)} snapshots, "
+                             f"{len(self.snapshot_starts)} snapshot_starts")
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON data (stored in every result file)."""
@@ -107,11 +130,11 @@ class Settings:
 
 
 FULL = Settings()
-# a quick look (≈ 2-3 minutes on 2 cores): one seed, fewer steps, no refinement, short pretraining
-FAST = Settings(steps=100, lrs=(0.03,), seeds=1, random_seeds=1, refine=0, ranks=(1, 4), dense_dims=(256,),
-                start=(1024, 2048), start_random=(8192, 16384), snapshots=(200, 400, 800),
-                snapshot_starts=((4096, 8192), (4096, 8192), (2048, 4096)), widths=(32, 48, 64), width_steps=400,
-                toy_max_d=12)
+# a quick look (≈ 2-3 minutes on 2 cores): one seed, one lr per method, fewer steps and models, no refinement
+FAST = Settings(steps=100, lrs=(0.03,), lrs_full=(3e-3,), lrs_lora=(1e-2,), seeds=1, random_seeds=1, refine=0,
+                ranks=(1, 4), dense_dims=(256,), start=(1024, 2048), start_random=(8192, 16384),
+                snapshots=(1000, 9000), snapshot_starts=((2048, 4096), (1024, 2048)), widths=(32, 64),
+                pretrain_seeds=(0, 1), toy_max_d=12)
 
 
 @dataclass(frozen=True)
@@ -150,52 +173,6 @@ class Context:
         return self.results.get(spec_key(spec))
 
 
-# ---------------------------------------------------------------------------------------------- one run
-
-
-def _base_model(base: str, seed: int) -> Any:
-    """The model a run starts from: "random" builds the skills architecture with init seed ``seed``."""
-    if base == RANDOM:
-        return GPT(load_base("skills").config, seed=seed)
-    return load_base(base)
-
-
-def _train_result(model: Any, spec: RunSpec) -> dict[str, Any]:
-    """Train ``model``'s trainable parameters on the spec's task and budget: the test metric (what is reported), the
-    validation metric (what the learning rate is chosen on), and whether it diverged."""
-    task = get_task(spec.task, **spec.task_kwargs)
-    start = time.perf_counter()
-    try:
-        result = train(model, task, spec.train, desc=f"{spec.method} {spec.settings.get('d', '')}")
-    except TrainingDiverged as err:  # a non-finite loss: a miss at this lr, not a failed sweep
-        return {"metric": None, "validation_metric": None, "metric_name": task.metric, "diverged": True,
-                "diverged_at": err.step, "final_loss": None, "seconds": time.perf_counter() - start,
-                "trainable": model.num_parameters(trainable_only=True)}
-    losses = [h["loss"] for h in result.history]
-    metric = result.final_metrics[task.metric]
-    validation = task.evaluate(model, split=SELECTED_ON)[task.metric]
-    return {"metric": float(metric), "validation_metric": float(validation), "metric_name": task.metric,
-            "diverged": False, "diverged_at": None,
-            "final_loss": statistics.fmean(losses[-max(1, len(losses) // 20):]), "seconds": result.seconds,
-            "trainable": result.trainable_parameters}
-
-
-def run_one(job: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one job of the intrinsic-dimension sweeps in this process (the sweep's ``run_one``).
-
-    {"run": a RunSpec}: the base ("skills", "random" or a model file) prepared by the run's method (the registry:
-    "subspace" θ = θ0 + P z, "full", "lora") and trained;  {"pretrain": ...}: a pretraining run with snapshots.
-    Everything is seeded by the run's seed.
-    """
-    if "pretrain" in job:
-        return pretrain_with_snapshots(job["pretrain"])
-    spec = RunSpec.from_json(job["run"])
-    model = _base_model(spec.base, spec.train.seed)
-    total = model.num_parameters()
-    model = get_method(spec.method).prepare(model, spec.settings, seed=spec.train.seed)
-    return {**_train_result(model, spec), "D": total}
-
-
 # ------------------------------------------------------------------------------------------- the curves
 
 
@@ -208,52 +185,78 @@ def _job(s: Settings, method: str, base: str, seed: int, lr: float, settings: Ma
     return {"run": RunSpec.make(s.task, base, method, train_config, settings).to_json()}
 
 
-def _subspace_spec(s: Settings, curve: Curve, d: int, lr: float, seed: int) -> dict[str, Any]:
-    return _job(s, "subspace", curve.base, seed, lr, {"d": d, "projection": curve.projection, "said": curve.said})
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
-def _lora_spec(s: Settings, r: int, seed: int) -> dict[str, Any]:
-    return _job(s, "lora", "skills", seed, s.lr_lora, {"r": r})
+def _select(ctx: Context, job: Callable[[float, int], dict[str, Any]], lrs: Sequence[float], seeds: int
+            ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The one selection rule of every method: seed 0 at every lr of ``lrs``, the lr with the best *validation*
+    metric kept, then seeds 1..seeds-1 at that lr.  ``job(lr, seed)`` makes the run's spec.
 
-
-def _baseline_specs(s: Settings, base: str, seeds: int) -> list[dict[str, Any]]:
-    return [_job(s, "full", base, seed, s.lr_full) for seed in range(seeds)]
-
-
-def _baseline(ctx: Context, base: str, seeds: int) -> dict[str, Any]:
-    """Full fine-tuning of ``base`` over ``seeds`` seeds: the mean metric is the baseline of d90."""
-    results = [ctx.result(spec) for spec in _baseline_specs(ctx.settings, base, seeds)]
-    per_seed = [effective_metric(r["metric"], r["diverged"]) for r in results]
-    return {"metric": statistics.fmean(per_seed), "per_seed": per_seed, "lr": ctx.settings.lr_full,
-            "D": results[0]["D"], "seconds": statistics.fmean(r["seconds"] for r in results)}
-
-
-def _point(ctx: Context, curve: Curve, d: int) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """(specs still missing, the measured point at ``d`` once complete): lr chosen on seed 0, then the other seeds."""
-    s = ctx.settings
-    by_lr = {lr: ctx.result(_subspace_spec(s, curve, d, lr, 0)) for lr in s.lrs}
-    missing = [_subspace_spec(s, curve, d, lr, 0) for lr, r in by_lr.items() if r is None]
+    Returns (specs still missing, None) until every run is done, then ([], the choice): lr, the validation and test
+    metrics of every lr on seed 0, the test metric of every seed at the chosen lr (−inf → None: diverged), its mean
+    (0 when a seed diverged), min and max, and the chosen runs' results.
+    """
+    by_lr = {lr: ctx.result(job(lr, 0)) for lr in lrs}
+    missing = [job(lr, 0) for lr, r in by_lr.items() if r is None]
     if missing:
         return missing, None
-    metric_by_lr = {lr: effective_metric(r["metric"], r["diverged"]) for lr, r in by_lr.items()}
     validation_by_lr = {lr: effective_metric(r["validation_metric"], r["diverged"]) for lr, r in by_lr.items()}
     lr = choose_lr(validation_by_lr)  # chosen on the validation split; every reported metric is on test
-    seed_specs = [_subspace_spec(s, curve, d, lr, seed) for seed in range(1, curve.seeds)]
-    runs = [by_lr[lr]] + [ctx.result(spec) for spec in seed_specs]
-    missing = [spec for spec, r in zip(seed_specs, runs[1:]) if r is None]
+    seed_jobs = [job(lr, seed) for seed in range(1, seeds)]
+    runs = [by_lr[lr]] + [ctx.result(spec) for spec in seed_jobs]
+    missing = [spec for spec, r in zip(seed_jobs, runs[1:]) if r is None]
     if missing:
         return missing, None
     metrics = [effective_metric(r["metric"], r["diverged"]) for r in runs]
     finite = [m for m in metrics if math.isfinite(m)]
-    return [], {"d": d, "lr": lr, "lr_selected_on": SELECTED_ON,
-                "validation_by_lr": {str(k): v if math.isfinite(v) else None for k, v in validation_by_lr.items()},
-                "metric_by_lr": {str(k): v if math.isfinite(v) else None for k, v in metric_by_lr.items()},
+    return [], {"lr": lr, "lr_selected_on": SELECTED_ON,
+                "validation_by_lr": {str(k): _finite(v) for k, v in validation_by_lr.items()},
+                "metric_by_lr": {str(k): _finite(effective_metric(r["metric"], r["diverged"]))
+                                 for k, r in by_lr.items()},
                 "diverged_lrs": [k for k, r in by_lr.items() if r["diverged"]],
-                "per_seed": [m if math.isfinite(m) else None for m in metrics],
+                "per_seed": [_finite(m) for m in metrics],
                 "mean": statistics.fmean(metrics) if len(finite) == len(metrics) else 0.0,
                 "min": min(finite, default=0.0), "max": max(finite, default=0.0),
-                "trainable": runs[0]["trainable"], "D": runs[0]["D"],
-                "seconds": statistics.fmean(r["seconds"] for r in runs)}
+                "stdev": statistics.stdev(finite) if len(finite) > 1 else 0.0, "runs": runs}
+
+
+def _subspace_job(s: Settings, curve: Curve, d: int) -> Callable[[float, int], dict[str, Any]]:
+    return lambda lr, seed: _job(s, "subspace", curve.base, seed, lr,
+                                 {"d": d, "projection": curve.projection, "said": curve.said})
+
+
+def _full_job(s: Settings, base: str) -> Callable[[float, int], dict[str, Any]]:
+    return lambda lr, seed: _job(s, "full", base, seed, lr)
+
+
+def _lora_job(s: Settings, r: int) -> Callable[[float, int], dict[str, Any]]:
+    return lambda lr, seed: _job(s, "lora", SHIPPED, seed, lr, {"r": r})
+
+
+def _summarise(choice: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A choice as JSON data: without its raw runs, with their size and mean time."""
+    runs = choice["runs"]
+    return {**extra, **{k: v for k, v in choice.items() if k != "runs"}, "trainable": runs[0]["trainable"],
+            "D": runs[0]["D"], "seconds": statistics.fmean(r["seconds"] for r in runs)}
+
+
+def _baseline(ctx: Context, curve: Curve) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Full fine-tuning of the curve's base, lr chosen on validation: the mean test metric is the baseline of d90
+    (``metric``), with its spread over seeds (``per_seed``, ``min``, ``max``, ``stdev``)."""
+    missing, choice = _select(ctx, _full_job(ctx.settings, curve.base), ctx.settings.lrs_full, curve.seeds)
+    if choice is None:
+        return missing, None
+    return [], _summarise(choice, metric=choice["mean"])
+
+
+def _point(ctx: Context, curve: Curve, d: int) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """(specs still missing, the measured point at ``d`` once complete): lr chosen on seed 0, then the other seeds."""
+    missing, choice = _select(ctx, _subspace_job(ctx.settings, curve, d), ctx.settings.lrs, curve.seeds)
+    if choice is None:
+        return missing, None
+    return [], _summarise(choice, d=d)
 
 
 def _walk(ctx: Context, curve: Curve, target: float) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
@@ -298,10 +301,15 @@ def _summary(curve: Curve, baseline: dict[str, Any], target: float | None, point
 
 
 def measure_curves(ctx: Context, curves: Sequence[Curve], desc: str = "intrinsic") -> dict[str, dict[str, Any]]:
-    """Measure every curve: baselines first, then rounds of sweeps until each curve's search is done."""
+    """Measure every curve: baselines first (lr chosen on validation), then rounds of sweeps until each curve's
+    search is done."""
     s = ctx.settings
-    ctx.sweep([spec for c in curves for spec in _baseline_specs(s, c.base, c.seeds)], f"{desc}: baselines")
-    baselines = {c.name: _baseline(ctx, c.base, c.seeds) for c in curves}
+    while True:
+        missing = [spec for c in curves for spec in _baseline(ctx, c)[0]]
+        if not missing:
+            break
+        ctx.sweep(missing, f"{desc}: baselines")
+    baselines = {c.name: _baseline(ctx, c)[1] for c in curves}
     # a baseline that learned nothing (metric 0) leaves no 90% to reach: such a curve is reported, not measured
     measured = [c for c in curves if baselines[c.name]["metric"] > 0]
     targets = {c.name: target_of(baselines[c.name]["metric"], s.fraction) for c in measured}
@@ -320,7 +328,12 @@ def measure_curves(ctx: Context, curves: Sequence[Curve], desc: str = "intrinsic
 
 def _pretrained(s: Settings) -> Curve:
     """The skills model with Fastfood, measured also on the dense grid: shared by most experiments."""
-    return Curve("pretrained", "skills", s.seeds, s.start, fixed=s.dense_dims)
+    return Curve("pretrained", SHIPPED, s.seeds, s.start, fixed=s.dense_dims)
+
+
+def _replica(s: Settings, seed: int) -> Curve:
+    """The pretraining-seed replica ``seed`` of the skills recipe (seed 0: the shipped model, sharing its runs)."""
+    return replace(_pretrained(s), name=f"pretrain_seed {seed}", base=zoo_base(pretrain_seed=seed))
 
 
 def _write(ctx: Context, out: Path | None, name: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -331,119 +344,120 @@ def _write(ctx: Context, out: Path | None, name: str, payload: dict[str, Any]) -
     return result
 
 
-def projections(ctx: Context, out: Path | None = None) -> dict[str, Any]:
-    """Metric against d for the Fastfood, sparse and dense projections on the skills model (dense where P fits)."""
+def _with_floor(ctx: Context, curves: Sequence[Curve], desc: str
+                ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Measure ``curves`` together with the pretraining-seed replicas (shared, cached runs): (the curves, the noise
+    floor: ``d90.noise_floor`` of the replicas' seed-mean d90)."""
     s = ctx.settings
-    D = _base_model("skills", 0).num_parameters()
-    dense = tuple(d for d in s.dense_dims if D * d * 4 <= DENSE_MAX_BYTES)  # float32 P, as DenseProjection stores it
-    curves = [replace(_pretrained(s), name="fastfood"),
-              Curve("sparse", "skills", s.seeds, s.start, projection="sparse", fixed=s.dense_dims, search=False),
-              Curve("dense", "skills", s.seeds, s.start, projection="dense", fixed=dense, search=False)]
-    return _write(ctx, out, "projections", {"curves": measure_curves(ctx, curves, "projections")})
+    replicas = [_replica(s, seed) for seed in s.pretrain_seeds]
+    measured = measure_curves(ctx, [*curves, *replicas], desc)
+    floor = noise_floor({str(seed): measured[c.name]["d90"] for seed, c in zip(s.pretrain_seeds, replicas)})
+    return {c.name: measured[c.name] for c in curves}, {**floor, "pretrain_seeds": list(s.pretrain_seeds)}
+
+
+def _d90_fields(curve: dict[str, Any]) -> dict[str, Any]:
+    return {k: curve[k] for k in ("d90", "d90_median", "d90_per_seed", "target")} | {
+        "baseline": curve["baseline"]["metric"], "parameters": curve["baseline"]["D"]}
+
+
+def noise_floor_experiment(ctx: Context, out: Path | None = None) -> dict[str, Any]:
+    """d90 of each pretraining-seed replica of the skills recipe: how much d90 moves between two pretraining runs of
+    one recipe (the noise floor = the largest d90 / the smallest)."""
+    s = ctx.settings
+    replicas = [_replica(s, seed) for seed in s.pretrain_seeds]
+    measured = measure_curves(ctx, replicas, "noise floor")
+    floor = {**noise_floor({str(seed): measured[c.name]["d90"] for seed, c in zip(s.pretrain_seeds, replicas)}),
+             "pretrain_seeds": list(s.pretrain_seeds)}
+    rows = [{"pretrain_seed": seed, "base": c.base, "pretrain_metric": pretrain_metric(c.base),
+             **_d90_fields(measured[c.name])}
+            for seed, c in zip(s.pretrain_seeds, replicas)]
+    return _write(ctx, out, "noise-floor", {"curves": measured, "rows": rows, "noise_floor": floor})
 
 
 def pretrained_vs_random(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     """d90 of the skills model against the same architecture from random initialisation (Fastfood)."""
     s = ctx.settings
-    curves = measure_curves(ctx, [_pretrained(s), Curve(RANDOM, RANDOM, s.random_seeds, s.start_random)],
-                            "pretrained vs random")
-    d90s = [curves[n]["d90"] for n in ("pretrained", RANDOM)]
-    ratio = d90s[1] / d90s[0] if None not in d90s else None
-    return _write(ctx, out, "pretrained-vs-random", {"curves": curves, "random_over_pretrained": ratio})
-
-
-def _pretrain_spec(runs: Path, n_embd: int, steps: int, snapshots: Sequence[int],
-                   compare_shipped: bool) -> dict[str, Any]:
-    """Pretraining with the skills recipe's settings (task, lr, batch, warm-up, weight decay, seed) at another
-    width or length; snapshots cached in ``runs/pretrain/...``."""
-    r = RECIPES["skills"]
-    block = max(get_task(r.task).block_size, MODEL_SIZES[r.size]["block_size"])
-    folder = runs.resolve() / "pretrain" / f"{r.task}-{r.size}-n_embd{n_embd}-{steps}steps"
-    return {"pretrain": {"task": r.task, "size": r.size, "n_embd": n_embd, "block_size": block, "steps": steps,
-                         "lr": r.lr, "batch_size": r.batch_size,
-                         "warmup": min(r.warmup_steps, default_warmup_steps(steps)),
-                         "weight_decay": 0.1, "seed": r.seed, "snapshots": sorted(set(snapshots) | {steps}),
-                         "dir": str(folder), "compare_shipped": compare_shipped}}
-
-
-def _snapshots_spec(ctx: Context) -> dict[str, Any]:
-    steps = max(ctx.settings.snapshots)
-    return _pretrain_spec(ctx.runs, 64, steps, ctx.settings.snapshots, compare_shipped=steps == RECIPES["skills"].steps)
-
-
-def _width_specs(ctx: Context) -> list[dict[str, Any]]:
-    s = ctx.settings
-    return [_pretrain_spec(ctx.runs, w, s.width_steps, (), compare_shipped=False) for w in s.widths]
+    curves, floor = _with_floor(ctx, [_pretrained(s), Curve(RANDOM, RANDOM, s.random_seeds, s.start_random)],
+                                "pretrained vs random")
+    d90s = [curves[n]["d90"] for n in (RANDOM, "pretrained")]
+    ratio = d90s[0] / d90s[1] if None not in d90s else None
+    return _write(ctx, out, "pretrained-vs-random", {
+        "curves": curves, "random_over_pretrained": ratio, "noise_floor": floor,
+        "trend": trend([RANDOM, "pretrained"], d90s, floor["ratio"])})
 
 
 def along_pretraining(ctx: Context, out: Path | None = None) -> dict[str, Any]:
-    """d90 of the skills model's checkpoints along its pretraining (the recipe rerun, saving snapshots)."""
+    """d90 of the skills model's own snapshots along its pretraining (the zoo's ``pretrained("skills", step=S)``)."""
     s = ctx.settings
-    recipe_steps = RECIPES["skills"].steps
-    run = ctx.sweep([_snapshots_spec(ctx)], "pretraining snapshots")[0]["result"]
-    curves = []
-    for step, start in zip(sorted(s.snapshots), s.snapshot_starts, strict=True):
-        if step == recipe_steps and run["equals_shipped"]:  # the shipped model itself: share its runs
-            curves.append(replace(_pretrained(s), name=f"step {step}"))
-        else:
-            curves.append(Curve(f"step {step}", run["files"][str(step)], s.seeds, start))
-    measured = measure_curves(ctx, curves, "along pretraining")
-    rows = [{"step": step, "pretrain_metric": run["metrics"][str(step)], **_d90_fields(measured[f"step {step}"])}
-            for step in sorted(s.snapshots)]
-    return _write(ctx, out, "pretraining", {"curves": measured, "rows": rows, "equals_shipped": run["equals_shipped"]})
-
-
-def _d90_fields(curve: dict[str, Any]) -> dict[str, Any]:
-    return {k: curve[k]
-            for k in ("d90", "d90_median", "d90_per_seed", "target")} | {"baseline": curve["baseline"]["metric"]}
+    steps = sorted(s.snapshots)
+    starts = dict(zip(s.snapshots, s.snapshot_starts, strict=True))
+    curves = [Curve(f"step {step}", zoo_base(step=step), s.seeds, starts[step]) for step in steps]
+    curves = [replace(_pretrained(s), name=c.name) if c.base == SHIPPED else c for c in curves]  # share its runs
+    measured, floor = _with_floor(ctx, curves, "along pretraining")
+    rows = [{"step": step, "base": c.base, "pretrain_metric": pretrain_metric(c.base), **_d90_fields(measured[c.name])}
+            for step, c in zip(steps, curves)]
+    return _write(ctx, out, "pretraining", {
+        "curves": measured, "rows": rows, "noise_floor": floor,
+        "trend": trend([f"step {r['step']}" for r in rows], [r["d90"] for r in rows], floor["ratio"])})
 
 
 def width(ctx: Context, out: Path | None = None) -> dict[str, Any]:
-    """d90 against model width: GPTs of n_embd in ``widths`` pretrained with the skills recipe for ``width_steps``."""
+    """d90 against model width: the zoo's width family, each pretrained to the skills model's criterion."""
     s = ctx.settings
-    runs = [row["result"] for row in ctx.sweep(_width_specs(ctx), "pretraining widths")]
-    curves = [Curve(f"n_embd {w}", run["files"][str(s.width_steps)], s.seeds, s.start)
-              for w, run in zip(s.widths, runs)]
-    measured = measure_curves(ctx, curves, "widths")
-    rows = [{"n_embd": w, "parameters": run["parameters"], "pretrain_metric": run["metrics"][str(s.width_steps)],
-             **_d90_fields(measured[f"n_embd {w}"])} for w, run in zip(s.widths, runs)]
-    return _write(ctx, out, "width", {"curves": measured, "rows": rows})
+    widths = sorted(s.widths)
+    curves = [replace(_pretrained(s), name=f"n_embd {w}", base=zoo_base(n_embd=w), fixed=()) for w in widths]
+    curves = [replace(_pretrained(s), name=c.name) if c.base == SHIPPED else c for c in curves]  # share its runs
+    measured, floor = _with_floor(ctx, curves, "widths")
+    rows = [{"n_embd": w, "base": c.base, "pretrain_metric": pretrain_metric(c.base), **_d90_fields(measured[c.name])}
+            for w, c in zip(widths, curves)]
+    return _write(ctx, out, "width", {
+        "curves": measured, "rows": rows, "noise_floor": floor,
+        "trend": trend([f"n_embd {r['n_embd']}" for r in rows], [r["d90"] for r in rows], floor["ratio"])})
+
+
+def projections(ctx: Context, out: Path | None = None) -> dict[str, Any]:
+    """Metric against d for the Fastfood, sparse and dense projections on the skills model (dense where P fits)."""
+    s = ctx.settings
+    D = base_model(SHIPPED, 0).num_parameters()
+    dense = tuple(d for d in s.dense_dims if D * d * 4 <= DENSE_MAX_BYTES)  # float32 P, as DenseProjection stores it
+    curves = [replace(_pretrained(s), name="fastfood"),
+              Curve("sparse", SHIPPED, s.seeds, s.start, projection="sparse", fixed=s.dense_dims, search=False),
+              Curve("dense", SHIPPED, s.seeds, s.start, projection="dense", fixed=dense, search=False)]
+    return _write(ctx, out, "projections", {"curves": measure_curves(ctx, curves, "projections")})
 
 
 def said(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     """SAID (one learned scale per parameter tensor) against the plain subspace, on the skills model."""
     s = ctx.settings
-    curves = [_pretrained(s), Curve("SAID", "skills", s.seeds, s.start, said=True)]
+    curves = [_pretrained(s), Curve("SAID", SHIPPED, s.seeds, s.start, said=True)]
     return _write(ctx, out, "said", {"curves": measure_curves(ctx, curves, "SAID")})
 
 
 def budget(ctx: Context, out: Path | None = None) -> dict[str, Any]:
-    """Metric against trainable parameters: full fine-tuning, LoRA at every rank, subspace at every d (same task)."""
+    """Metric against trainable parameters: full fine-tuning, LoRA at every rank, subspace at every d (same task);
+    LoRA's lr chosen per rank on validation from a grid of the same size as the others'."""
     s = ctx.settings
-    lora_specs = [_lora_spec(s, r, seed) for r in s.ranks for seed in range(s.seeds)]
-    ctx.sweep(lora_specs, "LoRA ranks")
+    while True:
+        missing = [spec for r in s.ranks for spec in _select(ctx, _lora_job(s, r), s.lrs_lora, s.seeds)[0]]
+        if not missing:
+            break
+        ctx.sweep(missing, "LoRA ranks")
     curve = measure_curves(ctx, [_pretrained(s)], "budget")["pretrained"]
-    lora = []
-    for r in s.ranks:
-        runs = [ctx.result(_lora_spec(s, r, seed)) for seed in range(s.seeds)]
-        metrics = [effective_metric(x["metric"], x["diverged"]) for x in runs]
-        lora.append({"rank": r, "trainable": runs[0]["trainable"], "per_seed": metrics,
-                     "mean": statistics.fmean(metrics),
-                     "min": min(metrics), "max": max(metrics)})
+    lora = [_summarise(_select(ctx, _lora_job(s, r), s.lrs_lora, s.seeds)[1], rank=r) for r in s.ranks]
     return _write(ctx, out, "budget", {"subspace": curve, "lora": lora, "full": curve["baseline"],
-                                            "target": curve["target"]})
+                                       "target": curve["target"]})
 
 
 def toy(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     """Li et al.'s toy problem (D = 1000, 10 independent linear constraints): its intrinsic dimension is 10."""
     return _write(ctx, out, "toy", {"toy": {p: toy_summary(max_d=ctx.settings.toy_max_d, projection=p)
-                                                 for p in ("dense", "sparse", "fastfood")}})
+                                            for p in ("dense", "sparse", "fastfood")}})
 
 
 Experiment = Callable[[Context, "Path | None"], dict[str, Any]]
 EXPERIMENTS: dict[str, Experiment] = {  # in the order they run: the headline result first
-    "pretrained-vs-random": pretrained_vs_random, "budget": budget, "pretraining": along_pretraining,
-    "projections": projections, "said": said, "width": width, "toy": toy,
+    "pretrained-vs-random": pretrained_vs_random, "noise-floor": noise_floor_experiment, "budget": budget,
+    "pretraining": along_pretraining, "projections": projections, "said": said, "width": width, "toy": toy,
 }
 
 
@@ -452,9 +466,9 @@ def run_intrinsic(only: Sequence[str] | None = None, fast: bool = False, out: st
                   settings: Settings | None = None) -> dict[str, dict[str, Any]]:
     """Run the named experiments (default: all of ``EXPERIMENTS``) and write ``out/intrinsic-<name>.json``.
 
-    Runs are cached in ``runs/runs`` (default ``runs/intrinsic`` or ``runs/intrinsic-fast``: a rerun resumes),
-    pretraining snapshots in ``runs/pretrain``; ``out`` defaults to ``runs`` (only ``rerun_figures`` writes into
-    figures/).  Both are checked before the first run.  ``settings`` defaults to FAST or FULL.
+    Runs are cached in ``runs/runs`` (default ``runs/intrinsic`` or ``runs/intrinsic-fast``: a rerun resumes);
+    ``out`` defaults to ``runs`` (only ``rerun_figures`` writes into figures/).  Both are checked before the first
+    run.  ``settings`` defaults to FAST or FULL.  Nothing is pretrained: every base is a zoo model.
     """
     names = list(EXPERIMENTS) if not only else list(only)
     unknown = [n for n in names if n not in EXPERIMENTS]
@@ -465,8 +479,4 @@ def run_intrinsic(only: Sequence[str] | None = None, fast: bool = False, out: st
     check_writable(results, "results folder")
     check_writable(cache, "run cache")
     ctx = Context(settings or (FAST if fast else FULL), cache, jobs=jobs, executor=executor)
-    pretraining = (([_snapshots_spec(ctx)] if "pretraining" in names else [])
-                   + (_width_specs(ctx) if "width" in names else []))
-    if pretraining:  # all pretraining runs side by side, before the experiments that need them
-        ctx.sweep(pretraining, "pretraining")
     return {name: EXPERIMENTS[name](ctx, results) for name in names}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from minilora.experiments.d90 import describe_trend
+
 __all__ = ["format_table"]
 
 
@@ -17,7 +19,8 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
 
     Columns: experiment, curve, seeds, baseline (full fine-tuning's mean metric), target = fraction · baseline,
     d90 of the seed-mean curve (log-d interpolation), the median of the per-seed d90s, the per-seed d90s,
-    and the lr chosen at the first d that reached the target.  The toy problem adds one line.
+    and the lr chosen at the first d that reached the target.  The toy problem adds one line.  Below the table:
+    the noise floor (the spread of d90 across pretraining seeds) and every trend judged against it (``d90.trend``).
     """
     head = ("experiment", "curve", "seeds", "baseline", "target", "d90", "median", "per seed", "lr at hit")
     lines = [head]
@@ -36,11 +39,32 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
                 unreached = f"> {max(p['d'] for p in curve['points']):,} (grid)"
             per_seed = ", ".join(_d(v, unreached) for v in curve["d90_per_seed"])
             d90 = _d(curve["d90"], unreached) + (" (<=)" if curve["d90_bounded"] else "")
-            lines.append((name, curve["name"], str(curve["seeds"]), f"{curve['baseline']['metric']:.3f}",
+            lines.append((name, curve["name"], str(curve["seeds"]), _baseline(curve["baseline"]),
                           "-" if target is None else f"{target:.3f}", d90, _d(curve["d90_median"], unreached), per_seed,
                           f"{hits[0]['lr']:g}" if hits else "-"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     text = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
             for line in lines]
     text.insert(1, "-" * len(text[0]))
-    return "\n".join(text)
+    return "\n".join(text + _trends(results))
+
+
+def _baseline(baseline: Mapping[str, Any]) -> str:
+    """Full fine-tuning's mean metric, with its range over seeds when they differ (and its chosen lr)."""
+    text = f"{baseline['metric']:.3f}"
+    low, high = baseline.get("min"), baseline.get("max")
+    if low is not None and high is not None and high - low > 5e-4:
+        text += f" ({low:.2f}-{high:.2f})"
+    return text + (f" @{baseline['lr']:g}" if "lr" in baseline else "")
+
+
+def _trends(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The noise floor and every trend against it, one line each (results written before the floor have none)."""
+    lines = []
+    floor = next((r["noise_floor"] for r in results.values() if r.get("noise_floor")), None)
+    if floor is not None:
+        d90s = ", ".join(f"seed {k}: {_d(v)}" for k, v in floor["d90s"].items())
+        ratio = "unknown" if floor["ratio"] is None else f"{floor['ratio']:.2f}x"
+        lines += ["", f"noise floor (max/min d90 across pretraining seeds {d90s}): {ratio}"]
+    lines += [describe_trend(name, r["trend"]) for name, r in results.items() if r.get("trend")]
+    return lines

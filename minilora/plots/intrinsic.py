@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from minilora.experiments.d90 import describe_trend
 from minilora.experiments.results import (
     INTRINSIC_PREFIX,
     intrinsic_file,
@@ -24,7 +25,19 @@ __all__ = [
     "plot_intrinsic_trend",
 ]
 
-INTRINSIC_FIGURES = ("pretrained-vs-random", "budget", "pretraining", "projections", "said", "width")
+INTRINSIC_FIGURES = ("pretrained-vs-random", "noise-floor", "budget", "pretraining", "projections", "said", "width")
+
+
+def _with_verdict(title: str, result: dict[str, Any], name: str) -> str:
+    """The title, and below it the trend against the noise floor (``d90.describe_trend``) or the floor itself, when
+    the result has them (results written before the noise floor was measured have neither)."""
+    if result.get("trend"):
+        return f"{title}\n{describe_trend(name, result['trend'])}"
+    floor = result.get("noise_floor")
+    if floor and name == "noise-floor":
+        ratio = "unknown" if floor["ratio"] is None else f"{floor['ratio']:.2f}x"
+        return f"{title}\nnoise floor = max / min d90 across pretraining seeds: {ratio}"
+    return title
 
 
 def _curve_axes(ax: Any, curves: Sequence[dict[str, Any]], metric: str = "accuracy") -> None:
@@ -57,38 +70,50 @@ def _curve_axes(ax: Any, curves: Sequence[dict[str, Any]], metric: str = "accura
     ax.legend(fontsize=8)
 
 
-def plot_intrinsic_curves(result: dict[str, Any], path: str | Path, title: str) -> Path:
-    """Metric against d for every curve of an intrinsic experiment (projections, pretrained vs random, SAID)."""
+def plot_intrinsic_curves(result: dict[str, Any], path: str | Path, title: str, name: str = "") -> Path:
+    """Metric against d for every curve of an intrinsic experiment (projections, pretrained vs random, SAID); the
+    trend against the noise floor under the title when the result has one."""
     fig = new_figure((7, 4.5))
     ax = fig.subplots()
     _curve_axes(ax, list(result["curves"].values()))
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_with_verdict(title, result, name), fontsize=10)
     return save_png(fig, path)
 
 
-def _d90_axes(ax: Any, xs: Sequence[float], rows: Sequence[dict[str, Any]], xlabel: str) -> None:
-    """d90 of the seed-mean curve (line) and of each seed (dots) against ``xs``, both axes logarithmic."""
+def _d90_axes(ax: Any, xs: Sequence[float], rows: Sequence[dict[str, Any]], xlabel: str, log_x: bool = True,
+              floor: dict[str, Any] | None = None) -> None:
+    """d90 of the seed-mean curve (line) and of each seed (dots) against ``xs``, d90 logarithmic; the noise floor
+    (the band the shipped model's d90 would move in across pretraining seeds) shaded when known."""
     if all(r["d90"] is None and not any(r["d90_per_seed"]) for r in rows):
         no_data(ax, "no model reached 90% of its baseline")
         return
-    ax.plot(xs, [r["d90"] if r["d90"] is not None else np.nan for r in rows], "o-", label="d90 of the seed mean")
+    ax.plot(xs, [r["d90"] if r["d90"] is not None else np.nan for r in rows], "o-" if log_x else "o",
+            label="d90 of the seed mean")  # replicas (log_x False) are unordered: no line between them
     for x, r in zip(xs, rows):
         seeds = [v for v in r["d90_per_seed"] if v is not None]
         ax.plot([x] * len(seeds), seeds, "k.", alpha=0.5, label="d90 of one seed" if x == xs[0] else None)
-    ax.set_xscale("log")
+    if floor and floor.get("ratio") is not None:
+        ax.axhspan(floor["min"], floor["max"], color="gray", alpha=0.2,
+                   label=f"d90 across pretraining seeds ({floor['ratio']:.2f}x)")
+    if log_x:
+        ax.set_xscale("log")
+    else:
+        ax.set_xticks(list(xs))
     ax.set_yscale("log", base=2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("d90")
     ax.legend(fontsize=8)
 
 
-def plot_intrinsic_trend(result: dict[str, Any], path: str | Path, x_key: str, xlabel: str, title: str) -> Path:
-    """d90 against ``x_key`` of each row (pretraining step, parameter count), beside the curves it comes from."""
+def plot_intrinsic_trend(result: dict[str, Any], path: str | Path, x_key: str, xlabel: str, title: str,
+                         name: str = "", log_x: bool = True) -> Path:
+    """d90 against ``x_key`` of each row (pretraining step, parameter count, pretraining seed), beside the curves it
+    comes from; the noise floor shaded and the trend against it under the title when the result has them."""
     fig = new_figure((12, 4.5))
     left, right = fig.subplots(1, 2)
-    _d90_axes(left, [r[x_key] for r in result["rows"]], result["rows"], xlabel)
+    _d90_axes(left, [r[x_key] for r in result["rows"]], result["rows"], xlabel, log_x, result.get("noise_floor"))
     _curve_axes(right, list(result["curves"].values()))
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(_with_verdict(title, result, name), fontsize=10)
     return save_png(fig, path)
 
 
@@ -136,11 +161,16 @@ def draw_intrinsic_figures(folder: str | Path = "figures") -> list[Path]:
             paths.append(plot_budget(result, png))
         elif name == "pretraining":
             paths.append(plot_intrinsic_trend(result, png, "step", "pretraining step of the skills recipe",
-                                              "d90 on reverse-shift along the skills model's pretraining"))
+                                              "d90 on reverse-shift along the skills model's pretraining", name))
         elif name == "width":
             widths = " / ".join(str(r["n_embd"]) for r in result["rows"])
             paths.append(plot_intrinsic_trend(result, png, "parameters", f"model parameters D (n_embd {widths})",
-                                              "d90 on reverse-shift against model size (same pretraining recipe)"))
+                                              "d90 on reverse-shift against model size (each pretrained to "
+                                              "the same criterion)", name))
+        elif name == "noise-floor":
+            paths.append(plot_intrinsic_trend(result, png, "pretrain_seed", "pretraining seed of the skills recipe",
+                                              "d90 on reverse-shift of the skills recipe's pretraining-seed "
+                                              "replicas: the noise floor", name, log_x=False))
         else:
-            paths.append(plot_intrinsic_curves(result, png, titles[name]))
+            paths.append(plot_intrinsic_curves(result, png, titles[name], name))
     return paths
