@@ -213,3 +213,26 @@ def test_embedding_gradient_accumulates_repeated_ids(device):
     np.testing.assert_array_equal(out.numpy(), [[[4, 5], [0, 1]], [[4, 5], [4, 5]]])
     out.sum().backward()
     np.testing.assert_array_equal(backend.to_host(weight.grad), [[1, 1], [0, 0], [3, 3]])
+
+
+# -- the CPU's cache-sized pieces give the same numbers as one whole pass --------------------------
+
+
+@pytest.mark.parametrize("name, fn, composed, shapes", [
+    ("attention-prefix", F.scaled_dot_product_attention, F.attention_composed, [(3, 2, 5, 3), (3, 2, 7, 3),
+                                                                               (3, 2, 7, 3)]),
+    ("layer_norm", F.layer_norm, F.layer_norm_composed, [(5, 3, 4), (4,), (4,)]),
+])
+def test_pieces_match_the_composed_twin(name, fn, composed, shapes, monkeypatch):
+    monkeypatch.setattr(fused, "_PIECE", 8)  # several pieces: one sequence (attention), two rows (layer norm)
+    assert len(fused._batch_chunks(3, 2 * 7 * 5, "cpu")) == 3 and len(fused._row_pieces(15, 4, "cpu")) == 8
+    rng = np.random.default_rng(4)
+    hosts = [rng.standard_normal(shape) for shape in shapes]
+    results = []
+    for f in (fn, composed):
+        inputs = [ml.tensor(h, requires_grad=True) for h in hosts]
+        y = f(*inputs)
+        (y * ml.tensor(np.sin(np.arange(y.size)).reshape(y.shape))).sum().backward()
+        results.append([y.numpy()] + [x.grad for x in inputs])
+    for from_fn, from_composed in zip(*results):
+        np.testing.assert_allclose(from_fn, from_composed, rtol=1e-10, atol=1e-12)

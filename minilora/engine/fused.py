@@ -180,42 +180,58 @@ class Gelu(Function):
         return (g * dydx,)
 
 
+def _row_pieces(n_rows: int, n: int, device: str) -> list[slice]:
+    """Slices of rows of length ``n``, about ``_PIECE`` elements each on the CPU (one slice elsewhere)."""
+    step = max(1, _PIECE // max(n, 1)) if device == "cpu" else max(n_rows, 1)
+    return [slice(start, start + step) for start in range(0, n_rows, step)]
+
+
 class LayerNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * w + b over the last axis.
 
     With xhat the normalised input and r = 1/sqrt(var + eps):
     dw = sum(g * xhat), db = sum(g) over all leading axes, and
     dx = r * (gw - mean(gw) - xhat * mean(gw * xhat)) where gw = g * w.
+    Both passes run over cache-sized blocks of rows on the CPU (``_row_pieces``), as ``_piecewise`` does.
     """
 
     @staticmethod
     def forward(ctx: Function, x: Array, weight: Array, bias: Array, eps: float) -> Array:
         xp = backend.get_xp(x)
         n = x.shape[-1]
-        xhat = x - _rowsum(x) / n  # x - mean
-        var = _rowdot(xhat, xhat) / n
-        rstd = 1.0 / xp.sqrt(var + eps)
-        xhat *= rstd
+        x2 = x.reshape(-1, n)  # (N, n): leading axes as rows
+        xhat, y = xp.empty(x2.shape, dtype=x.dtype), xp.empty(x2.shape, dtype=x.dtype)
+        rstd = xp.empty((x2.shape[0], 1), dtype=x.dtype)
+        for rows in _row_pieces(x2.shape[0], n, backend.device_of(x)):
+            xh = xhat[rows]
+            xp.subtract(x2[rows], _rowsum(x2[rows]) / n, out=xh)  # x - mean
+            r = rstd[rows]
+            r[...] = 1.0 / xp.sqrt(_rowdot(xh, xh) / n + eps)  # 1 / sqrt(var + eps)
+            xh *= r
+            xp.multiply(xh, weight, out=y[rows])
+            y[rows] += bias
         ctx.save_for_backward(xhat, rstd, weight)
-        y = xhat * weight
-        y += bias
-        return y
+        return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         xhat, rstd, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         xp, n = backend.get_xp(g), g.shape[-1]
-        g2, xhat2 = g.reshape(-1, n), xhat.reshape(-1, n)  # leading axes as rows
-        dw = xp.einsum("ni,ni->i", g2, xhat2) if need_w else None  # sum of g * xhat over rows
+        g2 = g.reshape(-1, n)  # leading axes as rows
+        dw = xp.einsum("ni,ni->i", g2, xhat) if need_w else None  # sum of g * xhat over rows
         db = xp.einsum("ni->i", g2) if need_b else None  # sum of g over rows
         dx = None
         if need_x:
-            dx = g * weight  # gw
-            centre = xhat * (_rowdot(dx, xhat) / n)
-            centre += _rowsum(dx) / n  # mean(gw) + xhat * mean(gw * xhat)
-            dx -= centre
-            dx *= rstd
+            dx = xp.empty(g2.shape, dtype=g.dtype)
+            for rows in _row_pieces(g2.shape[0], n, backend.device_of(g)):
+                d, xh = dx[rows], xhat[rows]
+                xp.multiply(g2[rows], weight, out=d)  # gw
+                centre = xh * (_rowdot(d, xh) / n)
+                centre += _rowsum(d) / n  # mean(gw) + xhat * mean(gw * xhat)
+                d -= centre
+                d *= rstd[rows]
+            dx = dx.reshape(g.shape)
         return dx, dw, db
 
 
@@ -279,6 +295,12 @@ def _causal_mask_t(size: int, dtype: str, device: str, n_keys: int | None = None
     return backend.to_device(np.tril(np.full((n_keys, size), -np.inf, dtype=dtype), size - n_keys - 1), device)
 
 
+def _batch_chunks(n_batch: int, per_item: int, device: str) -> list[slice]:
+    """Slices of the batch axis, each holding about ``_PIECE`` * 2 score entries on the CPU (one slice elsewhere)."""
+    step = max(1, (2 * _PIECE) // max(per_item, 1)) if device == "cpu" else max(n_batch, 1)
+    return [slice(start, start + step) for start in range(0, n_batch, step)]
+
+
 class Attention(Function):
     """Scaled dot-product attention, fused: y = softmax(q k^T / sqrt(h) + mask) v.
 
@@ -291,21 +313,29 @@ class Attention(Function):
     Memory layout: the scores are stored transposed, S^T = k q^T of shape (B, H, T_k, T_q), so the
     softmax sums and maxima run over axis -2.  NumPy then combines whole rows with vector
     instructions, faster than reducing many short rows along the last axis (``python -m minilora.bench``
-    times the step).
+    times the step).  On the CPU both passes run over a few sequences at a time (``_batch_chunks``), so the
+    scores of one chunk stay in the cache from their product through the softmax to the next product.
     """
 
     @staticmethod
     def forward(ctx: Function, q: Array, k: Array, v: Array, causal: bool) -> Array:
         xp = backend.get_xp(q)
         scale = 1.0 / math.sqrt(q.shape[-1])
-        att_t = k @ q.swapaxes(-1, -2)  # S^T (B, H, T_k, T): att_t[..., j, i] = k_j . q_i
-        att_t *= scale
-        if causal:
-            att_t += _causal_mask_t(att_t.shape[-1], att_t.dtype.str, backend.device_of(att_t), att_t.shape[-2])
-        att_t -= att_t.max(axis=-2, keepdims=True)
-        xp.exp(att_t, out=att_t)
-        att_t *= 1 / att_t.sum(axis=-2, keepdims=True)  # P^T: each column (one query) sums to 1
-        y = att_t.swapaxes(-1, -2) @ v  # P v (B, H, T, h)
+        b, n_head, t, t_k = q.shape[0], q.shape[1], q.shape[2], k.shape[2]
+        att_t = xp.empty((b, n_head, t_k, t), dtype=q.dtype)  # S^T, then P^T
+        y = xp.empty(q.shape, dtype=q.dtype)  # (B, H, T, h)
+        device = backend.device_of(q)
+        mask = _causal_mask_t(t, att_t.dtype.str, device, t_k) if causal else None
+        for c in _batch_chunks(b, n_head * t_k * t, device):
+            a = att_t[c]
+            xp.matmul(k[c], q[c].swapaxes(-1, -2), out=a)  # S^T: a[..., j, i] = k_j . q_i
+            a *= scale
+            if mask is not None:
+                a += mask
+            a -= a.max(axis=-2, keepdims=True)
+            xp.exp(a, out=a)
+            a *= 1 / a.sum(axis=-2, keepdims=True)  # P^T: each column (one query) sums to 1
+            xp.matmul(a.swapaxes(-1, -2), v[c], out=y[c])  # P v (chunk, H, T, h)
         ctx.save_for_backward(q, k, v, att_t, y)
         ctx.scale = scale
         return y
@@ -314,13 +344,22 @@ class Attention(Function):
     def backward(ctx: Function, g: Array) -> tuple[Array | None, ...]:
         q, k, v, att_t, y = ctx.saved_tensors
         need_q, need_k, need_v = ctx.needs_input_grad
-        dv = att_t @ g if need_v else None  # P^T g
-        dq = dk = None
-        if need_q or need_k:
-            ds_t = v @ g.swapaxes(-1, -2)  # dP^T = v g^T
-            ds_t -= _rowdot(g, y).swapaxes(-1, -2)  # minus sum_j dP_ij P_ij = g_i . y_i
-            ds_t *= att_t
-            ds_t *= ctx.scale  # dS^T
-            dq = ds_t.swapaxes(-1, -2) @ k if need_q else None  # dS k
-            dk = ds_t @ q if need_k else None  # dS^T q
+        xp = backend.get_xp(g)
+        dq = xp.empty(q.shape, dtype=q.dtype) if need_q else None
+        dk = xp.empty(k.shape, dtype=k.dtype) if need_k else None
+        dv = xp.empty(v.shape, dtype=v.dtype) if need_v else None
+        row = _rowdot(g, y).swapaxes(-1, -2)  # sum_j dP_ij P_ij = g_i . y_i  (B, H, 1, T)
+        for c in _batch_chunks(q.shape[0], att_t[0].size, backend.device_of(g)):
+            p_t, g_c = att_t[c], g[c]
+            if need_v:
+                xp.matmul(p_t, g_c, out=dv[c])  # P^T g
+            if need_q or need_k:
+                ds_t = v[c] @ g_c.swapaxes(-1, -2)  # dP^T = v g^T
+                ds_t -= row[c]
+                ds_t *= p_t
+                ds_t *= ctx.scale  # dS^T
+                if need_q:
+                    xp.matmul(ds_t.swapaxes(-1, -2), k[c], out=dq[c])  # dS k
+                if need_k:
+                    xp.matmul(ds_t, q[c], out=dk[c])  # dS^T q
         return dq, dk, dv
