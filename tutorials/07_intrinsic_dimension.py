@@ -235,7 +235,7 @@ show_png(plot_budget(budget, work / "intrinsic-budget.png"))
 # %% [markdown]
 # ## 5. The full results
 # `minilora intrinsic --out figures` runs every experiment with 300-step runs, a learning rate per d, 3 seeds (5 for
-# the random model) and a refined search (about an hour on two cores). When its JSON is in `figures/`:
+# the random model) and a refined search (about 23 minutes with `--jobs 2`). When its JSON is in `figures/`:
 
 # %%
 drawers = {"projections":

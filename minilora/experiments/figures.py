@@ -2,7 +2,7 @@
 
     compare  one per task of ``FIGURE_RUNS``          → out/compare-<task>.json   (about 4 CPU-minutes)
     lora_paper(FULL)  186 runs, cached in runs/lora-paper → out/lora-*.json         (about 40 minutes with jobs=2)
-    run_intrinsic(FULL)  cached in runs/intrinsic       → out/intrinsic-*.json      (47 min, jobs=2, previous version)
+    run_intrinsic(FULL)  cached in runs/intrinsic       → out/intrinsic-*.json      (about 23 minutes with jobs=2)
 
 This is the one function that writes into the repository's ``figures/`` by default; every folder it writes is
 checked before the first run, and the sweeps resume from their run caches.  Drawing is ``minilora.plots``' job.
