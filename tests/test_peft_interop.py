@@ -66,6 +66,15 @@ def twin_logits(model: torch.nn.Module) -> np.ndarray:
         return model.head(model.ln_f(x)).numpy()                           # (B, T, V)
 
 
+def randomize_lora(peft_model, seed: int = 4) -> None:
+    """Every LoRA tensor of a PEFT model ← 0.5 · N(0, 1), drawn in parameter order from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if ".lora_" in name:
+                p.copy_(0.5 * torch.randn(p.shape, generator=generator))
+
+
 def test_twin_has_minilora_module_names():
     names = {name for name, _ in twin().named_modules()}
     assert names == {name for name, _ in base_model().named_modules()} - {"drop"} - {
@@ -103,11 +112,7 @@ def test_peft_loads_minilora_adapter(tmp_path: Path, use_rslora: bool, init_lora
 def test_minilora_loads_peft_adapter(tmp_path: Path, use_rslora: bool):
     peft_model = peft.get_peft_model(twin(),
                                      peft.LoraConfig(r=4, lora_alpha=3, target_modules=TARGETS, use_rslora=use_rslora))
-    generator = torch.Generator().manual_seed(4)
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if ".lora_" in name:
-                p.copy_(0.5 * torch.randn(p.shape, generator=generator))
+    randomize_lora(peft_model)  # B = 0 at init: give every adapter something to say
     peft_model.save_pretrained(tmp_path)
     written = json.loads((tmp_path / CONFIG_NAME).read_text())
     assert (written["r"], written["lora_alpha"], written["use_rslora"]) == (4, 3, use_rslora)
@@ -336,11 +341,7 @@ def test_minilora_loads_peft_multi_adapter_folder(tmp_path: Path):
     peft_model = peft.get_peft_model(twin(), peft.LoraConfig(r=4, lora_alpha=3, target_modules=TARGETS))
     peft_model.add_adapter("second", peft.LoraConfig(r=2, lora_alpha=5, use_rslora=True,
                                                      target_modules=["q_proj", "v_proj"]))
-    generator = torch.Generator().manual_seed(4)
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if ".lora_" in name:
-                p.copy_(0.5 * torch.randn(p.shape, generator=generator))
+    randomize_lora(peft_model)  # B = 0 at init: give every adapter something to say
     peft_model.save_pretrained(tmp_path)
     assert (tmp_path / "second" / CONFIG_NAME).is_file()          # PEFT's layout: default at the root
 

@@ -392,13 +392,7 @@ def along_pretraining(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     steps = sorted(s.snapshots)
     starts = dict(zip(s.snapshots, s.snapshot_starts, strict=True))
     curves = [Curve(f"step {step}", zoo_base(step=step), s.seeds, starts[step]) for step in steps]
-    curves = [replace(_pretrained(s), name=c.name) if c.base == SHIPPED else c for c in curves]  # share its runs
-    measured, floor = _with_floor(ctx, curves, "along pretraining")
-    rows = [{"step": step, "base": c.base, "pretrain_metric": pretrain_metric(c.base), **_d90_fields(measured[c.name])}
-            for step, c in zip(steps, curves)]
-    return _write(ctx, out, "pretraining", {
-        "curves": measured, "rows": rows, "noise_floor": floor,
-        "trend": trend([f"step {r['step']}" for r in rows], [r["d90"] for r in rows], floor["ratio"])})
+    return _zoo_trend(ctx, out, "pretraining", "along pretraining", "step", steps, curves)
 
 
 def width(ctx: Context, out: Path | None = None) -> dict[str, Any]:
@@ -406,13 +400,20 @@ def width(ctx: Context, out: Path | None = None) -> dict[str, Any]:
     s = ctx.settings
     widths = sorted(s.widths)
     curves = [replace(_pretrained(s), name=f"n_embd {w}", base=zoo_base(n_embd=w), fixed=()) for w in widths]
-    curves = [replace(_pretrained(s), name=c.name) if c.base == SHIPPED else c for c in curves]  # share its runs
-    measured, floor = _with_floor(ctx, curves, "widths")
-    rows = [{"n_embd": w, "base": c.base, "pretrain_metric": pretrain_metric(c.base), **_d90_fields(measured[c.name])}
-            for w, c in zip(widths, curves)]
-    return _write(ctx, out, "width", {
+    return _zoo_trend(ctx, out, "width", "widths", "n_embd", widths, curves)
+
+
+def _zoo_trend(ctx: Context, out: Path | None, experiment: str, desc: str, key: str, values: Sequence[int],
+               curves: list[Curve]) -> dict[str, Any]:
+    """One trend over zoo models (``values`` of ``key``, one curve each, in order), measured with the noise floor:
+    the shipped model's curve is the pretrained one (so its runs are shared), and the trend runs first → last."""
+    curves = [replace(_pretrained(ctx.settings), name=c.name) if c.base == SHIPPED else c for c in curves]
+    measured, floor = _with_floor(ctx, curves, desc)
+    rows = [{key: v, "base": c.base, "pretrain_metric": pretrain_metric(c.base), **_d90_fields(measured[c.name])}
+            for v, c in zip(values, curves, strict=True)]
+    return _write(ctx, out, experiment, {
         "curves": measured, "rows": rows, "noise_floor": floor,
-        "trend": trend([f"n_embd {r['n_embd']}" for r in rows], [r["d90"] for r in rows], floor["ratio"])})
+        "trend": trend([c.name for c in curves], [r["d90"] for r in rows], floor["ratio"])})
 
 
 def projections(ctx: Context, out: Path | None = None) -> dict[str, Any]:
