@@ -84,10 +84,13 @@ def test_bad_settings_are_refused_before_any_step(argv, message, tmp_path, monke
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_the_printed_table_ends_with_its_legend(monkeypatch, capsys):
+def test_the_printed_table_ends_with_its_legend_and_the_gpu_line(monkeypatch, capsys):
+    from minilora import backend
+
     (row,) = bench.run_benchmarks([TINY], ["full"], steps=1, untimed_steps=0, torch=False)
     monkeypatch.setattr(bench, "run_benchmarks", lambda *a, **k: [row])
     monkeypatch.setattr(bench, "matmul_reference", list)
     assert main(["bench", "--threads", "0", "--no-torch"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert "test-tiny" in lines[-2] and lines[-1].startswith("columns: median ms per training step")
+    assert "test-tiny" in lines[-3] and lines[-2].startswith("columns: median ms per training step")
+    assert lines[-1].startswith("a GPU was found" if backend.cuda_available() else "no GPU found")

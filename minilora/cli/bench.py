@@ -4,6 +4,7 @@
                    [--threads 1] [--json] [--out bench.json] [--no-torch]
     minilora bench --subspace     projection speeds and a subspace step against a full step (bench/subspace.py)
     minilora bench --profile      where one step's time goes, Function by Function (bench/profile.py)
+    minilora bench --gpu          the same steps on CuPy against NumPy, or one line saying no GPU was found (bench/gpu.py)
 
 What is measured, and the FLOP formulas, are in ``minilora/bench/steps.py``.  BLAS threads must be fixed before
 NumPy is imported, so ``--threads N`` re-runs the command with ``OPENBLAS_NUM_THREADS`` (and OMP/MKL) set when the
@@ -47,6 +48,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
                       help="instead: projection speeds and a subspace step of the skills model against a full step")
     what.add_argument("--profile", action="store_true",
                       help="instead: where one step's time goes, per Function, and its matmuls' share")
+    what.add_argument("--gpu", action="store_true",
+                      help="instead: the same training steps on CuPy (device cuda) against NumPy, when a GPU is found")
 
 
 def _check_out(args: argparse.Namespace) -> None:
@@ -102,6 +105,11 @@ def _bench(args: argparse.Namespace) -> int:
         profiles = [profile_step(config=c, method=m, steps=args.steps, untimed_steps=args.untimed_steps)
                     for c in args.configs for m in args.methods]
         return _report(args, profiles, lambda: "\n\n".join(format_profile(r) for r in profiles))
+    if args.gpu:
+        from minilora.bench.gpu import device_report, format_device_report
+
+        report = device_report(args.configs, args.methods, steps=args.steps, untimed_steps=args.untimed_steps)
+        return _report(args, report, lambda: format_device_report(report))
     rows = steps.run_benchmarks(args.configs, args.methods, steps=args.steps, untimed_steps=args.untimed_steps,
                                 torch=not args.no_torch, torch_attention=args.torch_attention,
                                 threads=args.threads or None)
@@ -114,7 +122,11 @@ def _bench(args: argparse.Namespace) -> int:
                  + (f", torch {env['torch']} ({env['torch_threads']} threads)" if "torch" in env else "")]
         lines += [f"numpy float32 matmul {m['shape']}: {m['ms']:.2f} ms, {m['gflops']:.1f} GFLOP/s"
                   for m in report["matmul"]]
-        return "\n".join([*lines, steps.format_table(rows), steps.TABLE_LEGEND])
+        from minilora.backend import cuda_available
+
+        gpu = ("a GPU was found: `minilora bench --gpu` times these steps on it" if cuda_available() else
+               "no GPU found: these are CPU numbers only (`minilora bench --gpu` compares CuPy where there is one)")
+        return "\n".join([*lines, steps.format_table(rows), steps.TABLE_LEGEND, gpu])
 
     return _report(args, report, table)
 
