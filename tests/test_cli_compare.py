@@ -87,11 +87,20 @@ def test_lr_of_a_method_reaches_its_runs_and_only_theirs(tmp_path, capsys, monke
     assert peaks == [3e-3] * 2 + [1e-2] * 4 + [0.05] * 4 + [1e-2] * 2  # 2 steps a run, in the rows' order
 
 
+def test_vera_rank_sets_the_rank_of_veras_shared_pair(tmp_path, capsys):
+    argv = [*ARGS, "--methods", "vera", "--vera-rank", "16", "--out", str(tmp_path / "c"), "--json"]
+    assert main(argv) == 0
+    rows = {r["run"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["vera"]["rank"] == 16 and rows["lora-r1"]["rank"] == 1  # --ranks stay LoRA's
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--methods", "dora", "--d-initial", "0.2"], "argument --d-initial: applies to method vera, which is not in "
                                                   "--methods"),
     (["--methods", "vera", "--loraplus-lr-ratio", "4"], "argument --loraplus-lr-ratio: applies to method lora-plus"),
     (["--methods", "vera", "--lr-lora-fa", "0.1"], "argument --lr-lora-fa: applies to method lora-fa"),
+    (["--methods", "dora", "--vera-rank", "16"], "argument --vera-rank: applies to method vera, which is not in"),
+    (["--methods", "vera", "--vera-rank", "0"], "argument --vera-rank: expected an integer >= 1, got '0'"),
     (["--methods", "dora,subspace"], "argument --methods: 'subspace' is not one compare adds: its z in θ = θ0 + P z "
                                      "is measured by `minilora intrinsic`"),
 ])

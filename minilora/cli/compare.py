@@ -7,7 +7,8 @@ budget, one table.
 
 The --methods, their --lr-METHOD options and their settings' options come from the method registry
 (``experiments.methods``), as ``finetune``'s do: a method added there is an option here.  The LoRA family runs at
-each of --ranks on --target-modules; VeRA runs once on --target-modules, adapter and prefix once.  An option of a
+each of --ranks on --target-modules; VeRA runs once on --target-modules at --vera-rank (its shared pair's rank),
+adapter and prefix once.  An option of a
 method that is not in --methods is refused in one line.
 """
 
@@ -29,6 +30,7 @@ from minilora.cli.options import (
     check_warmup,
     comma_list,
     positive_float,
+    positive_int,
     ranks_list,
     seeds_list,
 )
@@ -45,6 +47,8 @@ COMPARE_LEGEND = ("columns: r the rank (VeRA: of its shared random pair); traina
 
 def _compare_args(p: argparse.ArgumentParser) -> None:
     from minilora.experiments.compare import DEFAULT_LR, compare_methods, per_rank
+    from minilora.experiments.methods import get_method
+
     p.add_argument("--task", required=True, help="task to adapt to (e.g. reverse-shift, subtract, sort, first-names)")
     add_base(p)
     p.add_argument("--ranks", type=ranks_list, default=[1, 2, 4, 8],
@@ -60,6 +64,9 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
         new = [setting for setting in _own_settings(name) if setting not in seen]
         add_settings(p, name, new)
         seen.update(new)
+    p.add_argument("--vera-rank", type=positive_int, default=None, metavar="R",
+                   help=f"VeRA: the rank of its shared random pair (default {get_method('vera').settings['r']}; "
+                        "--ranks are LoRA's)")
     add_training(p, steps=1000, lr=None, run=False)
     p.add_argument("--lr-full", type=positive_float, default=DEFAULT_LR["full"],
                    help=f"peak lr of full fine-tuning (default {DEFAULT_LR['full']})")
@@ -151,8 +158,12 @@ def _extra_methods(args: argparse.Namespace) -> tuple[dict[str, dict], dict[str,
             if getattr(args, setting) is not None and not set(takers) & set(args.methods):
                 raise ValueError(f"argument --{setting.replace('_', '-')}: applies to method {' or '.join(takers)}, "
                                  f"which is not in --methods")
+    if args.vera_rank is not None and "vera" not in args.methods:
+        raise ValueError("argument --vera-rank: applies to method vera, which is not in --methods")
     methods = {name: {s: getattr(args, s) for s in _own_settings(name) if getattr(args, s) is not None}
                for name in dict.fromkeys(args.methods)}
+    if args.vera_rank is not None:
+        methods["vera"]["r"] = args.vera_rank
     lrs = {name: getattr(args, _lr_dest(name)) for name in methods if getattr(args, _lr_dest(name)) is not None}
     return methods, lrs
 
