@@ -207,3 +207,16 @@ def test_evaluate_scores_the_split_it_is_asked_for(monkeypatch, capsys):
                         or real(self, model, split))
     assert main(["evaluate", "skills", "--task", "reverse", "--split", "validation"]) == 0
     assert capsys.readouterr().out.startswith("skills on reverse (validation): accuracy ") and splits == ["validation"]
+
+
+def test_evaluate_n_eval_gives_a_small_task_its_validation_split(capsys):
+    """subtract holds 497 held-out inputs: at the default 500 the test split takes them all, and the error names
+    the option that fixes it; --n-eval 200 scores 200 validation inputs.  A task without n_eval is one line."""
+    assert main(["evaluate", "skills", "--task", "subtract", "--split", "validation"]) == 2
+    err = capsys.readouterr().err
+    assert "pass --n-eval 248 or less" in err and len(err.strip().splitlines()) == 1
+    assert main(["evaluate", "skills", "--task", "subtract", "--split", "validation", "--n-eval", "200"]) == 0
+    assert capsys.readouterr().out.startswith("skills on subtract (validation): accuracy ")
+    assert main(["evaluate", "names", "--split", "validation", "--n-eval", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "argument --n-eval: task 'surnames' has fixed held-out sets" in err and len(err.strip().splitlines()) == 1

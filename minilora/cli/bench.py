@@ -4,7 +4,7 @@
                    [--threads 1] [--json] [--out bench.json] [--no-torch]
     minilora bench --subspace     projection speeds and a subspace step against a full step (bench/subspace.py)
     minilora bench --profile      where one step's time goes, Function by Function (bench/profile.py)
-    minilora bench --gpu          the same steps on CuPy against NumPy, or one line saying no GPU was found (bench/gpu.py)
+    minilora bench --gpu          the same steps on CuPy against NumPy, or one line: no GPU found (bench/gpu.py)
 
 What is measured, and the FLOP formulas, are in ``minilora/bench/steps.py``.  BLAS threads must be fixed before
 NumPy is imported, so ``--threads N`` re-runs the command with ``OPENBLAS_NUM_THREADS`` (and OMP/MKL) set when the

@@ -54,9 +54,10 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
                    help="the task whose characters the model reads (default: the one it was trained on)")
 
 
-def _load_model_and_task(args: argparse.Namespace) -> tuple[Any, Any]:
+def _load_model_and_task(args: argparse.Namespace, n_eval: int | None = None) -> tuple[Any, Any]:
     """The model ``args.model`` names (shipped, run folder or adapter) and the task to use it on:
-    ``--task``, else the task it was trained on; a task written in another vocabulary is refused."""
+    ``--task``, else the task it was trained on (with ``n_eval`` held-out inputs per split when given); a task
+    written in another vocabulary is refused."""
     from minilora.data import get_task
     from minilora.experiments.runs import load_trained
     from minilora.lora import AdapterBaseMismatch
@@ -70,7 +71,11 @@ def _load_model_and_task(args: argparse.Namespace) -> tuple[Any, Any]:
     task = args.task or trained_on
     if task is None:
         raise ValueError(f"{args.model} does not record the task it was trained on; pass --task")
-    task_obj = get_task(task)
+    try:
+        task_obj = get_task(task) if n_eval is None else get_task(task, n_eval=n_eval)
+    except TypeError:  # the task takes no n_eval: its held-out sets are fixed fractions of its data
+        raise ValueError(f"argument --n-eval: task {task!r} has fixed held-out sets; --n-eval applies to the skill "
+                         f"tasks (see minilora tasks)") from None
     if task_obj.tokenizer.vocab_size != model.config.vocab_size:
         raise ValueError(f"task {task!r} has {task_obj.tokenizer.vocab_size} tokens but {args.model} reads "
                          f"{model.config.vocab_size}; pass a task in the model's vocabulary (see minilora tasks)")
@@ -99,11 +104,18 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default=None, help="task to score on (default: the one the model was trained on)")
     p.add_argument("--split", choices=("test", "validation"), default="test",
                    help="which held-out set to score on (default test)")
+    p.add_argument("--n-eval", type=positive_int, default=None, metavar="N",
+                   help="held-out inputs per split (default: the task's own, 500 for the skill tasks); a task with "
+                        "few held-out inputs (subtract) needs a smaller N for a validation split")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    model, task = _load_model_and_task(args)
-    print_metrics(f"{args.model} on {task.name} ({args.split}):", task.evaluate(model, split=args.split))
+    model, task = _load_model_and_task(args, n_eval=args.n_eval)
+    try:
+        metrics = task.evaluate(model, split=args.split)
+    except ValueError as err:  # the data layer names its Python argument; a CLI user has --n-eval
+        raise ValueError(str(err).replace("pass n_eval=", "pass --n-eval ")) from None
+    print_metrics(f"{args.model} on {task.name} ({args.split}):", metrics)
     return 0
 
 
