@@ -44,8 +44,8 @@ def _time_on(device: str, bench: BenchConfig, method: str, batches: list, untime
 
 
 def device_report(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-small"),
-                  methods: Sequence[str] = METHODS, steps: int = 20, untimed_steps: int = 3, device: str = GPU_DEVICE, seed: int = 0
-                  ) -> dict[str, Any]:
+                  methods: Sequence[str] = METHODS, steps: int = 20, untimed_steps: int = 3,
+                  device: str = GPU_DEVICE, seed: int = 0) -> dict[str, Any]:
     """The training step on ``device`` against NumPy ("cpu"), one row per (config, method):
     ``speedup = cpu_ms / device_ms``.  ``device`` "cuda" without a working GPU gives ``{"available": False,
     "message": why}`` and no rows (nothing is timed)."""
