@@ -2,6 +2,8 @@
 model that was trained: ``load_trained``, ``minilora evaluate`` and ``minilora generate`` agree with the in-memory
 model; and a QLoRA model's parameter count includes its 4-bit base weights."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from minilora.experiments.methods import get_method
 from minilora.experiments.runs import finetune, load_base, load_trained, summarize
 from minilora.lora import AdapterBaseMismatch, count_parameters, load_adapter
 from minilora.lora.accounting import stored_weights
-from minilora.quant import quantized_layers
+from minilora.quant import quantize_model, quantized_layers
 from minilora.train import TrainConfig
 
 SETTINGS = {"qlora": {"r": 2, "blocksize": 128, "double_quant": False}, "adapter": {"bottleneck": 4},
@@ -64,6 +66,30 @@ def test_a_qlora_adapter_on_the_full_precision_base_is_another_model(trained):
         load_adapter(load_base("skills"), folder)
     full_precision = load_adapter(load_base("skills"), folder, check_base=False).eval()
     assert not np.allclose(_logits(full_precision), _logits(model), atol=1e-6)
+
+
+def test_a_qlora_adapter_without_its_run_json_loads_on_the_4bit_base_its_file_records(trained, tmp_path):
+    """Adapter files copied without run.json: the weights file records the 4-bit format of its base (blocksize 128,
+    no double quantisation here), so load_trained and evaluate rebuild that base."""
+    method, folder, model = trained
+    if method != "qlora":
+        pytest.skip("only QLoRA's adapter needs a quantised base")
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copy(folder / name, tmp_path / name)
+    loaded, task = load_trained(str(tmp_path))
+    assert task is None and np.array_equal(_logits(loaded), _logits(model))
+    assert {(layer.quant.blocksize, layer.quant.double) for _, layer in quantized_layers(loaded)} == {(128, None)}
+    assert main(["evaluate", str(tmp_path), "--task", "subtract"]) == 0
+
+
+def test_a_qlora_adapter_on_a_base_quantised_otherwise_is_refused(trained):
+    method, folder, _ = trained
+    if method != "qlora":
+        pytest.skip("only QLoRA's adapter needs a quantised base")
+    other = quantize_model(load_base("skills"), blocksize=64, double_quant=True)  # same fingerprint, other format
+    with pytest.raises(AdapterBaseMismatch, match="NF4, blocksize 128, without double quantisation, but this "
+                                                  "model's base is NF4, blocksize 64, with double quantisation"):
+        load_adapter(other, folder)
 
 
 def test_evaluate_and_generate_on_the_run_folder_agree_with_the_trained_model(trained, capsys):

@@ -198,7 +198,7 @@ def load_trained(source: str, base: str | None = None, device: str | None = None
         base = base or run.get("base") or recorded
         if not base:
             raise ValueError(f"the adapter in {path} does not record its base model; pass --base NAME_OR_PATH")
-        model = load_adapter(_adapter_base(load_base(base, device=device), run), path)
+        model = load_adapter(_adapter_base(load_base(base, device=device), run or _recorded_run(path)), path)
         return model.eval(), run.get("task")
     if path.is_dir() and (path / ALT_CONFIG_NAME).is_file():  # bottleneck adapters or a prefix (alternatives)
         from minilora.alternatives import load_alternative
@@ -215,11 +215,22 @@ def load_trained(source: str, base: str | None = None, device: str | None = None
     return load_model(model_file, device=device).eval(), run.get("task") or load_metadata(model_file).get("task")
 
 
+def _recorded_run(folder: Path) -> dict[str, Any]:
+    """What an adapter folder without ``run.json`` says about its run: for a QLoRA adapter, the method "qlora" and
+    the 4-bit format its weights file records (``lora.provenance.base_quantization``); else nothing."""
+    quantization = (load_metadata(folder / WEIGHTS_NAME).get("base_model") or {}).get("quantization")
+    if not quantization:
+        return {}
+    return {"method": "qlora", "settings": {"blocksize": quantization["blocksize"],
+                                            "double_quant": quantization["double_quant"]}}
+
+
 def _adapter_base(model: GPT, run: Mapping[str, Any]) -> GPT:
     """The base an adapter was trained on: ``model`` itself, or for a QLoRA run (``run.json``'s method "qlora")
     ``model`` with every Linear but the head quantised to NF4 with the run's blocksize and double_quant, as
     ``methods._prepare_qlora`` did before training (the adapter on the full-precision base computes another
-    function).  An adapter folder without ``run.json`` loads on the full-precision base."""
+    function).  An adapter folder without ``run.json`` says the same through the quantisation its weights file
+    records (``_recorded_run``)."""
     if run.get("method") != "qlora":
         return model
     from minilora.quant import quantize_model

@@ -3,8 +3,9 @@ that refuses an adapter file recorded for another base (``minilora.lora.adapters
 
 An adapter only makes sense on the base model it was trained on: the same shapes with another vocabulary or
 another pretraining give garbage without an error.  So the weights file's metadata records the base's
-``base_model_name_or_path``, its config and ``base_fingerprint`` (16 hex digits of SHA-256 over the base weights
-rounded to float16), and ``load_adapter`` compares it with the model's.
+``base_model_name_or_path``, its config, ``base_fingerprint`` (16 hex digits of SHA-256 over the base weights
+rounded to float16) and, for a 4-bit base (QLoRA), its ``quantization``; ``load_adapter`` compares them with the
+model's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from minilora import backend, nn
 from minilora.lora.inject import lora_layers
 from minilora.lora.variants.vera import vera_layers
 
-__all__ = ["AdapterBaseMismatch", "base_weights", "base_fingerprint", "base_record", "check_recorded_base"]
+__all__ = ["AdapterBaseMismatch", "base_weights", "base_fingerprint", "base_quantization", "base_record",
+           "check_recorded_base"]
 
 _MAGNITUDE = "lora_magnitude_vector"
 
@@ -77,11 +79,35 @@ def base_fingerprint(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
+def base_quantization(model: nn.Module) -> dict[str, Any] | None:
+    """How the base's 4-bit layers are stored (QLoRA): ``{"format": "nf4", "blocksize": B, "double_quant": bool}``
+    from its first quantised layer (``quantize_model`` gives every layer the same), None for a full-precision base.
+
+    The fingerprint cannot tell two 4-bit bases apart (their packed weights are not parameters), so a QLoRA
+    adapter records this beside it: the base it needs is the named model quantised this way.
+    """
+    for module in model.modules():
+        quant = getattr(module, "quant", None)  # a quantised Linear's packed weight (minilora.quant's NF4Tensor)
+        if quant is not None and hasattr(quant, "blocksize"):
+            return {"format": "nf4", "blocksize": int(quant.blocksize), "double_quant": quant.double is not None}
+    return None
+
+
 def base_record(model: nn.Module, base_model_name_or_path: str | None) -> dict[str, Any]:
-    """What the weights file records about the base: name, config (a dataclass ``model.config``), fingerprint."""
+    """What the weights file records about the base: name, config (a dataclass ``model.config``), fingerprint, and
+    ``quantization`` when the base is 4-bit."""
     config = getattr(model, "config", None)
     as_dict = dataclasses.asdict(config) if dataclasses.is_dataclass(config) and not isinstance(config, type) else None
-    return {"name_or_path": base_model_name_or_path, "config": as_dict, "fingerprint": base_fingerprint(model)}
+    record = {"name_or_path": base_model_name_or_path, "config": as_dict, "fingerprint": base_fingerprint(model)}
+    quantization = base_quantization(model)
+    return record if quantization is None else {**record, "quantization": quantization}
+
+
+def _describe_quantization(quantization: dict[str, Any] | None) -> str:
+    if quantization is None:
+        return "full precision"
+    double = "with" if quantization["double_quant"] else "without"
+    return f"NF4, blocksize {quantization['blocksize']}, {double} double quantisation"
 
 
 def _describe_base(record: dict[str, Any], other: dict[str, Any]) -> str:
@@ -101,6 +127,12 @@ def check_recorded_base(path: Path, metadata: dict[str, Any], model: nn.Module) 
     if not isinstance(recorded, dict) or not isinstance(recorded.get("fingerprint"), str):
         raise ValueError(f"{path}: metadata base_model must be an object with a fingerprint string, got {recorded!r}")
     current = base_record(model, None)
+    if "quantization" in recorded and recorded["quantization"] != current.get("quantization"):
+        raise AdapterBaseMismatch(
+            f"{path}: adapter made for a base stored as {_describe_quantization(recorded['quantization'])}, but "
+            f"this model's base is {_describe_quantization(current.get('quantization'))}; quantise the base as "
+            "recorded before loading (minilora.quant.quantize_model)"
+        )
     if recorded["fingerprint"] != current["fingerprint"]:
         raise AdapterBaseMismatch(
             f"{path}: adapter made for another base model: trained on {_describe_base(recorded, current)} but this "
