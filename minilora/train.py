@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from minilora import backend
 from minilora.data.registry import Task
 from minilora.engine.tensor import Tensor
 from minilora.nn import Embedding, Module
 from minilora.optim import AdamW, Optimizer, clip_grad_norm, warmup_cosine
+from minilora.progress import progress
 from minilora.train_state import (
     CHECKPOINT_FILE,
     HISTORY_FILE,
@@ -222,7 +222,7 @@ def train(model: Module, task: Task, config: TrainConfig, out_dir: str | Path | 
     model.train()
     device = model.device
     with state.running():  # a stop signal: checkpoint, TrainingInterrupted; a NaN loss: TrainingDiverged
-        for step in tqdm(range(start, config.steps), desc=desc, initial=start, total=config.steps, leave=False):
+        for step in progress(range(start, config.steps), desc=desc, initial=start, total=config.steps, leave=False):
             with state.step(step):  # a stop signal waits for the end of the step
                 step_start = time.perf_counter()
                 lr = optimizer.lr = warmup_cosine(step, config.lr, config.warmup_steps, config.steps, min_lr)

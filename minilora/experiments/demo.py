@@ -24,8 +24,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from minilora.data import get_task
 from minilora.experiments.compare import compare, format_table
 from minilora.experiments.folders import LOCK_FILE, check_writable
@@ -42,6 +40,7 @@ from minilora.experiments.results import (
 from minilora.experiments.runs import load_base
 from minilora.io import clean_temporaries
 from minilora.lora import count_parameters, lora_param_count, lora_report
+from minilora.progress import progress
 
 __all__ = [
     "DEMO",
@@ -129,7 +128,7 @@ def run_demo(out: str | Path = "runs/demo", jobs: int = 1, settings: DemoSetting
         check_writable(folder / sub, "demo folder")
     settings = settings or DEMO
     seconds: dict[str, float] = {}
-    with tqdm(total=3, desc="demo", unit="step") as bar:
+    with progress(total=3, desc="demo", unit="step") as bar:
         start = time.perf_counter()
         bar.set_postfix_str("parameter arithmetic")
         arithmetic = parameter_arithmetic(settings.base, settings.rank)

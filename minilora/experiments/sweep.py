@@ -19,7 +19,6 @@ only submits and collects: it never schedules by itself.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import functools
 import json
 import os
 import signal
@@ -27,11 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from minilora.experiments.folders import FolderBusy, FolderLock, check_writable
 from minilora.experiments.results import write_result
 from minilora.experiments.spec import json_key
+from minilora.progress import progress
 from minilora.train_state import StopSignals
 
 __all__ = ["SweepError", "SweepInterrupted", "SweepValueError", "run_sweep", "spec_key"]
@@ -89,13 +87,9 @@ def _pin_one_thread() -> None:
     global _worker_limits
     for name in _THREAD_VARS:
         os.environ[name] = "1"
-    os.environ["TQDM_DISABLE"] = "1"
-    # tqdm reads TQDM_DISABLE once, when it is imported, and a forked worker has imported it already:
-    # make every bar in this worker process silent by default instead
-    import tqdm.std
+    os.environ["TQDM_DISABLE"] = "1"  # minilora.progress reads it at every bar, also in a forked worker
     from threadpoolctl import threadpool_limits
 
-    tqdm.std.tqdm.__init__ = functools.partialmethod(tqdm.std.tqdm.__init__, disable=True)
     _worker_limits = threadpool_limits(limits=1)
 
 
@@ -162,7 +156,7 @@ def run_sweep(specs: Sequence[Mapping[str, Any]], run_one: Callable[[Mapping[str
             locks.pop(key).release()
 
     # SIGTERM and SIGHUP stop a sweep as Ctrl-C does, also while this process only waits for its workers
-    with StopSignals() as stop, tqdm(total=len(unique), initial=len(results), desc=desc) as bar:
+    with StopSignals() as stop, progress(total=len(unique), initial=len(results), desc=desc) as bar:
         try:
             todo = [key for key in unique if key not in results]
             while todo:
