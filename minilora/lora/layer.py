@@ -66,9 +66,10 @@ def _checked(owner: str, r: Any, lora_alpha: Any, lora_dropout: Any, init_lora_w
 def lora_scaling(r: int, lora_alpha: float | None, use_rslora: bool = False) -> float:
     """The factor s in h = W0 x + s·B A x:  s = α / r,  or  s = α / sqrt(r) with rsLoRA  (α = r when None).
 
-    α / r (the LoRA paper) keeps the size of the update roughly constant when r changes, so the
-    learning rate need not be retuned per rank.  Kalajdzievski (2023, arXiv 2312.03732) shows that
-    α / sqrt(r) ("rank-stabilised") keeps learning stable at large r, where α / r shrinks it too much.
+    α / r is the LoRA paper's choice, made so that α need not be retuned when r changes.  With α fixed it makes
+    the update of a larger rank smaller (early in training ‖ΔW‖ falls about as 1/sqrt(r): tutorial 03 simulates
+    it).  Kalajdzievski (2023, arXiv 2312.03732) shows that α / sqrt(r) ("rank-stabilised") keeps the update
+    about the same size at every rank, so large ranks keep learning.
     """
     alpha = r if lora_alpha is None else lora_alpha
     return float(alpha) / (math.sqrt(r) if use_rslora else r)
