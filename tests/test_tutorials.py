@@ -8,9 +8,11 @@ ignored); each committed .ipynb holds its executed outputs; every exercise's che
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import re
+import struct
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -21,8 +23,10 @@ import pytest
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
 SOURCES = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
 MAX_NOTEBOOK_BYTES = 1_500_000  # rendered with outputs; PNGs at a modest dpi keep them well below
+MAX_FIGURE_PX = 900  # course.show's 10 in at 80 dpi is 800 px; tight bounding boxes add a little
 
 sys.path.insert(0, str(TUTORIALS))
+import course  # noqa: E402
 import render  # noqa: E402
 from checks import EXERCISES, check, verdict  # noqa: E402  (tutorials/checks, beside the notebooks)
 
@@ -71,6 +75,9 @@ def test_notebook_is_rendered_with_outputs(source):
     errors = [o.get("ename") for c in code for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, f"{source.stem}: the rendered notebook holds errors {errors}"
     assert any("image/png" in o.get("data", {}) for c in code for o in c["outputs"]), f"{source.stem}: no figure"
+    bars = [i for i, c in enumerate(code) for o in c["outputs"]
+            if "application/vnd.jupyter.widget-view+json" in o.get("data", {}) or "it/s]" in _text(o)]
+    assert not bars, f"{source.stem}: code cells {bars} stored progress bars; render with TQDM_DISABLE=1 (render.py)"
     size = source.with_suffix(".ipynb").stat().st_size
     assert size < MAX_NOTEBOOK_BYTES, f"{source.stem}.ipynb is {size:,} bytes; lower the figures' dpi"
 
@@ -109,15 +116,99 @@ def test_solution_passes_its_check(name, capsys):
     assert capsys.readouterr().out == f"{message}\n" and message.startswith("correct:")
 
 
-@pytest.mark.parametrize("name", sorted(EXERCISES))
-def test_common_mistake_fails_its_check(name, capsys):
-    """Each solutions file lists one plausible mistake per exercise (``MISTAKES``): its check must say not yet."""
+MIN_MISTAKES = 3  # the plausible wrong answers each checker must reject (the issue's list and more of our own)
+
+
+def _mistakes(name: str) -> list:
     mistakes = getattr(_solutions(EXERCISES[name].notebook), "MISTAKES", {})
-    assert name in mistakes, f"add a common mistake for exercise {name!r} to MISTAKES in its solutions file"
-    passed, message = verdict(name, mistakes[name])
-    assert not passed and message.startswith("not yet:"), message
-    check(name, mistakes[name])
-    assert capsys.readouterr().out == f"{message}\n"
+    assert name in mistakes, f"add the common mistakes for exercise {name!r} to MISTAKES in its solutions file"
+    wrong = mistakes[name]
+    assert isinstance(wrong, list) and len(wrong) >= MIN_MISTAKES, (
+        f"MISTAKES[{name!r}] should be a list of at least {MIN_MISTAKES} wrong answers, got {wrong!r}")
+    return wrong
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_common_mistakes_fail_their_check(name, capsys):
+    """Each solutions file lists plausible mistakes per exercise (``MISTAKES``): its check must say not yet to each."""
+    for number, mistake in enumerate(_mistakes(name)):
+        passed, message = verdict(name, mistake)
+        assert not passed and message.startswith("not yet:"), f"mistake {number} of {name} passed: {message}"
+        check(name, mistake)
+        assert capsys.readouterr().out == f"{message}\n"
+
+
+def _markdown(source: Path) -> list[str]:
+    return [c.source for c in jupytext.read(source).cells if c.cell_type == "markdown"]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_says_how_to_run_it_on_one_thread(source):
+    """The header says how long the notebook takes and how to keep BLAS to one thread (the times are single-thread)."""
+    header = _markdown(source)[0]
+    assert "OMP_NUM_THREADS" in header and "MINILORA_FAST" in header, (
+        f"{source.stem}: the first cell should give its run time with OMP_NUM_THREADS=1 and with MINILORA_FAST=1")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_ends_with_a_recap_and_questions(source):
+    """A "Recap" cell and a "Questions" cell (understanding questions, not code), and links to its neighbours."""
+    markdown = _markdown(source)
+    assert any(re.search(r"^#+ .*Recap", m, re.M) for m in markdown), f"{source.stem}: no '## Recap' cell"
+    assert any(re.search(r"^#+ .*Questions", m, re.M) for m in markdown), f"{source.stem}: no '## Questions' cell"
+    assert re.search(r"\]\(\d\d_\w+\.ipynb\)", "\n".join(markdown)), f"{source.stem}: no link to another notebook"
+
+
+def _png_width(data: str) -> int:
+    png = base64.b64decode(data)
+    return struct.unpack(">I", png[16:20])[0]  # the IHDR chunk: width, then height, big-endian
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_figures_fit_the_notebook_width(source):
+    """Every rendered figure is at most MAX_FIGURE_PX wide (course.show refuses wider or cluttered figures)."""
+    widths = [_png_width(o["data"]["image/png"]) for c in _stored(source)["cells"] if c["cell_type"] == "code"
+              for o in c["outputs"] if "image/png" in o.get("data", {})]
+    too_wide = [w for w in widths if w > MAX_FIGURE_PX]
+    assert not too_wide, f"{source.stem}: figures {too_wide} px wide; at most {MAX_FIGURE_PX} px fit a notebook"
+
+
+def test_course_show_refuses_a_figure_hard_to_read():
+    """Too wide, too small a font, a suptitle over a panel, crowded ticks: each is named; a clean figure passes."""
+    from matplotlib.figure import Figure
+
+    clean = Figure(figsize=(6, 3), layout="constrained")
+    left, right = clean.subplots(1, 2)
+    left.plot([1, 2], label="loss")
+    left.legend()
+    left.set_title("left")
+    right.set_title("right")
+    clean.suptitle("one finding")
+    assert course.readability_problems(clean) == []
+    assert "wide" in course.readability_problems(Figure(figsize=(14, 3)))[0]
+    small = Figure(figsize=(4, 3))
+    small.subplots().set_title("tiny", fontsize=5)
+    assert "below" in course.readability_problems(small)[0]
+    clash = Figure(figsize=(6, 3))
+    clash.subplots(1, 2)
+    clash.suptitle("a suptitle set too low", y=0.93)
+    assert any("overlap" in p for p in course.readability_problems(clash))
+    crowded = Figure(figsize=(3, 3))
+    crowded.subplots().set_xticks(range(60))
+    assert any("tick labels overlap" in p for p in course.readability_problems(crowded))
+    with pytest.raises(ValueError, match="hard to read"):
+        course.show(crowded)
+
+
+def test_course_table_is_markdown(monkeypatch):
+    import IPython.display
+    from IPython.display import Markdown
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    course.table([{"method": "LoRA", "accuracy": 0.98765}, {"method": "full", "accuracy": 1.0}])
+    assert isinstance(shown[0], Markdown)
+    assert shown[0].data.splitlines() == ["| method | accuracy |", "|---|---|", "| LoRA | 0.988 |", "| full | 1.000 |"]
 
 
 def _unanswered(*args, **kwargs):

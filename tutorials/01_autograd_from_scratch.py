@@ -15,18 +15,21 @@
 # # 01 · Reverse-mode autograd from scratch
 #
 # Everything in minilora — the GPT, full fine-tuning, LoRA — stands on one idea: record each operation
-# as it runs, then walk the record backwards applying the chain rule. This notebook opens that box.
+# as it runs, then walk the record backwards applying the chain rule (reverse-mode automatic differentiation; a
+# survey: Baydin et al. 2018, [arXiv 1502.05767](https://arxiv.org/abs/1502.05767)). This notebook opens that box.
 #
 # **What you will learn**
 # - every result remembers the operation that made it: the graph, drawn as a picture;
 # - `backward()` applies the chain rule once per node, last node first, and gradients accumulate;
 # - broadcasting's adjoint: a gradient is *summed* back to its input's shape;
-# - how to check any backward formula against finite differences, and why ε matters;
-# - how to write a `Function` of your own and have `gradcheck` vouch for it;
+# - how to check any backward formula against finite differences, and how to choose the step $\varepsilon$;
+# - how to write a `Function` of your own — one that stays finite for any input — and have `gradcheck` vouch for it;
 # - why a frozen weight costs nothing in backward (the reason LoRA trains faster).
 #
-# **Read first:** nothing — this is the first notebook. Next: `02_tiny_gpt`.
-# It runs in seconds.
+# **Read first:** nothing — this is the first notebook. Next: [02 · the tiny GPT](02_tiny_gpt.ipynb).
+#
+# **Run time:** about 5 seconds with one BLAS thread (`OMP_NUM_THREADS=1 jupyter lab`, as the timings in this
+# course are measured); the same with `MINILORA_FAST=1`, since nothing here trains.
 
 # %%
 import course
@@ -52,14 +55,17 @@ print(type(y._ctx).__name__, "made y from", [v.shape for v in y._ctx.inputs])
 
 # %% [markdown]
 # The same graph as a picture: blue boxes are the leaves that want a gradient, orange boxes the Functions.
-# Notice that `a` feeds two Functions — its gradient will arrive along two paths.
 
 # %%
-course.show(course.draw_graph(y, a=a, b=b, y=y))
+course.show(course.draw_graph(y, a=a, b=b, y=y))  # before backward(), which frees the graph
 
 # %% [markdown]
+# **What the picture says:** `a` has two arrows leaving it (into `Mul` and into `PowScalar`), `b` only one. Its
+# gradient will therefore arrive along two paths, and the engine must add them.
+#
 # ## 2. backward() applies the chain rule, last node first
-# For y = Σ (aᵢbᵢ + aᵢ²): ∂y/∂a = b + 2a (both paths add up) and ∂y/∂b = a.
+# For $y = \sum_i (a_i b_i + a_i^2)$: $\partial y/\partial a = b + 2a$ (both paths add up) and
+# $\partial y/\partial b = a$.
 
 # %%
 y.backward()
@@ -100,8 +106,10 @@ print(g.shape, "->", unbroadcast(g, (3, 1)).shape, unbroadcast(g, (3, 1)).ravel(
 
 # %% [markdown]
 # ## 4. How do we know a backward formula is right? Finite differences.
-# ∂f/∂xᵢ ≈ (f(x + εeᵢ) − f(x − εeᵢ)) / 2ε, with error O(ε²), in float64. `ml.gradcheck` compares this with
-# `backward()` for every element.
+# The central difference
+# $$\frac{\partial f}{\partial x_i} \approx \frac{f(x + \varepsilon e_i) - f(x - \varepsilon e_i)}{2\varepsilon}$$
+# has a truncation error of order $\varepsilon^2$. `ml.gradcheck` compares it with `backward()` for every element,
+# in float64, with $\varepsilon = 10^{-6}$:
 
 # %%
 logits = ml.randn((4, 5), rng=0, dtype=np.float64, requires_grad=True)
@@ -109,34 +117,57 @@ targets = np.array([0, 3, 1, 4])
 ml.gradcheck(lambda z: F.cross_entropy(z, targets), logits, rtol=1e-5)
 
 # %% [markdown]
-# Why float64, and why ε = 1e-6? The error of the central difference has two parts: the truncation error,
-# which shrinks like ε², and the rounding error of subtracting two nearly equal numbers, which grows like
-# (machine epsilon)/ε. Measured on d/dx sin(x) at x = 1:
+# Why float64, and why that $\varepsilon$? The error has two parts: the truncation error, about
+# $\frac{\varepsilon^2}{6}|f'''|$, and the rounding error of subtracting two nearly equal numbers, about
+# $u|f|/\varepsilon$, where $u$ is the unit roundoff of the dtype ($2^{-53} \approx 1.1 \times 10^{-16}$ in
+# float64, $2^{-24} \approx 6 \times 10^{-8}$ in float32). Their sum is smallest near
+# $\varepsilon^* \approx \sqrt[3]{3u|f|/|f'''|}$, where the error is of order $u^{2/3}$. Measured on
+# $\frac{d}{dx}\sin x$ at $x = 1$ (exact: $\cos 1$):
 
 # %%
 eps = np.logspace(-12, -1, 45)
-fig = Figure(figsize=(6, 3.2))
+
+
+def central_error(dtype, steps):
+    """|central difference of sin at 1 − cos(1)|, computed in ``dtype``, for each step in ``steps``."""
+    x0, h = dtype(1.0), np.asarray(steps).astype(dtype)
+    numeric = (np.sin(x0 + h) - np.sin(x0 - h)) / (2 * h)
+    return np.abs(numeric.astype(np.float64) - np.cos(1.0))
+
+
+fig = Figure(figsize=(6.5, 3.4), layout="constrained")
 ax = fig.add_subplot()
-for dtype in (np.float32, np.float64):
-    x0 = dtype(1.0)
-    numeric = (np.sin(x0 + eps.astype(dtype)) - np.sin(x0 - eps.astype(dtype))) / (2 * eps.astype(dtype))
-    ax.loglog(eps, np.abs(numeric.astype(np.float64) - np.cos(1.0)) + 1e-17, label=str(np.dtype(dtype)))
+for dtype, color in ((np.float32, "C0"), (np.float64, "C1")):
+    error = central_error(dtype, eps)
+    u = np.finfo(dtype).eps / 2
+    best = int(np.argmin(error))
+    theory = (3 * u * np.sin(1.0) / np.cos(1.0)) ** (1 / 3)
+    ax.loglog(eps, error + 1e-17, ".-", color=color, label=np.dtype(dtype).name)
+    print(f"{np.dtype(dtype).name}: smallest error {error[best]:.1e} at ε = {eps[best]:.1e} "
+          f"(estimate ε* = {theory:.1e}, error of order u^(2/3) = {u ** (2 / 3):.0e});  "
+          f"at gradcheck's ε = 1e-6 the error is {central_error(dtype, [1e-6])[0]:.1e}")
 ax.axvline(1e-6, color="gray", linestyle=":", label="gradcheck's ε")
 ax.set_xlabel("ε")
 ax.set_ylabel("|finite difference − cos(1)|")
-ax.set_ylim(1e-13, 10)
-ax.legend()
+ax.set_ylim(1e-14, 10)
+ax.legend(loc="lower left")
 course.show(fig)
 
 # %% [markdown]
-# In float32, at gradcheck's ε the difference is off by about 1e-3, and even the best ε (near 1e-2) leaves an
-# error near 1e-6 — too coarse to catch a subtly wrong gradient. In float64 the valley sits around ε ≈ 1e-6,
-# with errors near 1e-11.
+# **What these numbers say.** Read the two printed lines with the figure. Right of the valley the truncation error
+# rises like $\varepsilon^2$ (slope 2 on log–log axes); left of it the rounding error rises like $1/\varepsilon$
+# (slope −1, ragged, because rounding is erratic; and in float32, far left,
+# $1 \pm \varepsilon$ rounds to 1, the difference is 0 and the error is $\cos 1$).
+# In float32 even the best error (printed) is orders of magnitude above float64's floor, and at gradcheck's
+# $\varepsilon$ float32 is off by more than gradcheck's tolerance (`rtol=1e-3`) — which is why gradcheck refuses
+# float32 inputs. In float64 the valley's bottom sits near the estimate $\varepsilon^*$ and
+# gradcheck's $10^{-6}$ lies inside it. The single smallest value can be far below $u^{2/3}$: at one lucky
+# $\varepsilon$ the two rounding errors happen to cancel, so read the valley's floor, not its lowest dot.
 #
 # ## 5. Writing a Function of your own
 # A `Function` has two static methods on raw arrays (NumPy here, CuPy on a GPU): `forward` computes the
-# output and saves what backward needs; `backward` gets g = ∂L/∂output and returns one gradient per input,
-# ∂L/∂x = g · f′(x). Here is x³:
+# output and saves what backward needs; `backward` gets $g = \partial L/\partial\,\text{output}$ and returns one
+# gradient per input, $\partial L/\partial x = g \cdot f'(x)$. Here is $x^3$:
 
 # %%
 class Cube(ml.Function):
@@ -157,7 +188,8 @@ x = ml.randn((3,), rng=1, dtype=np.float64, requires_grad=True)
 print(Cube.apply(x).shape, ml.gradcheck(Cube.apply, x))
 
 # %% [markdown]
-# A Function with a wrong backward does not get past the check. Here d(x³)/dx is written as 2x² instead of 3x²:
+# A Function with a wrong backward does not get past the check. Here $\frac{d}{dx}x^3$ is written as $2x^2$
+# instead of $3x^2$:
 
 # %%
 class WrongCube(Cube):
@@ -181,9 +213,17 @@ except AssertionError as err:
 # %%
 z = ml.randn((2, 6), rng=2, dtype=np.float64, requires_grad=True)
 print("max |fused − composed| =", np.abs(F.softmax(z).numpy() - F.softmax_composed(z).numpy()).max())
-course.show(course.draw_graph(F.softmax_composed(z, axis=-1).sum(), z=z))
+composed = F.softmax_composed(z, axis=-1).sum()
+print("nodes in the composed graph:", sum(v._ctx is not None for v in course.graph_edges(composed)[0]),
+      "  in the fused one:", sum(v._ctx is not None for v in course.graph_edges(F.softmax(z, axis=-1).sum())[0]))
+course.show(course.draw_graph(composed, z=z))
 
 # %% [markdown]
+# **What the picture says:** the composed softmax is a chain of primitives (the max is detached: it only shifts
+# the exponent for stability and does not change the result), and each box is one array the backward walk must
+# keep until it gets there. The fused `Softmax` is one box that keeps only its output, because
+# $\partial\,\mathrm{softmax}$ can be written from the output alone: $g_x = s \odot (g - \sum g \odot s)$.
+#
 # ## 7. Inputs that need no gradient cost nothing
 # This is what makes LoRA's backward cheaper: a frozen weight (`requires_grad=False`) gets no gradient
 # computed at all — the op sees `ctx.needs_input_grad` and skips that matmul.
@@ -215,13 +255,15 @@ print(ops.MatMul.__doc__)
 
 # %% [markdown]
 # ## Exercises
-# Each exercise cell raises `NotImplementedError` until you fill it in; the cell after it checks your answer
-# and prints `correct: ...` or `not yet: ...`. Solutions: `tutorials/solutions/01_autograd_from_scratch.py`
-# (try first!).
+# Each exercise cell raises `NotImplementedError` (or holds `None`) until you fill it in; the cell after it checks
+# your answer and prints `correct: ...` or `not yet: ...`. Two of them ask for a **prediction first**: write it
+# down, check it, then run the cell that shows what really happens. Solutions:
+# `tutorials/solutions/01_autograd_from_scratch.py` (try first!).
 #
-# **Exercise 1 — softplus.** Write the Function softplus(x) = log(1 + eˣ). Its derivative is the sigmoid
-# σ(x) = 1 / (1 + e⁻ˣ). Use `minilora.backend.get_xp(x)` for the array module so it also runs on a GPU;
-# `xp.logaddexp(0, x)` is a stable log(1 + eˣ).
+# **Exercise 1 — softplus, for every x.** Write the Function $\mathrm{softplus}(x) = \log(1 + e^x)$. Its derivative
+# is the sigmoid $\sigma(x) = 1/(1 + e^{-x})$. The check also feeds it $x = \pm 800$: in float64 $e^x$ overflows to
+# `inf` above $x \approx 709$, so both forward and backward must be written so that they stay finite (and right)
+# there. Use `minilora.backend.get_xp(x)` for the array module, so that it also runs on a GPU.
 
 # %%
 class Softplus(ml.Function):
@@ -250,13 +292,90 @@ def sum_to(grad: np.ndarray, shape: tuple) -> np.ndarray:
 check("sum_to", sum_to)
 
 # %% [markdown]
-# **Exercise 3 — two paths.** For y = Σ(a·b + a²) with a, b of the same shape, return (∂y/∂a, ∂y/∂b) as NumPy
-# arrays, worked out by hand (no `backward()`).
+# **Exercise 3 — predict, then run: two backward passes, no `zero_grad`.** The cell after the check runs
+# ```python
+# (a * b + a**2).sum().backward()
+# (a * a * b).sum().backward()
+# ```
+# on fresh tensors `a`, `b` of the same shape. *Before running it*, write what `a.grad` will hold, as a function
+# of the NumPy arrays `a` and `b` (by hand: no `backward()`). Then run the cell and compare.
 
 # %%
-def fanout_grads(a: np.ndarray, b: np.ndarray) -> tuple:
-    raise NotImplementedError  # your code
+def predicted_a_grad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    raise NotImplementedError  # your prediction
 
 
 # %%
-check("fanout_grads", fanout_grads)
+check("predicted_a_grad", predicted_a_grad)
+
+# %%
+a_host, b_host = np.array([1.0, -2.0, 0.5]), np.array([3.0, 1.0, -1.0])
+a, b = ml.tensor(a_host, requires_grad=True), ml.tensor(b_host, requires_grad=True)
+(a * b + a**2).sum().backward()
+(a * a * b).sum().backward()
+print("a =", a_host, " b =", b_host, " ->  a.grad =", a.grad)
+
+# %% [markdown]
+# **Exercise 4 — predict, then run: the forward difference's best ε.** The *forward* difference
+# $\frac{f(x + \varepsilon) - f(x)}{\varepsilon}$ costs one evaluation of $f$ fewer than the central one. Its
+# truncation error is of order $\varepsilon$ (not $\varepsilon^2$); its rounding error is still of order
+# $u|f|/\varepsilon$. Predict the $\varepsilon$ (a power of ten, e.g. `1e-3`) at which it is most accurate for
+# $\sin$ in float64, using section 4's reasoning; then run the cell after the check.
+
+# %%
+forward_difference_best_eps = None  # your prediction, a number such as 1e-3
+
+# %%
+check("forward_difference_best_eps", forward_difference_best_eps)
+
+# %%
+forward = np.abs((np.sin(1.0 + eps) - np.sin(1.0)) / eps - np.cos(1.0))
+fig = Figure(figsize=(6.5, 3.4), layout="constrained")
+ax = fig.add_subplot()
+ax.loglog(eps, forward + 1e-17, ".-", color="C2", label="forward difference")
+ax.loglog(eps, central_error(np.float64, eps) + 1e-17, ".-", color="C1", label="central difference")
+if isinstance(forward_difference_best_eps, (int, float)) and forward_difference_best_eps > 0:
+    ax.axvline(forward_difference_best_eps, color="C2", linestyle=":", label="your prediction")
+ax.set_xlabel("ε")
+ax.set_ylabel("|difference − cos(1)|, float64")
+ax.set_ylim(1e-14, 10)
+ax.legend(loc="lower left")
+course.show(fig)
+print(f"forward difference: smallest error {forward.min():.1e} at ε = {eps[np.argmin(forward)]:.1e}")
+
+# %% [markdown]
+# **What the figure says:** the forward difference's valley has a slope of 1 on its right (truncation of order
+# $\varepsilon$), so it bottoms out at a smaller $\varepsilon$ than the central difference's, and higher: its best
+# error (printed) is far worse than the central difference's floor. One more evaluation buys several digits —
+# which is why gradcheck uses the central form.
+#
+# ## Recap
+# - A tensor made by an op keeps a `Function` (`_ctx`) that saved what its backward needs; `backward()` visits the
+#   graph once, last node first, and applies $\partial L/\partial x = \sum_{\text{uses}} g \cdot f'$ — a value used
+#   twice gets both contributions, and leaf gradients accumulate across calls until `zero_grad()`.
+# - Broadcasting copies, so its adjoint sums: leading axes away, size-1 axes with `keepdims` (`unbroadcast`).
+# - Central differences check any backward formula; the step must balance truncation ($\varepsilon^2$) against
+#   rounding ($u/\varepsilon$), which only float64 does well.
+# - A `Function` is `forward` + `backward` on raw arrays; a numerically stable formula matters in both.
+# - An input with `requires_grad=False` gets no gradient computed: a frozen weight costs no backward matmul. In
+#   [03 · LoRA's mathematics](03_lora_math.ipynb) this is why only A and B cost anything in LoRA's backward.
+#
+# ## Questions
+# 1. Why must a value used in two places receive the *sum* of the two gradients, not one of them, nor their mean?
+# 2. A bias of shape (1, 3) is added to an input of shape (5, 4, 3). What shape does its gradient have, and how
+#    many numbers were summed into each of its entries?
+# 3. If you halve $\varepsilon$ in the central difference, by how much does the truncation error change? Where on
+#    section 4's figure does halving $\varepsilon$ make the error *larger*, and why?
+# 4. Why does `backward()` visit the nodes in reverse topological order rather than, say, depth first from the
+#    output, one path at a time?
+#
+# <details><summary>Answers to check yourself against</summary>
+#
+# 1. The loss changes through both uses; to first order the two changes add (the multivariable chain rule).
+# 2. (1, 3); each entry is a sum of 5 · 4 = 20 numbers.
+# 3. It falls by a factor of 4 ($\varepsilon^2$). Left of the valley, where rounding ($\propto 1/\varepsilon$)
+#    dominates: halving $\varepsilon$ about doubles it.
+# 4. A node's gradient is complete only when every use of it has contributed; the topological order guarantees
+#    that, so each node's backward runs once, with its whole gradient.
+#
+# </details>

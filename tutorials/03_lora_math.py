@@ -14,20 +14,30 @@
 # %% [markdown]
 # # 03 · LoRA's mathematics
 #
-# LoRA (Hu et al. 2021, arXiv 2106.09685) freezes a pretrained weight W0 ∈ ℝ^{d×k} and learns a low-rank update:
+# LoRA (Hu et al. 2021, [arXiv 2106.09685](https://arxiv.org/abs/2106.09685)) freezes a pretrained weight
+# $W_0 \in \mathbb{R}^{d \times k}$ and learns a low-rank update:
 #
-#     h = W0 x + b + (α/r) · B A x,      A ∈ ℝ^{r×k} (random),  B ∈ ℝ^{d×r} (zeros at init),  r ≪ min(d, k)
+# $$h = W_0 x + b + \frac{\alpha}{r}\, B A x, \qquad A \in \mathbb{R}^{r \times k} \text{ (random)},\quad
+# B \in \mathbb{R}^{d \times r} \text{ (zeros at init)},\quad r \ll \min(d, k).$$
 #
 # **What you will learn**
-# - the LoRA layer's shapes, and why it computes B(Ax) and never the d×k product BA while training;
-# - why B = 0 makes step 0 a no-op, and why then only B gets a gradient at first;
-# - that ΔW = (α/r)·BA has rank ≤ r, seen in its singular values;
-# - the count d·k vs r(d + k), per layer of our GPT and for GPT-3 175B (the paper's 4.7M and 37.7M);
-# - what the scaling α/r is for;
-# - merging W0 + (α/r)BA for free inference, and unmerging bit for bit (and why W + ΔW − ΔW would not be);
-# - the adapter file: opened and read with `safetensors`, loaded back into the base model.
+# - the LoRA layer's shapes, and why it computes $B(Ax)$ and never the $d \times k$ product $BA$ while training;
+# - why $B = 0$ makes step 0 a no-op, and why then only B gets a gradient at first;
+# - that $\Delta W = \frac{\alpha}{r} BA$ has rank $\le r$, seen in its singular values (and the rank of two
+#   updates added, predicted then measured);
+# - the count $d k$ vs $r(d + k)$, per layer of our GPT and for GPT-3 175B (the paper's 4.7M and 37.7M);
+# - what the scaling $\alpha/r$ does to the size of the update as $r$ grows, and why rsLoRA uses $\alpha/\sqrt{r}$
+#   (a simulation);
+# - merging $W_0 + \frac{\alpha}{r}BA$ for free inference, and unmerging bit for bit (and why
+#   $W + \Delta W - \Delta W$ would not be);
+# - the adapter file: opened and read with `safetensors`, loaded back into the base model;
+# - LoRA's backward pass, written by hand and checked with `gradcheck`.
 #
-# **Read first:** `01_autograd_from_scratch`, `02_tiny_gpt`. Next: `04_lora_side_by_side`. Runs in seconds.
+# **Read first:** [01 · autograd](01_autograd_from_scratch.ipynb), [02 · the tiny GPT](02_tiny_gpt.ipynb).
+# Next: [04 · LoRA side by side](04_lora_side_by_side.ipynb).
+#
+# **Run time:** about 10 seconds with one BLAS thread (`OMP_NUM_THREADS=1 jupyter lab`); the same with
+# `MINILORA_FAST=1`, since nothing here depends on it.
 
 # %%
 import json
@@ -38,11 +48,12 @@ import course
 import numpy as np
 from checks import check
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
 import minilora as ml
-from minilora import nn
+from minilora import nn, optim
 from minilora.data import SKILL_TOKENIZER, get_task
 from minilora.lora import (
     LoraConfig,
@@ -62,10 +73,10 @@ from minilora.models.zoo import weights_path
 
 # %% [markdown]
 # ## 1. One LoRA layer
-# Take a Linear from 64 inputs to 256 outputs (the shape of our GPT's `fc_in`): W0 is d × k = 256 × 64.
-# `LoRALinear` freezes it and adds A (r × k) and B (d × r): B starts at zero, A at random, here
-# `init_lora_weights="gaussian"` (A ~ N(0, 1/r²), the init of minilora's experiments; PEFT's default, `True`, is
-# kaiming-uniform).
+# Take a Linear from 64 inputs to 256 outputs (the shape of our GPT's `fc_in`): $W_0$ is $d \times k = 256 \times 64$.
+# `LoRALinear` freezes it and adds A ($r \times k$) and B ($d \times r$): B starts at zero, A at random, here
+# `init_lora_weights="gaussian"` ($A_{ij} \sim \mathcal{N}(0, 1/r^2)$, the init of minilora's experiments; PEFT's
+# default, `True`, is kaiming-uniform, $A_{ij} \sim \mathcal{U}(-1/\sqrt{k}, 1/\sqrt{k})$).
 
 # %%
 base = nn.Linear(64, 256, rng=0)                  # W0: (d, k) = (256, 64)
@@ -87,8 +98,9 @@ with ml.no_grad():
     print(by_hand.shape, "max |by hand − layer| =", float(np.abs(by_hand - layer(ml.tensor(x)).numpy()).max()))
 
 # %% [markdown]
-# `(x Aᵀ) Bᵀ` costs r(k + d) = 1,280 multiply-adds per token; forming BA first would cost d·k·r = 65,536 once
-# and then d·k = 16,384 per token. LoRA's forward goes through the r-wide bottleneck and never builds BA.
+# $(x A^\top) B^\top$ costs $r(k + d) = 1{,}280$ multiply-adds per token; forming $BA$ first would cost
+# $d k r = 65{,}536$ once and then $d k = 16{,}384$ per token. LoRA's forward goes through the $r$-wide bottleneck
+# and never builds $BA$.
 #
 # ## 2. B = 0: the adapted model starts as the base model
 # Apply LoRA to the pretrained skills GPT. Before any training its outputs are *bit for bit* the base model's:
@@ -102,8 +114,9 @@ with ml.no_grad():
     print("identical logits:", np.array_equal(pretrained(ids)[0].numpy(), model.eval()(ids)[0].numpy()))
 
 # %% [markdown]
-# One backward pass on a batch shows the other half of the story: with B = 0, ∂L/∂A = s·Bᵀ(∂L/∂h)xᵀ = 0, so at step 0
-# **only B moves**; A starts moving once B is no longer zero. (Were A zero too, neither would ever get a gradient.)
+# One backward pass on a batch shows the other half of the story. Write $u = Ax$ for the $r$ numbers in the
+# bottleneck and $g = \partial L/\partial h$. Then $\partial L/\partial A = s\,B^\top g\,x^\top$, which is 0 while
+# $B = 0$: at step 0 **only B moves**, and A starts moving once B is no longer zero.
 
 # %%
 x_batch, y_batch = get_task("reverse-shift").sample_batch(np.random.default_rng(0), 32)   # (32, T) each
@@ -116,36 +129,86 @@ for name, lora in lora_layers(model)[:4]:
 print("frozen W0 has a gradient?", lora_layers(model)[0][1].base.weight.grad is not None)
 
 # %% [markdown]
+# **What these numbers say:** $\partial L/\partial A$ is exactly 0 in every adapted layer and
+# $\partial L/\partial B$ is not, and the frozen $W_0$ gets no gradient at all (not even a zero one). Were A zero
+# too, neither would ever get a gradient: B's gradient is $s\,g\,u^\top$ with $u = Ax$.
+#
 # ## 3. ΔW = (α/r)·BA has rank at most r
-# Every column of BA is a combination of B's r columns, so ΔW lives in an r-dimensional subspace, whatever d and k.
-# Its singular values beyond the r-th are zero (up to rounding), where a full d × k update has min(d, k):
+# Every column of $BA$ is a combination of B's $r$ columns, so $\Delta W$ lives in an $r$-dimensional subspace,
+# whatever $d$ and $k$. Its singular values beyond the $r$-th are zero (up to rounding), where a full
+# $d \times k$ update has $\min(d, k)$:
 
 # %%
 q_proj = model.blocks[0].attn.q_proj            # a LoRALinear around the pretrained 64 × 64 W_q
-fig = Figure(figsize=(7, 3.2))
+fig = Figure(figsize=(7.5, 3.4), layout="constrained")
 ax = fig.add_subplot()
-ax.semilogy(np.linalg.svd(q_proj.base.weight.numpy(), compute_uv=False), "k.-", label="W0 (pretrained W_q)")
+index = np.arange(1, 65)
+ax.semilogy(index, np.linalg.svd(q_proj.base.weight.numpy(), compute_uv=False), "k.-", label="W0 (pretrained W_q)")
 for r in (1, 2, 4, 8):
     demo = LoRALinear(nn.Linear(64, 64, rng=0), r=r, init_lora_weights="gaussian", rng=r)
     demo.lora_B.data = np.random.default_rng(r).normal(0, 0.1, demo.lora_B.shape).astype(np.float32)
-    ax.semilogy(np.linalg.svd(demo.delta_weight(), compute_uv=False) + 1e-12, ".-", label=f"ΔW, r = {r}")
-ax.set_xlabel("index of singular value")
+    sv = np.linalg.svd(demo.delta_weight(), compute_uv=False)
+    ax.semilogy(index, sv + 1e-12, ".-", label=f"ΔW, r = {r}")
+    print(f"r = {r}: σ_{r} / σ_1 = {sv[r - 1] / sv[0]:.2g},  σ_{r + 1} / σ_1 = {sv[r] / sv[0]:.1g}")
+ax.set_xlabel("index of the singular value")
 ax.set_ylabel("singular value")
-ax.set_ylim(1e-9, 10)
-ax.legend(ncol=2, fontsize=8, loc="upper right")
+ax.set_xticks([1, 8, 16, 24, 32, 40, 48, 56, 64])
+ax.set_xlim(0, 65)
+ax.set_ylim(1e-11, 30)
+ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
 course.show(fig)
 
 # %% [markdown]
-# ## 4. Counting: d·k against r(d + k)
-# Each adapted matrix costs r(d + k) trainable numbers instead of d·k. On our tiny GPT, per adapted matrix:
+# **What the figure says:** each $\Delta W$ curve falls off a cliff right after its $r$-th value — the printed
+# ratios put $\sigma_{r+1}$ below $10^{-7}\,\sigma_1$, float32's rounding level, not
+# rank — while the pretrained $W_0$ uses all 64 directions. A rank-$r$ update can only move the layer's outputs
+# within an $r$-dimensional subspace.
+#
+# **Exercise 1 — predict, then run: two updates added.** Two adapters of ranks $r_1$ and $r_2$, trained separately
+# on the same $d \times k$ weight, are both merged into it: $W = W_0 + \Delta W_1 + \Delta W_2$. What is the rank of
+# $\Delta W_1 + \Delta W_2$ for generic (random) A's and B's? Write it as a function of $r_1, r_2, d, k$, check,
+# then run the cell after the check, which measures it.
 
 # %%
-print(lora_report(model).table)
+def merged_rank(r1: int, r2: int, d: int, k: int) -> int:
+    raise NotImplementedError  # your prediction
+
+
+# %%
+check("merged_rank", merged_rank)
+
+# %%
+def random_update(r, d, k, seed):
+    """ΔW = s·B A of a d×k LoRALinear with rank r and a random (as if trained) B."""
+    lora = LoRALinear(nn.Linear(k, d, rng=0), r=r, rng=seed)
+    lora.lora_B.data = np.random.default_rng(seed).normal(0, 0.1, lora.lora_B.shape).astype(np.float32)
+    return lora.delta_weight()
+
+
+for r1, r2, d, k in ((2, 3, 64, 64), (4, 4, 64, 16), (12, 8, 64, 16), (8, 8, 12, 64)):
+    total = random_update(r1, d, k, seed=1) + random_update(r2, d, k, seed=2)
+    print(f"r1 = {r1:2d}, r2 = {r2}, W is {d} × {k}:  rank of ΔW1 + ΔW2 = {np.linalg.matrix_rank(total)}")
+
+# %% [markdown]
+# **What these numbers say:** the column spaces of two generic updates share no direction, so their ranks add —
+# until the sum reaches the matrix's own limit $\min(d, k)$. Merging several adapters into one weight is exact (the
+# sum is just another matrix), but the merged update is no longer of rank $r$: written as one pair A, B it would
+# need rank $r_1 + r_2$.
+#
+# ## 4. Counting: d·k against r(d + k)
+# Each adapted matrix costs $r(d + k)$ trainable numbers instead of $d k$. On our tiny GPT, per adapted matrix:
+
+# %%
+course.table([{"layer": row.name, "d": row.d, "k": row.k, "d·k": f"{row.full:,}", "r": row.r,
+               "r(d+k)": f"{row.lora:,}", "ratio": f"{row.ratio:.2%}"} for row in lora_report(model).rows])
 print(count_parameters(model))
 
 # %% [markdown]
-# On a square d × d matrix the fraction is 2r/d: small when d is large. GPT-3 175B has d_model = 12,288 and 96
-# layers; the paper adapts W_q and W_v:
+# **What these numbers say:** a square $64 \times 64$ matrix costs $4 \cdot 128 = 512$ numbers at $r = 4$, 12.5%
+# of its 4,096; `fc_in` and `fc_out` ($256 \times 64$) cost 1,280 of 16,384, a smaller fraction because
+# $r(d+k)/(dk) = r(1/k + 1/d)$ is set by the *smaller* side. On a square $d \times d$ matrix the fraction is
+# $2r/d$: small when $d$ is large. GPT-3 175B has $d_\text{model} = 12{,}288$ and 96 layers; the paper adapts
+# $W_q$ and $W_v$:
 
 # %%
 d_model, layers = 12288, 96
@@ -156,31 +219,118 @@ print(f"one W_q: d·k = {d_model * d_model:,};  its rank-1 update: r(d + k) = {2
 
 # %%
 ranks = np.arange(1, 33)
-fig = Figure(figsize=(7, 3.2))
+fig = Figure(figsize=(7.5, 3.4), layout="constrained")
 ax = fig.add_subplot()
 for d in (64, 768, 12288):
     ax.loglog(ranks, ranks * 2 * d / d**2, "o-", markersize=3, label=f"d = k = {d}")
-ax.axhline(1, color="gray", linestyle=":")
+ax.axhline(1, color="gray", linestyle=":", label="as many as W")
 ax.set_xlabel("rank r")
 ax.set_ylabel("r(d + k) / (d·k)")
-ax.legend()
+ax.xaxis.set_major_locator(FixedLocator([1, 2, 4, 8, 16, 32]))
+ax.xaxis.set_major_formatter("{x:.0f}")
+ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
 course.show(fig)
 
 # %% [markdown]
-# ## 5. The scaling α/r
-# The update is multiplied by s = α/r. Adam moves each entry of B by about the learning rate per step whatever
-# the gradient's size, so the change in BA grows with r; dividing by r keeps the size of the update about the same
-# when you try another rank, and the learning rate need not be retuned. rsLoRA (Kalajdzievski 2023) divides by √r
-# instead, which learns better at large ranks. With α = 8:
+# **What the figure says:** the fraction grows linearly in $r$ (slope 1 on log–log axes) and falls like $1/d$ with
+# the width: at $r = 8$ a 12,288-wide matrix costs about 0.13% of its weights, a 64-wide one a quarter. LoRA saves
+# the most exactly where models are big. (It stops saving at all where the line reaches 1: $r = d/2$ for a square
+# matrix — far off the chart for the wide ones.)
+#
+# ## 5. The scaling: α/r, and rsLoRA's α/√r
+# The update is multiplied by $s$. Which $s$ keeps the *size* of $\Delta W$ the same when you try another rank with
+# the same $\alpha$ and learning rate? Two facts decide it, early in training:
+# - **Adam moves every entry of B by about the learning rate per step**, whatever $r$ and whatever the gradient's
+#   size (it divides the gradient by its own running magnitude);
+# - **A's entries start at a size that does not depend on $r$** with PEFT's default init (kaiming-uniform,
+#   $\mathcal{U}(-1/\sqrt{k}, 1/\sqrt{k})$).
+#
+# $BA = \sum_{i=1}^{r} b_i a_i^\top$ is a sum of $r$ rank-one terms ($b_i$ the $i$-th column of B, $a_i^\top$ the
+# $i$-th row of A) of about equal size and unrelated directions.
+#
+# **Exercise 2 — predict, then run: how ‖ΔW‖ scales with r.** After a few Adam steps from the same start,
+# $\|\Delta W\|_F \propto r^{p}$. Predict the exponent $p$ for $s = \alpha/r$ and for $s = \alpha/\sqrt{r}$
+# (hint: how does the length of a sum of $r$ vectors of equal length and random directions grow with $r$?). Write
+# the pair `(p_for_alpha_over_r, p_for_alpha_over_sqrt_r)`, check it, then run the simulation below.
+
+# %%
+update_size_exponents = None  # your prediction: (p for α/r, p for α/√r), e.g. (1.0, 2.0)
+
+# %%
+check("update_size_exponents", update_size_exponents)
+
+# %% [markdown]
+# The simulation: a $128 \times 128$ `LoRALinear` learns a random change of its weight (a regression,
+# $L = \mathrm{mean}\,(h - W_\star x)^2$) for 5 AdamW steps at learning rate $10^{-3}$, with $\alpha = 8$ at every
+# rank, once with $s = \alpha/r$ and once with rsLoRA's $s = \alpha/\sqrt{r}$; $\|\Delta W\|_F$ averaged over 3 seeds.
+
+# %%
+def update_norm(r, use_rslora, seed, init=True, d=128, steps=5, alpha=8):
+    """‖ΔW‖_F after ``steps`` AdamW steps of a d×d LoRALinear fitting a random change of its weight."""
+    lora = LoRALinear(nn.Linear(d, d, rng=0), r=r, lora_alpha=alpha, use_rslora=use_rslora,
+                      init_lora_weights=init, rng=seed)
+    change = np.random.default_rng(100).normal(0, 1 / np.sqrt(d), (d, d)).astype(np.float32)  # W⋆ − W0
+    adam = optim.AdamW([lora.lora_A, lora.lora_B], lr=1e-3, weight_decay=0.0)
+    batches = np.random.default_rng(seed)
+    for _ in range(steps):
+        xs = batches.normal(size=(32, d)).astype(np.float32)          # (32, d)
+        wanted = xs @ (lora.base.weight.numpy() + change).T           # (32, d)
+        loss = ((lora(ml.tensor(xs)) - ml.tensor(wanted)) ** 2).mean()
+        adam.zero_grad()
+        loss.backward()
+        adam.step()
+    return float(np.linalg.norm(lora.delta_weight()))
+
+
+sim_ranks = [1, 2, 4, 8, 16, 32, 64, 128]
+norms, slopes = {}, {}
+for init in (True, "gaussian"):
+    for use_rslora in (False, True):
+        norms[init, use_rslora] = [np.mean([update_norm(r, use_rslora, seed, init) for seed in range(3)])
+                                   for r in sim_ranks]
+        slopes[init, use_rslora] = np.polyfit(np.log(sim_ranks), np.log(norms[init, use_rslora]), 1)[0]
+
+fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+ax = fig.add_subplot()
+for use_rslora, label in ((False, "s = α/r (LoRA)"), (True, "s = α/√r (rsLoRA)")):
+    ax.loglog(sim_ranks, norms[True, use_rslora], "o-", label=f"{label}: slope {slopes[True, use_rslora]:+.2f}")
+ax.set_xlabel("rank r")
+ax.set_ylabel("‖ΔW‖_F after 5 Adam steps")
+ax.xaxis.set_major_locator(FixedLocator(sim_ranks))
+ax.xaxis.set_major_formatter("{x:.0f}")
+ax.legend(loc="lower left")
+fig.suptitle("the same α and learning rate at every rank")
+course.show(fig)
+for use_rslora in (False, True):
+    name = "α/√r" if use_rslora else "α/r "
+    print(f"{name}: ‖ΔW‖ from r = 1 to 128: {norms[True, use_rslora][0]:.3f} -> {norms[True, use_rslora][-1]:.3f}, "
+          f"slope {slopes[True, use_rslora]:+.2f} (kaiming-uniform A);  "
+          f"with init 'gaussian' (A ~ N(0, 1/r²)): slope {slopes['gaussian', use_rslora]:+.2f}")
+
+# %% [markdown]
+# **What these numbers say.** With $s = \alpha/r$ the update *shrinks* as the rank grows: the printed slope is close
+# to $-\tfrac12$, so at $r = 128$ the first steps change the weight several times less than at $r = 1$. That is the
+# sum of $r$ unrelated rank-one terms: its norm grows like $\sqrt{r}$, and dividing by $r$ over-corrects. With
+# rsLoRA's $s = \alpha/\sqrt{r}$ (Kalajdzievski 2023, [arXiv 2312.03732](https://arxiv.org/abs/2312.03732)) the
+# slope is close to 0: the update keeps about the same size at every rank, so a large rank learns as fast as a
+# small one and its extra capacity can show — rsLoRA's argument for why large ranks help only with $\alpha/\sqrt{r}$.
+#
+# The LoRA paper chose $\alpha/r$ (with $\alpha$ set to the first $r$ tried) to reduce how much the learning rate must
+# be retuned when $r$ changes; it does not keep the update's size fixed. With minilora's `"gaussian"` init
+# ($A \sim \mathcal{N}(0, 1/r^2)$) A itself shrinks with $r$, and the printed slopes show that then *both* scalings
+# shrink the update at a large rank. The scalings at $\alpha = 8$:
 
 # %%
 for r in (1, 2, 4, 8, 16, 64):
     print(f"r = {r:3d}:  α/r = {lora_scaling(r, 8):6.3f}   α/√r (rsLoRA) = {lora_scaling(r, 8, use_rslora=True):6.3f}")
 
 # %% [markdown]
+# In minilora (and PEFT) it is one switch: `LoraConfig(r=..., lora_alpha=..., use_rslora=True)`.
+# [05 · rank and which weights](05_rank_and_which_weights.ipynb) trains at several ranks under both scalings.
+#
 # ## 6. Merge for free inference, unmerge bit for bit
-# Give every adapter a non-zero B, as training would, and merge: each base weight becomes W0 + s·BA, so the model
-# runs one matmul per layer again, with the same outputs (up to float32 rounding):
+# Give every adapter a non-zero B, as training would, and merge: each base weight becomes
+# $W_0 + s\,BA$, so the model runs one matmul per layer again, with the same outputs (up to float32 rounding):
 
 # %%
 rng = np.random.default_rng(1)
@@ -195,8 +345,9 @@ with ml.no_grad():
 print("merged:", q_proj.merged, "  max |merged − unmerged logits| =", float(np.abs(after - before).max()))
 
 # %% [markdown]
-# Unmerging restores W0 exactly — because the layer kept W0, not because it subtracts. Subtracting does not give
-# W0 back: (W0 + ΔW) rounds every sum to the float32 grid, and that rounding cannot be taken out again.
+# Unmerging restores $W_0$ exactly — because the layer kept $W_0$, not because it subtracts. Subtracting does not
+# give $W_0$ back: $(W_0 + \Delta W)$ rounds every sum to the float32 grid, and that rounding cannot be taken out
+# again.
 
 # %%
 unmerge_lora(model)
@@ -246,21 +397,24 @@ with ml.no_grad():
 # Each exercise cell raises `NotImplementedError` until you fill it in; the cell after it checks your answer.
 # Solutions: `tutorials/solutions/03_lora_math.py` (try first!).
 #
-# **Exercise 1 — the forward pass.** With NumPy arrays x (N, k), W0 (d, k), b (d,), A (r, k), B (d, r), return
-# the LoRA layer's output h (N, d).
+# **Exercise 3 — LoRA's backward, by hand.** For $h = x W_0^\top + b + s\,(x A^\top) B^\top$ with $s = \alpha/r$,
+# NumPy arrays x (N, k), W0 (d, k), A (r, k), B (d, r), and the upstream gradient $g = \partial L/\partial h$
+# (N, d), return `(grad_x, grad_A, grad_B)`. Use section 2's $u = x A^\top$ (N, r) and the chain rule of
+# [01](01_autograd_from_scratch.ipynb); $x$ reaches $h$ along two paths. The check wraps your function in an
+# `ml.Function` and runs `gradcheck` on it (with values of $\alpha$ and $r$ other than section 1's).
 
 # %%
-def lora_forward(x, W0, b, A, B, alpha, r):
-    raise NotImplementedError  # your code
+def lora_backward(x, W0, A, B, alpha, r, g):
+    raise NotImplementedError  # your code: return (grad_x, grad_A, grad_B)
 
 
 # %%
-check("lora_forward", lora_forward)
+check("lora_backward", lora_backward)
 
 # %% [markdown]
-# **Exercise 2 — counting.** For a `GPTConfig` and LoRA with rank r on the Linears named in `targets` (any of
+# **Exercise 4 — counting.** For a `GPTConfig` and LoRA with rank r on the Linears named in `targets` (any of
 # `q_proj, k_proj, v_proj, o_proj, fc_in, fc_out`), return the number of trainable parameters — without building
-# the model. Mind `fc_in` and `fc_out`: they are not square.
+# the model, for *any* config (the check tries several). Mind `fc_in` and `fc_out`: they are not square.
 
 # %%
 def trainable_lora_params(config, r: int, targets: tuple) -> int:
@@ -271,12 +425,36 @@ def trainable_lora_params(config, r: int, targets: tuple) -> int:
 check("trainable_lora_params", trainable_lora_params)
 
 # %% [markdown]
-# **Exercise 3 — where LoRA stops saving.** Return the smallest rank r at which r(d + k) ≥ d·k.
-
-# %%
-def break_even_rank(d: int, k: int) -> int:
-    raise NotImplementedError  # your code
-
-
-# %%
-check("break_even_rank", break_even_rank)
+# ## Recap
+# - $h = W_0 x + b + s\,B(Ax)$, $s = \alpha/r$: $W_0$ frozen, A ($r \times k$) random, B ($d \times r$) zero, so
+#   training starts from the base model exactly; at step 0 only B gets a gradient.
+# - $\Delta W = s\,BA$ has rank $\le r$ and costs $r(d + k)$ numbers instead of $dk$ — a fraction $2r/d$ of a square
+#   matrix, tiny for wide models.
+# - With the same $\alpha$ and learning rate, $s = \alpha/r$ makes the update of a larger rank *smaller*
+#   ($\|\Delta W\| \propto 1/\sqrt{r}$ early in training); rsLoRA's $s = \alpha/\sqrt{r}$ keeps it about the same.
+# - Merging folds $s\,BA$ into the weight for inference at no extra cost; unmerging restores the stored $W_0$ bit for
+#   bit, which subtracting could not.
+# - An adapter file holds only A and B (PEFT's format), a few percent of the model.
+# - [04 · LoRA side by side](04_lora_side_by_side.ipynb) trains this adapter and compares it with full fine-tuning.
+#
+# ## Questions
+# 1. Why would initialising both A and B at zero be a mistake, while initialising only one of them at zero is fine?
+# 2. At which rank does LoRA stop saving parameters on a $d \times k$ matrix? What is it for a square
+#    $64 \times 64$ matrix, and for `fc_in` ($256 \times 64$)?
+# 3. Two adapters trained on different tasks are both merged into one weight (Exercise 1's situation). Does the
+#    merged model compute the same as the base model running both adapters side by side? What can it no longer do?
+# 4. You double $r$ and keep $\alpha$ and the learning rate. With $s = \alpha/r$, should you expect the first steps
+#    to change the model more or less than before? With $s = \alpha/\sqrt{r}$?
+#
+# <details><summary>Answers to check yourself against</summary>
+#
+# 1. With both zero, $\partial L/\partial A = s B^\top g x^\top = 0$ and $\partial L/\partial B = s\,g\,u^\top = 0$
+#    forever: nothing moves. With one zero, the other's gradient is non-zero, and once it has moved both do.
+# 2. The smallest $r$ with $r(d + k) \ge dk$, i.e. $r = \lceil dk/(d + k) \rceil$: 32 for $64 \times 64$, 52 for
+#    $256 \times 64$ (51.2 rounded *up*: at 51 it still saves).
+# 3. Yes, up to float32 rounding: $(W_0 + \Delta W_1 + \Delta W_2)x = W_0x + \Delta W_1 x + \Delta W_2 x$. But the two
+#    updates can no longer be switched off, weighted or swapped one at a time, and the merged update is no longer
+#    a cheap low-rank pair: that is why adapters are usually kept apart until deployment.
+# 4. Less with $\alpha/r$ (about $1/\sqrt{2}$ times the update's size); about the same with $\alpha/\sqrt{r}$.
+#
+# </details>

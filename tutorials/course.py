@@ -1,4 +1,4 @@
-"""What the tutorial notebooks share: the fast switch, showing a figure, drawing an autograd graph.
+"""What the tutorial notebooks share: the fast switch, showing a readable figure, a table, drawing an autograd graph.
 
 The notebooks sit beside this file and ``import course``.  It is not part of the minilora package: it only
 helps the notebooks look after themselves (how a figure is shown is not what a notebook teaches).
@@ -15,7 +15,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-__all__ = ["FAST", "fast_or_full", "show", "graph_edges", "draw_graph"]
+__all__ = ["FAST", "MAX_WIDTH_INCHES", "MIN_FONT_POINTS", "fast_or_full", "readability_problems", "show", "table",
+           "graph_edges", "draw_graph"]
 
 FAST: bool = os.environ.get("MINILORA_FAST", "0") == "1"
 """True when the environment says ``MINILORA_FAST=1``: short runs that exercise every cell."""
@@ -26,16 +27,95 @@ def fast_or_full(fast: Any, full: Any) -> Any:
     return fast if FAST else full
 
 
+MAX_WIDTH_INCHES = 10.0
+"""The widest figure a notebook shows: 800 px at ``show``'s dpi, about a notebook's width, so text is not shrunk."""
+
+MIN_FONT_POINTS = 8.0
+"""The smallest text a figure may carry (titles, labels, ticks, legends), at the figure's own size."""
+
+
+def _texts(fig: Figure) -> list[tuple[str, Any]]:
+    """Every visible, non-empty text of ``fig`` with a role: "title" (suptitle, axes titles, figure texts), "label"
+    (axis labels), "legend", "tick" (tick labels, named by their axes)."""
+    found: list[tuple[str, Any]] = [("title", t) for t in fig.texts]  # suptitle and supxlabel are among them
+    for number, ax in enumerate(fig.axes):
+        found += [("title", t) for t in (ax.title, ax._left_title, ax._right_title)]
+        found += [("label", ax.xaxis.label), ("label", ax.yaxis.label)]
+        for axis in (ax.xaxis, ax.yaxis):  # only the ticks in view: matplotlib keeps labels for the others, undrawn
+            low, high = sorted(axis.get_view_interval())
+            found += [(f"tick{number}", tick.label1) for tick in axis.get_major_ticks()
+                      if low - 1e-12 * abs(high - low) <= tick.get_loc() <= high + 1e-12 * abs(high - low)]
+        legend = ax.get_legend()
+        if legend is not None:
+            found += [("legend", t) for t in legend.get_texts()]
+    unique = {id(t): (role, t) for role, t in found}
+    return [(role, t) for role, t in unique.values() if t.get_visible() and t.get_text().strip()]
+
+
+def readability_problems(fig: Figure) -> list[str]:
+    """What makes ``fig`` hard to read at notebook width, one line each (an empty list: nothing):
+
+    wider than ``MAX_WIDTH_INCHES``; text smaller than ``MIN_FONT_POINTS``; a title, axis label or legend entry
+    overlapping another text (a clipped or colliding suptitle, a label over a neighbour's ticks); tick labels of one
+    axes overlapping each other (too many ticks).
+    """
+    problems = []
+    width = fig.get_size_inches()[0]
+    if width > MAX_WIDTH_INCHES:
+        problems.append(f"the figure is {width:.1f} in wide; at most {MAX_WIDTH_INCHES:.0f} in reads at notebook width "
+                        "(split it into figures with one finding each)")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # a bare Figure has no renderer until it has a canvas
+    canvas.draw()  # lays the figure out (constrained/tight layout included) so the extents below are final
+    renderer = canvas.get_renderer()
+    texts = [(role, t, t.get_window_extent(renderer)) for role, t in _texts(fig)]
+    small = sorted({t.get_text() for _, t, _ in texts if t.get_fontsize() < MIN_FONT_POINTS - 1e-9})
+    if small:
+        problems.append(f"text below {MIN_FONT_POINTS:.0f} pt: {small[:3]}")
+    for i, (role_a, a, box_a) in enumerate(texts):
+        for role_b, b, box_b in texts[i + 1:]:
+            same_ticks = role_a == role_b and role_a.startswith("tick")
+            if not same_ticks and (role_a.startswith("tick") and role_b.startswith("tick")):
+                continue  # tick labels of two different axes: the layout keeps axes apart
+            if box_a.overlaps(box_b) and box_a.width > 0 and box_b.width > 0:
+                what = "tick labels" if same_ticks else f"{role_a} and {role_b}"
+                problems.append(f"{what} overlap: {a.get_text()!r} and {b.get_text()!r}")
+    return problems
+
+
 def show(fig: Figure, dpi: int = 80) -> None:
     """Display a matplotlib Figure in the notebook as one PNG (modest dpi keeps the committed notebook small).
 
-    No pyplot: a Figure object is drawn straight to PNG bytes, whatever plotting backend is active.
+    The figure must be readable at notebook width (``readability_problems``): a figure that is not raises a
+    ValueError naming what to fix, so a notebook cannot ship one.  No pyplot: a Figure object is drawn straight to
+    PNG bytes, whatever plotting backend is active.
     """
     from IPython.display import Image, display
 
+    problems = readability_problems(fig)
+    if problems:
+        raise ValueError("this figure is hard to read: " + "; ".join(problems))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     display(Image(data=buffer.getvalue()))
+
+
+def table(rows: list[dict[str, Any]], digits: int = 3) -> None:
+    """Display ``rows`` (one dict per row, the same keys) as a Markdown table: text a student can read and copy,
+    never a picture.  Floats are printed with ``digits`` decimals."""
+    from IPython.display import Markdown, display
+
+    if not rows:
+        raise ValueError("table: no rows to show")
+    headers = list(rows[0])
+
+    def cell(value: Any) -> str:
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(row[h]) for h in headers) + " |" for row in rows]
+    display(Markdown("\n".join(lines)))
 
 
 def _label(vertex: Any, names: dict[int, str]) -> str:

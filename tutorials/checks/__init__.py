@@ -4,7 +4,7 @@ A check never raises.  A right answer prints ``correct: ...``; a wrong one print
 wrong>``, and so does an exercise left open (its cell still raises NotImplementedError, or is None).  That is
 how every notebook executes top to bottom in CI with its exercises unanswered.  ``verdict(name, answer)``
 returns (passed, message) instead of printing: ``tests/test_tutorials.py`` runs it on the answers in
-``tutorials/solutions/`` (each must pass) and on wrong answers (each must fail).
+``tutorials/solutions/`` (each must pass) and on the wrong answers listed there (each must fail).
 
 Each notebook's checks live in one module here (``autograd`` for notebook 01, ...; every module is imported
 when the package is), registered with ``@exercise("01")``; the exercise's name is the checking function's name,
@@ -13,9 +13,10 @@ and the name of what the student defines in the notebook and what its solutions 
 Adding a notebook ``NN_topic``: write ``tutorials/NN_topic.py`` (jupytext percent; its first cell says "What you
 will learn" and "Read first"; step counts from ``course.fast_or_full(fast, full)``; figures shown with
 ``course.show(fig)``); end it with 2–4 exercises, each a cell whose definition raises NotImplementedError and a
-cell ``check("name", name)``; put their ``@exercise("NN")`` checks in a module here, and the answers, plus one
-common mistake per exercise in a dict ``MISTAKES``, in ``tutorials/solutions/NN_topic.py``; then render it with
-``python tutorials/render.py NN_topic``.  ``tests/test_tutorials.py`` checks all of it.
+cell ``check("name", name)``; put their ``@exercise("NN")`` checks in a module here, and the answers, plus a list
+of at least three plausible wrong answers per exercise in a dict ``MISTAKES`` (each must fail its check), in
+``tutorials/solutions/NN_topic.py``; then render it with ``python tutorials/render.py NN_topic``.
+``tests/test_tutorials.py`` checks all of it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Checks for notebook 06, what LoRA learns: subspace similarity φ, its chance level, the amplification factor."""
+"""Checks for notebook 06, what LoRA learns: subspace similarity φ by hand, the amplification factor with the rank of
+ΔW found, and φ against a full-rank A predicted."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from checks import NotYet, exercise, expect_close
-from minilora.lora import amplification_factor, chance_similarity, subspace_similarity
+from minilora.lora import amplification_factor, subspace_similarity
 
 
 def _pairs() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -21,7 +22,8 @@ def _pairs() -> list[tuple[np.ndarray, np.ndarray]]:
 
 @exercise("06")
 def phi(answer: Any) -> str:
-    """phi(a1, a2, i, j) = ‖U1[:, :i]ᵀ U2[:, :j]‖²_F / min(i, j), U the right-singular vectors of each A (r × k)."""
+    """phi(a1, a2, i, j) = ‖V1[:, :i]ᵀ V2[:, :j]‖²_F / min(i, j), V the right-singular vectors of each A (r × k),
+    A = U Σ Vᵀ (the paper writes them U_A)."""
     for a1, a2 in _pairs():
         for i, j in ((1, 1), (2, 3), (a1.shape[0], a2.shape[0]), (1, a2.shape[0])):
             want = subspace_similarity(a1, a2, i, j)
@@ -29,33 +31,52 @@ def phi(answer: Any) -> str:
             try:
                 expect_close(f"phi(A1 {a1.shape}, A2 {a2.shape}, i={i}, j={j})", got, want, atol=1e-8)
             except NotYet as why:
-                raise NotYet(f"{why}; hint: the directions A reads are its right-singular vectors, the rows of Vᵀ "
-                             f"from np.linalg.svd(A, full_matrices=False), ordered by singular value") from None
+                raise NotYet(f"{why}; hint: np.linalg.svd(A, full_matrices=False) returns U, Σ, Vᵀ; the directions "
+                             "A reads in R^k are the rows of Vᵀ (k numbers each, strongest first), and φ divides "
+                             "a squared Frobenius norm by min(i, j)") from None
     return "φ = 1 for nested subspaces, 0 for orthogonal ones, and max(i, j)/k on average for random ones"
 
 
-@exercise("06")
-def chance_phi(answer: Any) -> str:
-    """chance_phi(i, j, k): E[φ] of a random i-dimensional and a random j-dimensional subspace of R^k."""
-    for i, j, k in ((1, 1, 64), (8, 64, 64), (4, 16, 64), (3, 2, 10), (5, 5, 1000)):
-        expect_close(f"chance_phi({i}, {j}, {k})", answer(i, j, k), chance_similarity(i, j, k), atol=1e-12)
-    rng = np.random.default_rng(0)
-    draws = [subspace_similarity(rng.normal(size=(3, 12)), rng.normal(size=(5, 12)), 3, 5) for _ in range(400)]
-    return (f"for i = 3, j = 5, k = 12 the formula says {answer(3, 5, 12):.3f}; "
-            f"400 random draws average {np.mean(draws):.3f}")
+def _lora_like(rng: np.random.Generator, d: int, k: int, r: int, scale: float = 0.1) -> np.ndarray:
+    """B A of rank r (float64), as a LoRA update."""
+    return scale * rng.normal(size=(d, r)) @ rng.normal(size=(r, k))
 
 
 @exercise("06")
 def amplification(answer: Any) -> str:
-    """amplification(delta_w, w, r) = ‖ΔW‖_F / ‖Uᵀ W V‖_F with U, Vᵀ the top-r singular directions of ΔW."""
+    """amplification(delta_w, w) = ‖ΔW‖_F / ‖Uᵀ W V‖_F with U, Vᵀ the top-r singular directions of ΔW and r the rank
+    of ΔW (found by the answer, not given)."""
     rng = np.random.default_rng(7)
     w = rng.normal(size=(12, 8))
-    cases = [0.3 * rng.normal(size=(12, 2)) @ rng.normal(size=(2, 8)),
-             0.01 * rng.normal(size=(12, 1)) @ rng.normal(size=(1, 8))]
     u, s, vt = np.linalg.svd(w, full_matrices=False)
-    cases.append(0.5 * (u[:, :2] * s[:2]) @ vt[:2])  # W's own top directions, scaled: factor 0.5
+    repeated = np.repeat(_lora_like(rng, 3, 8, 2), 4, axis=0)  # (12, 8): rows repeated four times, rank 2
+    cases = [_lora_like(rng, 12, 8, 2, 0.3), _lora_like(rng, 12, 8, 1, 0.01), repeated,
+             0.5 * (u[:, :2] * s[:2]) @ vt[:2]]  # W's own top directions, scaled: factor 0.5
     for delta in cases:
         r = int(np.linalg.matrix_rank(delta))
-        expect_close(f"amplification(ΔW of rank {r}, W, r={r})", answer(delta.copy(), w.copy(), r),
-                     amplification_factor(delta, w, r=r), atol=1e-8, rtol=1e-6)
-    return "ΔW = 0.5 × W's own top-2 part has factor 0.5; a ΔW along W's weak directions has a large one"
+        try:
+            expect_close(f"amplification(ΔW of rank {r}, W)", answer(delta.copy(), w.copy()),
+                         amplification_factor(delta, w), atol=1e-8, rtol=1e-6)
+        except NotYet as why:
+            raise NotYet(f"{why}; hint: U and V are ΔW's top-r singular directions with r the rank of ΔW, the "
+                         "number of its singular values that stand above rounding noise (rows, even distinct ones, "
+                         "are not directions); the factor compares ‖ΔW‖_F with the part of W in those directions"
+                         ) from None
+    return ("ΔW = 0.5 × W's own top-2 part has factor 0.5; a ΔW along W's weak directions has a large one. "
+            "r is ΔW's rank: its singular values above rounding noise, not its rows")
+
+
+@exercise("06")
+def phi_full_rank(answer: Any) -> str:
+    """phi_full_rank: φ(A_4, A_64, i, 64) for i = 1..4, A_4 any 4 × 64 matrix of rank 4 and A_64 any 64 × 64
+    matrix of full rank, predicted as one number."""
+    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.floating, np.integer)):
+        raise NotYet(f"phi_full_rank is {answer!r}; write one number, your prediction of φ")
+    rng = np.random.default_rng(64)
+    values = [subspace_similarity(rng.normal(size=(4, 64)), rng.normal(size=(64, 64)), i, 64)
+              for i in range(1, 5)]
+    if not np.isclose(float(answer), values[0], atol=1e-6):
+        raise NotYet(f"{answer!r} is not what φ gives; hint: what subspace of R^64 do the top 64 directions of a "
+                     "full-rank 64 × 64 matrix span, and how much of any vector lies in it?")
+    return (f"φ = {min(values):.6f} to {max(values):.6f} for every i and any matrices: a rank-64 A in R^64 reads "
+            "every direction, so its chance level is 1 too, and a heatmap against it shows nothing learned")

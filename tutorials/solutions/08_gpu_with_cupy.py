@@ -6,14 +6,24 @@ def weight_bytes(model) -> int:
     return sum(p.size * p.dtype.itemsize for p in model.parameters())
 
 
-def matmul_gflops(n: int, seconds: float) -> float:
-    """An n×n @ n×n product: n² outputs, each n multiplies and n adds, so 2n³ operations; per second, in 10⁹."""
-    return 2 * n**3 / seconds / 1e9
+# An n×n @ n×n product has n² outputs, each a dot product of n multiplies and n adds: 2n³ operations.  Doubling n
+# multiplies them by 2³ = 8, so at a constant speed the time grows 8-fold.
+matmul_time_ratio = 8
+
+# minilora never falls back silently: device="cuda" without CuPy (or without a working GPU) is a ValueError that names
+# what is missing, so a "GPU" timing can never be a CPU timing in disguise.
+without_gpu = "b"
 
 
-# Common mistakes, one per exercise: tests/test_tutorials.py checks that each one fails its check.
+# --- wrong answers: tests/test_tutorials.py checks that each one fails its check ---
 MISTAKES = {
-    # trainable only
-    "weight_bytes": lambda model: sum(p.size * p.dtype.itemsize for p in model.parameters() if p.requires_grad),
-    "matmul_gflops": lambda n, seconds: n**3 / seconds / 1e9,  # the multiply-add counted as one operation
+    "weight_bytes": [
+        # trainable only
+        lambda model: sum(p.size * p.dtype.itemsize for p in model.parameters() if p.requires_grad),
+        lambda model: 4 * 110_720,  # the skills model's count, hard-coded
+        lambda model: 4 * sum(p.size for p in model.parameters()),  # 4 bytes a number assumed: not for float16
+        lambda model: sum(p.size for p in model.parameters()),  # numbers, not bytes
+    ],
+    "matmul_time_ratio": [2, 4, 6],  # linear in n; n² outputs only; 2 · 3
+    "without_gpu": ["a", "c", "d"],
 }
