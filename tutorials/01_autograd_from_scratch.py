@@ -261,9 +261,9 @@ print(ops.MatMul.__doc__)
 # `tutorials/solutions/01_autograd_from_scratch.py` (try first!).
 #
 # **Exercise 1 — softplus, for every x.** Write the Function $\mathrm{softplus}(x) = \log(1 + e^x)$. Its derivative
-# is the sigmoid $\sigma(x) = 1/(1 + e^{-x})$. The check also feeds it $x = \pm 800$: in float64 $e^x$ overflows to
-# `inf` above $x \approx 709$, so both forward and backward must be written so that they stay finite (and right)
-# there. Use `minilora.backend.get_xp(x)` for the array module, so that it also runs on a GPU.
+# is the sigmoid $\sigma(x) = 1/(1 + e^{-x})$. The check also feeds it large inputs, up to $x = \pm 800$: in
+# float64 $e^x$ overflows to `inf` above $x \approx 709$, so both forward and backward must be written so that they
+# stay finite (and right) there. Use `minilora.backend.get_xp(x)` for the array module, so that it also runs on a GPU.
 
 # %%
 class Softplus(ml.Function):

@@ -281,7 +281,7 @@ ax.plot(np.arange(1, steps + 1), smooth(losses, window), color="C0", label=f"mea
 ax.set_xlabel("step")
 ax.set_ylabel("training loss (nats per token)")
 ax.set_yscale("log")
-ax.set_yticks([t for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 4) if min(losses) <= t <= max(losses)])
+ax.set_yticks([t for t in (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 4) if min(losses) <= t <= max(losses)])
 ax.yaxis.set_major_formatter("{x:g}")
 ax.minorticks_off()
 ax.set_xlim(0, steps + 1)

@@ -50,7 +50,7 @@ import course
 import numpy as np
 from checks import check
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.ticker import NullLocator
 
 import minilora as ml
 from minilora.data import get_task
@@ -59,7 +59,6 @@ from minilora.experiments.lora_paper import format_summary, lora_paper
 from minilora.experiments.rank_sweep import RankSweep
 from minilora.lora import LoraConfig, apply_lora, find_targets
 from minilora.models.zoo import pretrained
-from minilora.plots import smooth
 from minilora.train import TrainConfig, train
 
 work = Path(tempfile.mkdtemp())  # this notebook's runs (a temporary folder)
@@ -333,11 +332,9 @@ if course.FAST:
 # %% [markdown]
 # ## 5. α, r and the learning rate
 # LoRA's update is $\Delta W = s \, B A = s \sum_{i=1}^{r} b_i a_i^\top$, a sum of r rank-one directions, each
-# multiplied by the same $s$. With α fixed, the paper's $s = \alpha / r$ makes the scale of each rank-one direction
-# shrink as $1/r$: a larger rank needs a larger learning rate or a larger α to move as fast, and in a short run it
-# learns more slowly. rsLoRA (Kalajdzievski 2023, [arXiv 2312.03732](https://arxiv.org/abs/2312.03732)) uses
-# $s = \alpha / \sqrt{r}$, which keeps the size of $\Delta W$ stable as r grows
-# ([03](03_lora_math.ipynb) simulates $\lVert \Delta W \rVert$ against r under both).
+# multiplied by the same $s$: the paper's $s = \alpha / r$, or rsLoRA's $s = \alpha / \sqrt{r}$ (Kalajdzievski 2023,
+# [arXiv 2312.03732](https://arxiv.org/abs/2312.03732)). α is a number you choose, and so is the learning rate: do
+# they do the same thing?
 #
 # **Exercise 3 — change α, predict the loss curve.** Train LoRA at r = 16 (s = α/r) with one learning rate
 # (1e-2, the one chosen at s = 1) and three values of α: 1, 4 and 16. Which α makes the training loss fall fastest
@@ -359,19 +356,9 @@ for alpha in (1, 4, 16):
                                                                 target_modules=("q_proj", "v_proj", "fc_in", "fc_out")))
     alpha_runs[alpha] = train(lora_model, alpha_task, TrainConfig(steps=alpha_steps, lr=1e-2, weight_decay=0.0,
                                                                   warmup_steps=max(1, alpha_steps // 20)))
-fig = Figure(figsize=(7, 3.4), layout="constrained")
-ax = fig.add_subplot()
-for i, (alpha, result) in enumerate(alpha_runs.items()):
-    ax.plot(range(1, alpha_steps + 1), smooth([h["loss"] for h in result.history], max(1, alpha_steps // 40)),
-            color=f"C{i}", label=f"α = {alpha}  (s = {alpha}/16)")
-ax.set_yscale("log")
-ax.set_xlabel("step")
-ax.set_ylabel("training loss (smoothed)")
-ax.set_title("LoRA r = 16, lr 1e-2: three values of α")
-ax.set_xlim(0, alpha_steps)
-ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-ax.legend()
-course.show(fig)
+course.show(course.loss_figure([(f"α = {alpha}  (s = {alpha}/16)", result.history, f"C{i}")
+                                for i, (alpha, result) in enumerate(alpha_runs.items())],
+                               "LoRA r = 16, lr 1e-2: three values of α"))
 
 # %% [markdown]
 # **What this figure says:**
@@ -389,7 +376,11 @@ print(f"Fastest at first: α = {order[0]}, slowest: α = {order[-1]}. Exact matc
 # Adam moves each entry of B by about the learning rate per step whatever its gradient's size, so after the same
 # steps $BA$ is about the same for every α, and $\Delta W = \frac{\alpha}{r} BA$ is α times larger: at r = 16,
 # α = 16 gives s = 1, the scale at which the learning rate was chosen. This is the rank sweep's α/r curve in
-# miniature: at a fixed α, a larger r means a smaller s, as if the learning rate had been cut.
+# miniature: at a fixed α, a larger r means a smaller s, as if the learning rate had been cut. With α and the
+# learning rate fixed, $s = \alpha / r$ makes the update of a larger rank *smaller* — early in training
+# $\lVert \Delta W \rVert_F \propto 1/\sqrt{r}$ ([03](03_lora_math.ipynb) §5 simulates it) — so a larger rank needs a
+# larger α or learning rate to move as fast, while rsLoRA's $s = \alpha / \sqrt{r}$ keeps the update about the same
+# size at every rank.
 #
 # ## 6. The full results
 # The runs above are short. The shipped results come from `minilora lora-paper --out figures`: three tasks, ranks 1
@@ -478,7 +469,8 @@ if table_budget is not None:
 # ## Recap
 # - A sweep is a list of run specs run by one runner; every configuration runs with several seeds, and a gap counts
 #   only when it is large against the seeds' spread ($|z| \gtrsim 2$).
-# - On a near skill a small rank reaches the plateau; more rank helps on a far skill.
+# - On a near skill a small rank reaches the plateau; on a far skill more rank helps when the scaling lets it
+#   ($\alpha / \sqrt{r}$: sort rises up to r = 64), while with $\alpha / r$ at a fixed α it stalls after r = 4.
 # - $s = \alpha / r$ scales each rank-one direction by $1/r$ at a fixed α: a larger rank needs a larger α or learning
 #   rate; rsLoRA's $\alpha / \sqrt{r}$ keeps the update's size stable across ranks.
 # - A fixed budget buys $r = \mathrm{round}(P / \sum (d + k))$ on the chosen weights; in the shipped runs, spread

@@ -319,6 +319,11 @@ summary = results["similarity"]
 LABELS = {"A": "A", "delta_w": "ΔW"}
 
 
+def runs_of(kind, n):
+    """What a φ grid averages over, counted: seeds (across ranks) or seed pairs (across seeds)."""
+    return ("seed pair" if kind == "across_seeds" else "seed") + ("" if n == 1 else "s")
+
+
 def draw_phi(summary, module, which, kind):
     """The seed-mean similarity above chance, (φ − c)/(1 − c), of one module, matrix and comparison."""
     block = summary["modules"][module][which][kind]
@@ -338,10 +343,10 @@ def draw_phi(summary, module, which, kind):
         ax.set_ylabel(f"i: at r = {small}")
         title = f"{module}, {LABELS[which]}: r = {small} vs r = {s['large_rank']}"
     else:
-        ax.set_xlabel("j: seed b")
-        ax.set_ylabel("i: seed a")
+        ax.set_xlabel("j: top directions, seed b")
+        ax.set_ylabel("i: top directions, seed a")
         title = f"{module}, {LABELS[which]}, r = {small}: two seeds"
-    ax.set_title(f"{title} (mean of {len(block['pairs'])} {'seed pairs' if kind == 'across_seeds' else 'seeds'})")
+    ax.set_title(f"{title} (mean of {len(block['pairs'])} {runs_of(kind, len(block['pairs']))})")
     integer_ticks(ax, n_i, n_j)
     return fig
 
@@ -354,7 +359,7 @@ def say_phi(summary, module, which, kind):
         top = block[key]
         above = sum(v > top["chance"] for v in top["values"])
         parts.append(f"φ{where} = {top['mean']:.2f} ± {top['std']:.2f} against chance {top['chance']:.3f}, above it "
-                     f"in {above} of {top['n']} {'seed pairs' if kind == 'across_seeds' else 'seeds'}")
+                     f"in {above} of {top['n']} {runs_of(kind, top['n'])}")
     return f"{module}, {LABELS[which]}, {kind.replace('_', ' ')}: " + "; ".join(parts) + "."
 
 
@@ -487,8 +492,8 @@ if shipped is not None:
 # - Random subspaces have $\mathbb{E}[\phi] = \max(i, j)/k$, not 0; at $j = k$ that is 1 for any matrices. Read φ
 #   against chance, and keep the large rank well below k.
 # - In the full runs, the top directions of two adapters overlap above chance, across ranks and across seeds, though
-#   far less than the paper's GPT-3 adapters; taking in further directions brings φ closer to chance: the update
-#   leans on few directions.
+#   far less than the paper's GPT-3 adapters; across ranks, taking in further directions brings φ closer to chance:
+#   the update leans on few directions.
 # - The amplification factor $\lVert \Delta W \rVert_F / \lVert U^\top W V \rVert_F$ is small for an update along
 #   W's strong directions and large along its weak ones.
 #

@@ -200,7 +200,7 @@ for d in (9, 10):
 # %% [markdown]
 # **Exercise 1 — predict $d_{int}$ from $A$ alone.** Write `toy_intrinsic(A)`: the smallest $d$ at which a random
 # $d$-dimensional subspace solves $L(\theta) = \lVert A\theta - b\rVert^2$ ($b$ reachable), computed from $A$
-# without any subspace. The check then *runs* the subspace search (`toy_intrinsic_dimension`) on five problems —
+# without any subspace. The check then *runs* the subspace search (`toy_intrinsic_dimension`) on six problems —
 # Li et al.'s, and others whose rows repeat, add up, are scaled or overlap — and compares it with your prediction.
 
 # %%

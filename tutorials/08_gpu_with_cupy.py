@@ -262,12 +262,13 @@ else:
     print(f"The CPU with {threads} BLAS thread(s): {min(gflops['cpu']):.0f} to {max(gflops['cpu']):.0f} GFLOP/s. "
           "On a GPU, small products "
           "cannot keep it busy (each launch costs microseconds whatever the size), so look for the size where its "
-          "curve crosses the CPU's: below it, a tiny model such as the skills GPT trains as fast on a CPU.")
+          "curve crosses the CPU's: below it, a tiny model such as the skills GPT can train as fast on a CPU.")
 
 # %% [markdown]
 # ## 5. Timing training steps
-# A whole training step (forward, backward, AdamW) of a larger GPT, full fine-tuning and LoRA, per device.
-# `loss.item()` waits for the device, as `train` does for its timings.
+# A whole training step (forward, backward, AdamW) of a larger GPT (bench-small: 6 layers, 256 wide; under
+# `MINILORA_FAST=1` the tiny 64-wide one), full fine-tuning and LoRA, per device. `loss.item()` waits for the
+# device, as `train` does for its timings.
 
 # %%
 def step_ms(device, method, size, steps):
@@ -320,7 +321,7 @@ if HAS_GPU:
 # ## Questions
 # 1. Why does minilora draw random numbers on the host and then move them, rather than drawing them on the GPU?
 # 2. A timer around `a @ b` on a GPU reports 20 µs for n = 4096. What did it measure, and how do you fix it?
-# 3. Why can the tiny skills model train as fast on a CPU as on a GPU, while bench-small cannot?
+# 3. Why might the tiny skills model train no faster on a GPU than on a CPU, while bench-small gains from it?
 # 4. Fine-tuning with LoRA on a GPU: which of weights, gradients, optimizer state and activations shrink compared
 #    with full fine-tuning, and which do not?
 #

@@ -232,8 +232,8 @@ print(f"loss after {at + 1} steps: LoRA {lora_run.history[at]['loss']:.3f}, PiSS
 # %% [markdown]
 # **What the figure says:** compare the two curves over the first steps (the numbers printed under the figure):
 # starting on $W_0$'s principal directions is PiSSA's claim to a faster start. Where they end is another matter —
-# the family comparison (its table in section 6) has PiSSA within 0.015 of LoRA on all three of its tasks after 400
-# steps.
+# the family comparison (`figures/lora-family.json`: reverse-shift and sort in section 6's table, first names in the
+# README) has PiSSA within 0.015 of LoRA on all three of its tasks after 400 steps.
 #
 # ## 3. LoRA+: two learning rates
 # In $h = W_0 x + sBAx$, $A$ reads the $k$-dimensional input and $B$ writes the $d$-dimensional output. LoRA+
@@ -425,7 +425,8 @@ print(f"kept of pretraining, over these {len(shipped)} rows: {min(kept):.3f} to 
 # **What these numbers say:** at the learning rates that learn the new skill best, every method forgets nearly
 # all of the four old ones (the printed range against the 0.999 before). With 110,720 weights, 400 steps on one
 # skill's format leave little room. Does a LoRA run forget *less than a full run that learned as much*? That needs
-# runs along the learning rate. The LoRA runs of section 3 are already done; add full fine-tuning at three lrs:
+# runs along the learning rate. The LoRA runs of section 3 are already done; add full fine-tuning at three lrs (one
+# under `MINILORA_FAST=1`):
 
 # %%
 n_kept = course.fast_or_full(20, 200)
@@ -487,21 +488,12 @@ def pissa_residual_fraction(W0: np.ndarray, r: int) -> float:
 # %%
 check("pissa_residual_fraction", pissa_residual_fraction)
 
-
 # %%
-def your(fn, *args):
-    """Your exercise function's answer, or a note while its cell still raises NotImplementedError."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        return "(not written yet)"
-
-
 for r in (4, 16):
     model = get_method("pissa").prepare(ml.pretrained("skills"), {"r": r}, seed=0)
     measured = np.linalg.norm(model.blocks[0].attn.q_proj.base.weight.numpy()) / np.linalg.norm(w_q)
     print(f"r = {r:2d}: ‖W_res‖/‖W0‖ of q_proj measured {measured:.4f};  "
-          f"you predicted {your(pissa_residual_fraction, w_q, r)}")
+          f"you predicted {course.your(pissa_residual_fraction, w_q, r)}")
 
 # %% [markdown]
 # **Exercise 2 — predict, then run: the error of an SVD merge.** Write `svd_merge_error(deltas, weights, k)`: for
@@ -523,7 +515,7 @@ for k in (2, 4, 8):
     add_weighted_adapter(multi, ["default", "subtract"], weights, f"svd-{k}", combination_type="svd", svd_rank=k)
     measured = np.linalg.norm(delta(f"svd-{k}") - target) / np.linalg.norm(target)
     print(f"svd_rank = {k}: measured error {measured:.4f};  you predicted "
-          f"{your(svd_merge_error, [delta('default'), delta('subtract')], weights, k)}")
+          f"{course.your(svd_merge_error, [delta('default'), delta('subtract')], weights, k)}")
 
 # %% [markdown]
 # ## Capstone: three ways to spend 7,168 numbers
@@ -548,8 +540,8 @@ check("equal_budget_sizes", equal_budget_sizes)
 
 # %% [markdown]
 # The runs. Until your function passes its check, the sizes come from the family experiment's `matched_size`
-# (read it after you have tried). Each method gets two learning rates, chosen on the validation names; the test
-# names report:
+# (read it after you have tried). Each method gets two learning rates (one under `MINILORA_FAST=1`), chosen on the
+# validation names; the test names report:
 
 # %%
 names_task = get_task("first-names")
@@ -587,17 +579,20 @@ print(f"no fine-tuning: test {untrained:.3f} bits/char;  equal budgets: "
       f"{len({row['trainable'] for row in capstone}) == 1};  {STEPS} steps, seed 0")
 
 # %%
-fig = Figure(figsize=(7, 3.2), layout="constrained")
+fig = Figure(figsize=(7, 2.8), layout="constrained")
 ax = fig.add_subplot()
 names = [row["method"] for row in capstone]
 values = [row["test bits/char"] for row in capstone]
-ax.barh(names, values, color=["C1", "C2", "C4"])
-ax.axvline(untrained, color="0.5", linestyle=":", label="no fine-tuning")
+ax.scatter(values, names, s=60, color=["C1", "C2", "C4"], zorder=3)  # dots, not bars: the axis does not start at 0
+ax.axvline(untrained, color="0.5", linestyle=":")
+ax.text(untrained - 0.01, len(names) - 0.55, f"no fine-tuning: {untrained:.3f}", ha="right", va="center",
+        fontsize=9, color="0.4")
 for i, v in enumerate(values):
-    ax.annotate(f"{v:.3f}", (v, i), textcoords="offset points", xytext=(4, -4), fontsize=9)
+    ax.annotate(f"{v:.3f}", (v, i), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=9)
 ax.set_xlim(min(values) - 0.1, max(max(values), untrained) + 0.08)
+ax.set_ylim(-0.6, len(names) - 0.3)
+ax.grid(axis="y", color="0.9")
 ax.set_xlabel(f"test bits per character (lower is better), {budget_7168:,} trainable numbers each")
-ax.legend(loc="lower right")
 course.show(fig)
 best = min(capstone, key=lambda row: row["test bits/char"])
 print(f"lowest test bits/char: {best['method']} ({best['test bits/char']:.3f}); "
@@ -607,8 +602,8 @@ print(f"the family experiment on first-names (3 seeds, 400 steps): standard devi
       f"{max(stds):.3f} bits/char")
 
 # %% [markdown]
-# **What the figure says:** the bars are one seed each; the spread of the family experiment's seeds on this task
-# (printed last) is the yardstick for calling a gap between two bars real.
+# **What the figure says:** each dot is one run (seed 0); the spread of the family experiment's seeds on this task
+# (printed last) is the yardstick for calling a gap between two dots real.
 #
 # **Your conclusion.** Write one paragraph here (the checker cannot write it for you). Answer from the numbers
 # above: which method spent the budget best on this task, and is the gap larger than the seeds' spread? What does
@@ -651,9 +646,9 @@ print(f"the family experiment on first-names (3 seeds, 400 steps): standard devi
 #    every row would be normalised to unit length, a different model before any training.
 # 2. The trained $W_{\text{res}} + sBA$ equals $W_0 + s(BA - B_0A_0)$; on the original base the adapter must also
 #    subtract its initial value: $[B, -B_0][A; A_0]$, a plain LoRA of rank $2r$ (PEFT's conversion).
-# 3. Adam's step is about the lr per coordinate, so λ scales $B$'s steps; the same trajectory is reached at a
-#    smaller $\eta_A$ (for $B$), so the curve mostly shifts; it is lower only if the balance between $A$ and $B$
-#    itself matters.
+# 3. Adam's step is about the lr per coordinate, so λ scales $B$'s steps: at $\eta_A / \lambda$, LoRA+'s $B$ moves
+#    as LoRA's $B$ did at $\eta_A$ (only $A$ moves more slowly), and where $B$'s step limits training the curve
+#    shifts to smaller $\eta_A$; it is lower only if the balance between $A$ and $B$ itself matters.
 # 4. At most 64: $\Delta W = \mathrm{diag}(\lambda_b) B_d \mathrm{diag}(\lambda_d) A_k$ is $64 \times 64$. A
 #    larger $r$ gives λ_d more random directions to weight, so the reachable set of updates is richer even at full rank.
 # 5. When the two updates share their top directions, or when the sum's singular values beyond the 4th are small.

@@ -51,7 +51,6 @@ import course
 import numpy as np
 from checks import check
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 import minilora as ml
 from minilora import nn
@@ -59,7 +58,6 @@ from minilora.bench.quant import resident_bytes
 from minilora.data import SKILL_TOKENIZER, get_task
 from minilora.experiments.methods import get_method
 from minilora.lora import lora_layers, merge_lora
-from minilora.plots import smooth
 from minilora.quant import (
     NF4_CODE,
     dequantize_nf4,
@@ -154,7 +152,7 @@ ax.plot(NF4_CODE, nf4_use, "o-", color="C0", label=f"NF4 ({entropy_bits(nf4_use)
 ax.plot(np.arange(-7, 8) / 7, uniform_use, "s-", color="C3",
         label=f"uniform 4-bit ({entropy_bits(uniform_use):.2f} bits used of 4)")
 ax.set_xlim(-1.15, 1.15)
-ax.set_ylim(0, None)
+ax.set_ylim(0, 1.35 * max(nf4_use.max(), uniform_use.max()))  # room for the legend above the curves
 ax.set_xticks([-1, -0.5, 0, 0.5, 1])
 ax.set_xlabel("code value (× the block's absmax)")
 ax.set_ylabel("fraction of weights")
@@ -264,8 +262,8 @@ print(f"mean |w − ŵ|: {np.abs(dequantize_nf4(plain) - big).mean():.5f} plain,
 # %% [markdown]
 # **What these numbers say:** double quantisation saves about 0.37 bit per weight (0.5 − 0.127; the measured bits
 # include the one float32 mean, which is why the second number is not exactly 4.127 on a small matrix), and costs
-# almost nothing: the scales come back within about 1% (the largest error printed; a fifth of a percent on
-# average), so the dequantised weights barely change.
+# almost nothing: the scales come back within about 1% (the largest error printed, and the mean a fraction of
+# it), so the dequantised weights barely change (the mean errors printed last).
 #
 # ## 4. The bytes of W0, and of a training step
 # The stored bytes of a few matrices: float32 is 4 bytes a weight; NF4 is half a byte plus the scales.
@@ -332,18 +330,8 @@ for method, (model, result) in runs.items():
           f"{np.mean([h['loss'] for h in result.history[-10:]]):.4f}   median step {step_ms:.1f} ms")
 
 # %%
-fig = Figure(figsize=(7, 3.4), layout="constrained")
-ax = fig.add_subplot()
-for method, color in (("lora", "C1"), ("qlora", "C0")):
-    losses = [h["loss"] for h in runs[method][1].history]
-    ax.plot(np.arange(1, len(losses) + 1), smooth(losses, max(1, steps // 40)), color=color,
-            label="LoRA, float32 base" if method == "lora" else "QLoRA, NF4 base")
-ax.set_yscale("log")
-ax.set_xlabel("step")
-ax.set_ylabel("training loss (smoothed)")
-ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-ax.legend(loc="upper right")
-course.show(fig)
+course.show(course.loss_figure([("LoRA, float32 base", runs["lora"][1].history, "C1"),
+                                ("QLoRA, NF4 base", runs["qlora"][1].history, "C0")], "The same LoRA on two bases"))
 gap = abs(runs["lora"][1].final_metrics["accuracy"] - runs["qlora"][1].final_metrics["accuracy"])
 print(f"|accuracy(LoRA) − accuracy(QLoRA)| = {gap:.3f} after {steps} steps")
 
@@ -410,8 +398,8 @@ print(f"accuracy: {before:.3f} unmerged → {after:.3f} merged and re-quantised"
 # **What these numbers say:** re-quantising moves the weights by a sizeable fraction of the update the adapter
 # learned (the ratio printed above: noise added on top of the training, not a small rounding of it); the accuracy
 # line shows what that cost this adapter. QLoRA's answer is to keep the adapter **unmerged** (the 4-bit base plus a
-# small float adapter, a little extra latency), or to merge into a **dequantised float32 copy** of the base — exact, at
-# 8× the bytes of the frozen weights:
+# small float adapter, a little extra latency), or to merge into a **dequantised float32 copy** of the base — exact,
+# at about 7.75× the bytes of the frozen weights (section 4's table):
 
 # %%
 float_model = copy.deepcopy(qlora_model)
@@ -454,20 +442,11 @@ def nf4_bytes(shape: tuple, blocksize: int = 64, double_quant: bool = False) -> 
 # %%
 check("nf4_bytes", nf4_bytes)
 
-
 # %%
-def your(fn, *args):
-    """Your exercise function's answer, or a note while its cell still raises NotImplementedError."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        return "(not written yet)"
-
-
 for shape, double_quant in (((3, 5), False), ((3, 5), True), ((100, 1000), True)):
     stored = quantize_nf4(np.ones(shape, np.float32), 64, double_quant).nbytes
     print(f"{str(shape):12s} double_quant={double_quant!s:5s}  stored {stored:>7,} bytes   "
-          f"you predicted {your(nf4_bytes, shape, 64, double_quant)}")
+          f"you predicted {course.your(nf4_bytes, shape, 64, double_quant)}")
 
 # %% [markdown]
 # **Exercise 2 — blockwise absmax by hand.** Write `nf4_roundtrip(w, blocksize)`: the float32 array ŵ (w's shape)
@@ -484,7 +463,7 @@ check("nf4_roundtrip", nf4_roundtrip)
 
 # %%
 w_fc = skills.blocks[1].mlp.fc_in.weight.numpy()       # (256, 64)
-mine = your(nf4_roundtrip, w_fc, 64)
+mine = course.your(nf4_roundtrip, w_fc, 64)
 if isinstance(mine, np.ndarray):
     print(f"fc_in {w_fc.shape}: max |yours − library| = {np.abs(mine - dequantize_nf4(quantize_nf4(w_fc))).max():.2e},"
           f" relative error ‖W − Ŵ‖ / ‖W‖ = {np.linalg.norm(w_fc - mine) / np.linalg.norm(w_fc):.4f}")
@@ -514,7 +493,7 @@ for _, layer in lora_layers(qlora_model):
     err = np.abs(dequantize_nf4(q) - effective).reshape(-1, 64)            # (blocks, 64)
     worst = max(worst, float((err.max(axis=1) / q.absmax).max()))
 print(f"largest |W' − W| / absmax over every block of every merged layer: {worst:.4f};  "
-      f"you predicted at most {your(max_rounding_error, 1.0)} for absmax = 1")
+      f"you predicted at most {course.your(max_rounding_error, 1.0)} for absmax = 1")
 
 # %% [markdown]
 # ## Recap

@@ -42,6 +42,7 @@ def _toy_cases(D: int = 60) -> list[tuple[str, ToyProblem]]:
          np.vstack([four, four[0] + four[1], 2.0 * four[2]])),
         ("overlapping groups of entries", overlapping),
         ("one constraint is a difference of two others", np.vstack([three, three[0] - three[2]])),
+        ("one constraint written in other units (a tenth of a sum)", np.vstack([four[:3], 0.1 * four[3]])),
     ]
     cases = []
     for name, a in matrices:

@@ -42,7 +42,9 @@ def nf4_roundtrip(answer: Any) -> str:
     cases = [(rng.standard_normal((8, 64)).astype(np.float32), 64),
              (rng.normal(0, 0.05, (5, 30)).astype(np.float32), 64),        # 150 numbers: a short last block
              (rng.standard_normal((16, 24)).astype(np.float32) * np.linspace(0.1, 3, 24, dtype=np.float32), 32),
-             (rng.standard_normal(200).astype(np.float32), 128)]
+             (rng.standard_normal(200).astype(np.float32), 128),
+             (np.vstack([np.zeros((1, 64), np.float32), rng.standard_normal((2, 64)).astype(np.float32)]), 64)]
+    # the last case: a block of zeros (a pruned row), whose absmax is 0: it must come back as zeros
     for w, blocksize in cases:
         want = dequantize_nf4(quantize_nf4(w, blocksize))
         got = answer(w.copy(), blocksize)
@@ -65,7 +67,10 @@ def max_rounding_error(answer: Any) -> str:
         except (TypeError, ValueError):
             raise NotYet(f"max_rounding_error({absmax!r}) returned {got!r}, not a number") from None
         want = np.asarray(absmax, dtype=np.float64) * half_gap
-        if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=0):
+        if got.shape != want.shape:
+            raise NotYet(f"max_rounding_error({absmax!r}) returned shape {got.shape}; return one bound per absmax "
+                         f"(shape {want.shape})")
+        if not np.allclose(got, want, rtol=1e-4, atol=0):
             raise NotYet(f"max_rounding_error({absmax!r}) = {np.round(got, 5)}, which is not right; hint: a weight "
                          "is rounded to the nearer of the two code values around it; which pair of neighbours leaves "
                          "it the most room? (NF4_CODE is not symmetric)")

@@ -45,6 +45,7 @@ def rank_for_budget(answer: Any) -> str:
              (2048, [(64, 256)] * 2),  # 3.2: rounds down
              (1000, [(64, 64)] * 3),  # 2.6: rounds up
              (3000, [(256, 64), (64, 256)]),  # wide matrices: one rank costs 320 each
+             (2000, [(64, 64), (256, 64)]),  # mixed shapes: 4.46 (every matrix priced like the first: 7.8)
              (100, [(256, 64)]), (10**6, [(8, 5)]), (5 * 23, [(20, 3)])]
     for budget, shapes in cases:
         want = max(1, min(min(min(s) for s in shapes), round(budget / sum(d + k for d, k in shapes))))

@@ -93,8 +93,8 @@ def after_merge(answer: Any) -> str:
         happened = f"RuntimeError: {str(err).split(';')[0]}"
     if key != "c":
         raise NotYet(f"not what happens ({AFTER_MERGE[key]}); hint: while merged, forward computes x Wᵀ with "
-                     "W = W0 + s·B A held as one array: which parameters does the loss then depend on, and would "
-                     "minilora let that pass silently?")
+                     "W = W0 + s·B A held as one array: which parameters does the loss then depend on? Then read what "
+                     "LoRALinear.forward (minilora/lora/layer.py) does when it is merged and training")
     return f"minilora refuses: {happened}. Unmerge (unmerge_lora) to train again, merge for inference"
 
 

@@ -25,7 +25,8 @@ def phi(answer: Any) -> str:
     """phi(a1, a2, i, j) = ‖V1[:, :i]ᵀ V2[:, :j]‖²_F / min(i, j), V the right-singular vectors of each A (r × k),
     A = U Σ Vᵀ (the paper writes them U_A)."""
     for a1, a2 in _pairs():
-        for i, j in ((1, 1), (2, 3), (a1.shape[0], a2.shape[0]), (1, a2.shape[0])):
+        # i < j, i = j and i > j: min(i, j) is not always i
+        for i, j in ((1, 1), (2, 3), (a1.shape[0], a2.shape[0]), (1, a2.shape[0]), (3, 2), (a1.shape[0], 1)):
             want = subspace_similarity(a1, a2, i, j)
             got = answer(a1.copy(), a2.copy(), i, j)
             try:
@@ -50,8 +51,13 @@ def amplification(answer: Any) -> str:
     w = rng.normal(size=(12, 8))
     u, s, vt = np.linalg.svd(w, full_matrices=False)
     repeated = np.repeat(_lora_like(rng, 3, 8, 2), 4, axis=0)  # (12, 8): rows repeated four times, rank 2
+    left, _ = np.linalg.qr(rng.normal(size=(12, 2)))
+    right, _ = np.linalg.qr(rng.normal(size=(8, 2)))
+    weak_second = (left * [1.0, 0.02]) @ right.T  # rank 2, its second direction 50 times weaker than its first
     cases = [_lora_like(rng, 12, 8, 2, 0.3), _lora_like(rng, 12, 8, 1, 0.01), repeated,
-             0.5 * (u[:, :2] * s[:2]) @ vt[:2]]  # W's own top directions, scaled: factor 0.5
+             0.5 * (u[:, :2] * s[:2]) @ vt[:2],  # W's own top directions, scaled: factor 0.5
+             _lora_like(rng, 12, 8, 3, 1e-6),  # an update early in training: every singular value tiny, rank 3
+             weak_second]
     for delta in cases:
         r = int(np.linalg.matrix_rank(delta))
         try:

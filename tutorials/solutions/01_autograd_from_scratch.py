@@ -79,9 +79,17 @@ class _SoftplusSignFlipped(Softplus):
         return (g * np.exp(-np.logaddexp(0, x)),)  # σ(−x) instead of σ(x)
 
 
+class _SoftplusReluTails(Softplus):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        inner = np.log1p(np.exp(np.clip(x, -10, 10)))
+        return np.where(x > 10, x, np.where(x < -10, 0.0, inner))  # max(x, 0) beyond |x| = 10: 6e-6 off at x = −12
+
+
 MISTAKES = {
     "Softplus": [_SoftplusNaive, _SoftplusWrongBackward, _SoftplusForgetsG, _SoftplusUnstableBackward,
-                 _SoftplusSignFlipped],
+                 _SoftplusSignFlipped, _SoftplusReluTails],
     "sum_to": [
         lambda grad, shape: grad.sum(axis=tuple(range(grad.ndim - len(shape)))),  # size-1 axes not summed
         # size-1 axes summed but dropped (no keepdims): (3, 5) comes back as (3,)
@@ -103,5 +111,6 @@ MISTAKES = {
         1e-16,  # machine epsilon itself: rounding dominates
         1e-11,  # where the central difference's error is smallest, not the best step
         1e-4,  # truncation dominates
+        1e-7,  # a decade too large: there the truncation error is still ten times the best error
     ],
 }

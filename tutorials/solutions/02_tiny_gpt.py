@@ -100,6 +100,12 @@ def _count_mlp_not_widened(config):
     return gpt_num_parameters(config) - config.n_layer * (6 * c * c + 3 * b * c)  # hidden width C instead of 4C
 
 
+def _attention_unstable(q, k, v):
+    scores = np.where(causal_mask(q.shape[-2]), q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1]), -np.inf)
+    weights = np.exp(scores)  # no max subtracted: right for small scores, inf / inf = nan once a score passes 709
+    return weights / weights.sum(axis=-1, keepdims=True) @ v
+
+
 MISTAKES = {
     "slowest_skill": ["copy", "shift", "add"],
     "causal_mask": [
@@ -111,7 +117,7 @@ MISTAKES = {
         _mask_ignores_window,
     ],
     "attention": [_attention_unmasked, _attention_unscaled, _attention_scaled_by_h, _attention_wrong_axis,
-                  _attention_fixed_length],
+                  _attention_fixed_length, _attention_unstable],
     "gpt_num_parameters": [_count_hard_coded, _count_without_position, _count_always_with_bias, _count_head_with_bias,
                            _count_mlp_not_widened],
 }

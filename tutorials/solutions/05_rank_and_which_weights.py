@@ -33,6 +33,8 @@ MISTAKES = {
         lambda budget, shapes: _clamped(budget, shapes, round(budget / sum(d * k for d, k in shapes))),  # d·k
         lambda budget, shapes: max(1, round(budget / sum(d + k for d, k in shapes))),  # no cap at min(d, k)
         lambda budget, shapes: _clamped(budget, shapes, int(budget / sum(d + k for d, k in shapes))),  # floor
+        # every matrix priced like the first one: right only when all shapes are the same
+        lambda budget, shapes: _clamped(budget, shapes, round(budget / (len(shapes) * sum(shapes[0])))),
     ],
     "seed_mean_std": [
         lambda values: (statistics.fmean(values), statistics.pstdev(values)),  # divides by n

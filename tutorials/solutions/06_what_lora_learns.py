@@ -59,7 +59,8 @@ def _amplification_with_rank(rank):
         r = rank(delta_w)
         u, _, vt = np.linalg.svd(delta_w, full_matrices=False)
         u, vt = u[:, :r], vt[:r]
-        return float(np.linalg.norm(delta_w) / np.linalg.norm(u.T @ w @ vt.T))
+        with np.errstate(divide="ignore"):  # r = 0 (no direction kept) divides by zero: inf, which the check rejects
+            return float(np.linalg.norm(delta_w) / np.linalg.norm(u.T @ w @ vt.T))
     return wrong
 
 
@@ -70,6 +71,7 @@ MISTAKES = {
         _phi_qr,
         lambda a1, a2, i, j: _phi_with(_right, a1, a2, i, j, divide=max),  # max(i, j) instead of min
         lambda a1, a2, i, j: _phi_with(_right, a1, a2, i, j, power=1),  # |cosines|, not squared
+        lambda a1, a2, i, j: _phi_with(_right, a1, a2, i, j, divide=lambda i, j: i),  # i, right only when i <= j
     ],
     "phi_full_rank": [4 / 64, 0.0, 0.0625 * 4],  # chance of two 4-dim subspaces; "unrelated"; 16/64
     "amplification": [
@@ -77,5 +79,9 @@ MISTAKES = {
         _amplification_with_rank(lambda m: int(np.sum(np.linalg.svd(m, compute_uv=False) > 0))),  # rounding noise
         _amplification_with_rank(lambda m: min(m.shape)),  # every direction
         lambda delta_w, w: float(np.linalg.norm(delta_w) / np.linalg.norm(w)),  # all of W
+        # an absolute cut-off: a small update (early in training) has no singular value above it
+        _amplification_with_rank(lambda m: int(np.sum(np.linalg.svd(m, compute_uv=False) > 1e-3))),
+        # a cut-off relative to the largest: a weak but real direction dropped
+        _amplification_with_rank(lambda m: int(np.sum((s := np.linalg.svd(m, compute_uv=False)) > 0.1 * s[0]))),
     ],
 }

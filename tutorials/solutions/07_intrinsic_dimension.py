@@ -117,6 +117,8 @@ MISTAKES = {
         _distinct_rows,
         _distinct_directions,
         lambda A: int(np.linalg.matrix_rank(A)) + 1,  # "d must exceed the number of constraints"
+        # singular values counted above a fixed 1 instead of above rounding noise: a small-scale row is dropped
+        lambda A: int(np.sum(np.linalg.svd(A, compute_uv=False) > 1.0)),
     ],
     "d90_from_curve": [
         lambda dims, values, target: _interpolate(dims, values, target, on_log=False),  # on d, not log d

@@ -49,27 +49,25 @@ def _column_blocks(w, blocksize=64):
     return nf4_roundtrip(w.T.copy(), blocksize).T if w.ndim == 2 else nf4_roundtrip(w, blocksize)
 
 
-def _rounded_down(w, blocksize=64):
-    """The code value just below y instead of the nearest one."""
+def _blockwise(w, blocksize, code):
+    """Absmax blocks of ``blocksize`` values, each y = block / absmax replaced by ``code(y)``, times absmax again."""
     flat = np.asarray(w, dtype=np.float32).reshape(-1)
     out = np.empty_like(flat)
     for start in range(0, flat.size, blocksize):
         block = flat[start:start + blocksize]
         a = np.abs(block).max()
-        index = np.clip(np.searchsorted(NF4_CODE, block / a, side="right") - 1, 0, 15)
-        out[start:start + blocksize] = NF4_CODE[index] * a
+        out[start:start + blocksize] = code(block / a) * a
     return out.reshape(np.shape(w))
+
+
+def _rounded_down(w, blocksize=64):
+    """The code value just below y instead of the nearest one."""
+    return _blockwise(w, blocksize, lambda y: NF4_CODE[np.clip(np.searchsorted(NF4_CODE, y, side="right") - 1, 0, 15)])
 
 
 def _uniform_code(w, blocksize=64):
     """The uniform 4-bit code (15 levels −7a/7 … 7a/7) instead of NF4."""
-    flat = np.asarray(w, dtype=np.float32).reshape(-1)
-    out = np.empty_like(flat)
-    for start in range(0, flat.size, blocksize):
-        block = flat[start:start + blocksize]
-        a = np.abs(block).max()
-        out[start:start + blocksize] = np.round(7 * block / a) * a / 7
-    return out.reshape(np.shape(w))
+    return _blockwise(w, blocksize, lambda y: np.round(7 * y) / 7)
 
 
 def _fractional_bytes(shape, blocksize=64, double_quant=False):
