@@ -1,7 +1,7 @@
 """Render the tutorials: each ``NN_name.py`` (jupytext percent format) becomes ``NN_name.ipynb``, executed,
 with outputs.
 
-    python tutorials/render.py                  # every notebook, the real runs (MINILORA_FAST=0): about 12 minutes
+    python tutorials/render.py                  # every notebook, the real runs (MINILORA_FAST=0): about 11 minutes
     python tutorials/render.py 02_tiny_gpt      # some notebooks, by name
     python tutorials/render.py --fast           # the short runs CI executes (MINILORA_FAST=1)
 
