@@ -200,6 +200,34 @@ def test_course_show_refuses_a_figure_hard_to_read():
         course.show(crowded)
 
 
+def test_tick_labels_outside_the_view_are_not_counted():
+    """matplotlib keeps a label for a tick outside the axis limits without drawing it: here the y label 0.8, below
+    the view, sits where the x label 10⁻⁶ is drawn; only the drawn ones count."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([1e-6, 1e-3], [0.85, 2.15])
+    ax.set_xscale("log")
+    ax.set_xlim(1e-6, 1e-3)
+    ax.set_ylim(0.85, 2.15)
+    assert course.readability_problems(fig) == []
+
+
+def test_loss_figure_draws_one_line_per_run_and_your_says_not_written_yet():
+    history = [{"loss": 4.0 / (step + 1)} for step in range(80)]
+    fig = course.loss_figure([("full", history, "black"), ("LoRA", history[:40], "C1")], "two runs")
+    (ax,) = fig.axes
+    assert [line.get_label() for line in ax.get_lines()] == ["full", "LoRA"]
+    assert [len(line.get_xdata()) for line in ax.get_lines()] == [80, 40] and ax.get_yscale() == "log"
+    assert course.readability_problems(fig) == []
+
+    def unanswered(x):
+        raise NotImplementedError
+
+    assert course.your(unanswered, 1) == "(not written yet)" and course.your(lambda x: 2 * x, 3) == 6
+
+
 def test_course_table_is_markdown(monkeypatch):
     import IPython.display
     from IPython.display import Markdown

@@ -8,8 +8,7 @@ budget, one table.
 The --methods, their --lr-METHOD options and their settings' options come from the method registry
 (``experiments.methods``), as ``finetune``'s do: a method added there is an option here.  The LoRA family runs at
 each of --ranks on --target-modules; VeRA runs once on --target-modules at --vera-rank (its shared pair's rank),
-adapter and prefix once.  An option of a
-method that is not in --methods is refused in one line.
+adapter and prefix once.  An option of a method that is not in --methods is refused in one line.
 """
 
 from __future__ import annotations
