@@ -111,7 +111,7 @@ def _figures_args(p: argparse.ArgumentParser) -> None:
                "(draws its full-vs-lora.png)", default="figures")
     p.add_argument("--rerun", action="store_true",
                    help="recompute the results first (minilora compare for each of the 4 tasks: about 4 CPU-minutes; "
-                        "then minilora lora-paper: 186 runs, about 40 minutes with --jobs 2; then minilora "
+                        "then minilora lora-paper: 186 runs, about 8 minutes with --jobs 2; then minilora "
                         "intrinsic: about 23 minutes with --jobs 2)")
     add_jobs(p)
 
