@@ -1,7 +1,7 @@
 """``rerun_figures``: recompute every result behind the shipped figures (what ``minilora figures --rerun`` runs).
 
     compare  one per task of ``FIGURE_RUNS``          → out/compare-<task>.json   (about 4 CPU-minutes)
-    lora_paper(FULL)  186 runs, cached in runs/lora-paper → out/lora-*.json         (about 40 minutes with jobs=2)
+    lora_paper(FULL)  186 runs, cached in runs/lora-paper → out/lora-*.json         (about 8 minutes with jobs=2)
     run_intrinsic(FULL)  cached in runs/intrinsic       → out/intrinsic-*.json      (about 23 minutes with jobs=2)
 
 This is the one function that writes into the repository's ``figures/`` by default; every folder it writes is

@@ -38,7 +38,7 @@ __all__ = ["EXPERIMENTS", "FAST", "FULL", "format_summary", "lora_paper"]
 
 EXPERIMENTS = {"rank": RANK_SWEEP_FILE, "budget": BUDGET_FILE, "similarity": SIMILARITY_FILE}
 _QUICK_EVAL = (("n_eval", 100),)
-# The full set: 186 runs of 400 steps (38.5 minutes measured with --jobs 2 on a shared 2-core machine).
+# The full set: 186 runs of 400 steps (8.3 minutes measured with --jobs 2 on an idle 2-core machine).
 FULL: dict[str, Any] = {"rank": RankSweep(), "budget": Budget(), "similarity": Similarity()}
 # The reduced set: 49 runs of 60 steps (43 s measured with --jobs 2).
 FAST: dict[str, Any] = {
