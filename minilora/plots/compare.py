@@ -1,4 +1,4 @@
-"""The compare figure: full fine-tuning vs LoRA, one column per task (``full-vs-lora.png``)."""
+"""The compare figure: full fine-tuning vs LoRA, a metric and a loss panel per task (``full-vs-lora.png``)."""
 
 from __future__ import annotations
 
@@ -62,18 +62,25 @@ def _draw_other_methods(ax: Any, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def plot_compare(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """One column per task: the held-out metric against LoRA rank (full fine-tuning as a dashed line; the
-    ``--methods`` of ``compare``: each LoRA variant a line, each method run once a dotted level), and below it the
-    training loss of full fine-tuning and LoRA (smoothed over 5% of the steps).  With several seeds, the
-    points are means over seeds, bars ± std, dots each seed (band ± std for full), losses seed means.  Writes a PNG."""
-    fig = new_figure((4 * len(results), 7))
-    axes = fig.subplots(2, len(results), squeeze=False)
-    for column, result in enumerate(results):
+    """Per task (two side by side, more tasks below): the held-out metric against LoRA rank (full fine-tuning as a
+    dashed line; the ``--methods`` of ``compare``: each LoRA variant a line, each method run once a dotted level),
+    and below it the training loss of full fine-tuning and LoRA (smoothed over 5% of the steps).  With several
+    seeds, the points are means over seeds, bars ± std, dots each seed (band ± std for full), losses seed means.
+    Writes a PNG."""
+    columns = min(2, len(results))  # at most 2 tasks side by side: the PNG stays readable at a README's width
+    bands = -(-len(results) // columns)  # each band of tasks: the metric row above the loss row
+    fig = new_figure((4.5 * columns, 7 * bands))
+    axes = fig.subplots(2 * bands, columns, squeeze=False)
+    for spare in range(len(results), bands * columns):  # an odd count of tasks leaves a last slot empty
+        axes[-2][spare % columns].remove()
+        axes[-1][spare % columns].remove()
+    for i, result in enumerate(results):
         rows, task = _mean_over_seeds(result["rows"]), result["settings"]["task"]
         full = [r for r in rows if r["method"] == "full"]
         lora = sorted((r for r in rows if r["method"] == "lora"), key=lambda r: r["rank"])
         metric = rows[0]["metric"]
-        top, bottom = axes[0][column], axes[1][column]
+        band, column = divmod(i, columns)
+        top, bottom = axes[2 * band][column], axes[2 * band + 1][column]
         top.plot([r["rank"] for r in lora], [r["metric_value"] for r in lora], "o-", label="LoRA")
         _draw_other_methods(top, rows)
         for r in lora:

@@ -45,13 +45,15 @@ def _ok(row: dict[str, Any]) -> bool:
 
 
 def plot_family(result: dict[str, Any], path: str | Path) -> Path:
-    """One panel per task: the test metric (mean over seeds: a large marker, each seed: a dot) against the run's
-    real trainable parameters (log axis) for every method, each at its own lr chosen on validation; full fine-tuning
-    is also a dashed line (band ± std) and the base model a dotted one.  The budget is a thin vertical line."""
+    """One panel per task, one above the other: the test metric (mean over seeds: a large marker, each seed: a dot)
+    against the run's real trainable parameters (log axis) for every method, each at its own lr chosen on
+    validation; full fine-tuning is also a dashed line (band ± std) and the base model a dotted one.  The budget is a
+    thin vertical line."""
     tasks = _tasks(result)
     styles = _colors(result)
-    fig = new_figure((5.2 * len(tasks), 4.8))
-    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    # one panel a row, its legend at its right: the PNG stays readable at a README's width
+    fig = new_figure((9, 3.4 * len(tasks)))
+    axes = fig.subplots(len(tasks), 1, squeeze=False)[:, 0]
     for ax, task in zip(axes, tasks):
         rows = [r for r in result["rows"] if r["task"] == task and r["kind"] == "method"]
         for r in rows:
@@ -76,7 +78,7 @@ def plot_family(result: dict[str, Any], path: str | Path) -> Path:
         ax.set_xlabel("trainable parameters (log)")
         ax.set_ylabel(metric_label(rows[0]["metric"] if rows else none["metric"]) + f", {result['reported_on']}")
         ax.margins(y=0.1)
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     s = result["settings"]
     fig.suptitle(f"The LoRA family at about equal trainable parameters (thin line: LoRA r={s['budget_rank']}), each at "
                  f"its best lr on validation; {result['reported_on']} mean over {len(s['seeds'])} seeds (dots: "
@@ -85,15 +87,17 @@ def plot_family(result: dict[str, Any], path: str | Path) -> Path:
 
 
 def plot_family_lr_grid(result: dict[str, Any], path: str | Path) -> Path:
-    """Per task, above: LoRA's rank × lr grid as a heatmap of the validation metric (seed 0; the best lr of each rank
-    boxed, a diverged run blank); below: the validation metric against lr for full fine-tuning and each LoRA rank,
-    each best lr marked, so LoRA's best lr can be read against full fine-tuning's."""
+    """Per task (a row each), left: LoRA's rank × lr grid as a heatmap of the validation metric (seed 0; the best lr
+    of each rank boxed, a diverged run blank); right: the validation metric against lr for full fine-tuning and each
+    LoRA rank, each best lr marked, so LoRA's best lr can be read against full fine-tuning's."""
     tasks = _tasks(result)
     lrs = result["settings"]["lrs"]
-    fig = new_figure((5.0 * len(tasks), 7.6))
-    axes = fig.subplots(2, len(tasks), squeeze=False)
-    for column, task in enumerate(tasks):
-        top, bottom = axes[0][column], axes[1][column]
+    # one row per task, the heatmap beside the lr curves: the PNG stays readable at a README's width
+    fig = new_figure((9, 3.8 * len(tasks)))
+    fig.get_layout_engine().set(wspace=0.12)  # the colour bar's label apart from the curves' axis label
+    axes = fig.subplots(len(tasks), 2, squeeze=False)
+    for row, task in enumerate(tasks):
+        top, bottom = axes[row][0], axes[row][1]
         grid = [g for g in result["lr_grid"] if g["task"] == task]
         ranks = sorted({g["rank"] for g in grid if g["kind"] == "rank"})
         metric = result["none"][task]["metric"]
@@ -110,12 +114,12 @@ def plot_family_lr_grid(result: dict[str, Any], path: str | Path) -> Path:
             for i, j in np.ndindex(cells.shape):
                 if np.isfinite(cells[i, j]):
                     light = sum(image.cmap(image.norm(cells[i, j]))[:3]) > 1.8  # a bright cell gets dark text
-                    top.text(j, i, f"{cells[i, j]:.3g}", ha="center", va="center", fontsize=7,
+                    top.text(j, i, f"{cells[i, j]:.3g}", ha="center", va="center", fontsize=8,
                              color="black" if light else "white")
             for row in (r for r in result["rows"] if r["task"] == task and r["kind"] == "rank" and r["lr"]):
                 i, j = ranks.index(row["rank"]), lrs.index(row["lr"])
                 top.add_patch(_box(i, j))
-            top.set_xticks(range(len(lrs)), [f"{lr:g}" for lr in lrs], fontsize=7)
+            top.set_xticks(range(len(lrs)), [f"{lr:g}" for lr in lrs], fontsize=8, rotation=45)
             top.set_yticks(range(len(ranks)), [str(r) for r in ranks])
             top.set_xlabel("peak learning rate")
             top.set_ylabel("LoRA rank r")
@@ -139,7 +143,7 @@ def plot_family_lr_grid(result: dict[str, Any], path: str | Path) -> Path:
         bottom.set_xscale("log")
         bottom.set_xlabel("peak learning rate (log; stars: best on validation)")
         bottom.set_ylabel(f"validation {metric_label(metric)}")
-        bottom.legend(fontsize=7)
+        bottom.legend(fontsize=8)
     fig.suptitle(f"Learning rate × rank on the validation split (seed 0, {result['settings']['steps']} steps): "
                  "is LoRA's best lr about 10× full fine-tuning's?", fontsize=10)
     return save_png(fig, path)

@@ -35,8 +35,12 @@ def plot_rank_sweep(result: dict[str, Any], path: str | Path) -> Path:
     over seeds (bars) and every seed (dots); full fine-tuning (dashed, band ± std) and the base model (dotted)."""
     rows = result["rows"]
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig = new_figure((4.6 * len(tasks), 4.4))
-    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    columns = min(2, len(tasks))  # at most 2 panels side by side: the PNG stays readable at a README's width
+    rows_of_panels = -(-len(tasks) // columns)
+    fig = new_figure((4.5 * columns, 4.2 * rows_of_panels))
+    axes = list(fig.subplots(rows_of_panels, columns, squeeze=False).flat)
+    for spare in axes[len(tasks):]:  # an odd count of tasks leaves a last slot empty
+        spare.remove()
     alpha = result["settings"]["alpha"]
     for ax, task in zip(axes, tasks):
         mine = [r for r in rows if r["task"] == task]
@@ -63,7 +67,7 @@ def plot_rank_sweep(result: dict[str, Any], path: str | Path) -> Path:
         ax.set_title(task)
         ax.set_xlabel("LoRA rank r")
         ax.set_ylabel(metric_label(mine[0]["metric"]))
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     n = len(result["settings"]["seeds"])
     fig.suptitle(f"Does a tiny rank suffice? Held-out metric against rank, mean ± std over {n} "
                  f"seeds (dots: each seed), {result['settings']['steps']} steps", fontsize=10)
@@ -108,7 +112,7 @@ def _phi_axes(fig: Any, ax: Any, block: dict[str, Any], title: str, xlabel: str,
     ax.plot(below[:, 1] + 1, below[:, 0] + 1, "w.", ms=3)
     fig.colorbar(image, ax=ax, fraction=0.046)
     top = block["top_n"]
-    ax.set_title(f"{title}\nφ({top['size']},{top['size']}) = {top['mean']:.2f} ± {top['std']:.2f} (chance "
+    ax.set_title(f"{title}\nφ({top['size']},{top['size']}) = {top['mean']:.2f} ± {top['std']:.2f}\n(chance "
                  f"{top['chance']:.2f}; above chance {top['above_chance']['mean']:.2f})",
                  fontsize=8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -124,15 +128,17 @@ def plot_similarity(result: dict[str, Any], path: str | Path) -> Path:
     j = k whatever the matrices (c → 1); above chance, a bright cell is learned.  White dots: mean φ ≤ chance."""
     s = result["settings"]
     modules = result["modules"]
-    fig = new_figure((17, 3.6 * len(modules)))
-    axes = fig.subplots(len(modules), 4, squeeze=False, gridspec_kw={"width_ratios": [3, 1.3, 3, 1.3]})
+    # one row per (module, A or ΔW), two panels a row: the PNG stays readable at a README's width
+    fig = new_figure((9, 3.4 * 2 * len(modules)))
+    axes = fig.subplots(2 * len(modules), 2, squeeze=False, gridspec_kw={"width_ratios": [3, 2]})
     small, large = s["small_rank"], s["large_rank"]
-    for row, (name, entry) in zip(axes, modules.items()):
-        for col, which in ((0, "A"), (2, "delta_w")):
-            label = "A" if which == "A" else "ΔW"
-            _phi_axes(fig, row[col], entry[which]["across_ranks"], f"{entry['path']}: {label}, r={small} vs r={large}",
+    rows = iter(axes)
+    for name, entry in modules.items():
+        for which in ("A", "delta_w"):
+            row, label = next(rows), "A" if which == "A" else "ΔW"
+            _phi_axes(fig, row[0], entry[which]["across_ranks"], f"{entry['path']}: {label}, r={small} vs r={large}",
                       f"j (top directions of r={large})", f"i (r={small})")
-            _phi_axes(fig, row[col + 1], entry[which]["across_seeds"], f"{label}, r={small}: two seeds",
+            _phi_axes(fig, row[1], entry[which]["across_seeds"], f"{label}, r={small}: two seeds",
                       "j (seed b)", "i (seed a)")
     k = next(iter(modules.values()))["k"]
     fig.suptitle(f"Subspace similarity above chance, (φ − c)/(1 − c), φ(i, j) = ‖U_iᵀ U_j‖²_F / min(i, j), "
