@@ -156,15 +156,16 @@ def _box(i: int, j: int) -> Any:
 
 
 def plot_family_forgetting(result: dict[str, Any], path: str | Path) -> Path:
-    """One panel per skill task: x = the new skill's test metric, y = mean retained test accuracy on the
-    pretraining skills (Biderman et al. 2024: "LoRA learns less and forgets less"); one point per method and per
-    LoRA rank (mean over seeds, dots: each seed), LoRA's ranks joined by a line, the base model a star.  Dashed: full
-    fine-tuning's and LoRA's seed-0 runs at every lr of the grid, smallest lr labelled: the trade-off the lr moves
-    along, so "forgets less" can be read at equal learning."""
+    """One panel per skill task, one above the other (legend at its right): x = the new skill's test metric, y = mean
+    retained test accuracy on the pretraining skills (Biderman et al. 2024: "LoRA learns less and forgets less"); one
+    point per method and per LoRA rank (mean over seeds, dots: each seed), LoRA's ranks joined by a line, the base
+    model a star.  Dashed: full fine-tuning's and LoRA's seed-0 runs at every lr of the grid, smallest lr labelled:
+    the trade-off the lr moves along, so "forgets less" can be read at equal learning."""
     tasks = [t for t in _tasks(result) if result["none"][t]["retained"] is not None]
     styles = _colors(result)
-    fig = new_figure((5.4 * max(1, len(tasks)), 4.8))
-    axes = fig.subplots(1, max(1, len(tasks)), squeeze=False)[0]
+    # one panel a row, its legend at its right: the PNG stays readable at a README's width, every text 8 pt or more
+    fig = new_figure((9, 4.6 * max(1, len(tasks))))
+    axes = fig.subplots(max(1, len(tasks)), 1, squeeze=False)[:, 0]
     if not tasks:
         no_data(axes[0], "no skill task: nothing to forget")
     for ax, task in zip(axes, tasks):
@@ -180,7 +181,7 @@ def plot_family_forgetting(result: dict[str, Any], path: str | Path) -> Path:
             for r in ranks:
                 ax.plot(r["test"]["values"], r["retained"]["values"], ".", color="gray", alpha=0.5, ms=5)
                 ax.annotate(f"r={r['rank']}", (r["test"]["mean"], r["retained"]["mean"]), textcoords="offset points",
-                            xytext=(4, -10), fontsize=7, color="gray")
+                            xytext=(4, -11), fontsize=8, color="gray")
         for arm in ("full", "lora"):
             along = [g for g in result["lr_grid"] if g["task"] == task and g["kind"] == "method" and g["arm"] == arm
                     and not g["diverged"] and g["retained"] is not None]
@@ -189,14 +190,14 @@ def plot_family_forgetting(result: dict[str, Any], path: str | Path) -> Path:
                         alpha=0.7, marker="o", ms=2.5, label=f"{arm}: each lr (seed 0)")
                 first = along[0]
                 ax.annotate(f"lr {first['lr']:g}", (first["test"], first["retained"]), textcoords="offset points",
-                            xytext=(4, 2), fontsize=6, color=styles[arm][0])
+                            xytext=(4, 2), fontsize=8, color=styles[arm][0])
         none = result["none"][task]
         ax.plot([none["test"]], [none["retained"]["mean"]], "*", color="gray", ms=12, label="no fine-tuning")
         ax.set_title(task)
         ax.set_xlabel(f"new skill: {metric_label(none['metric'])}, {result['reported_on']} (learning →)")
         ax.set_ylabel("retained accuracy on the pretraining skills (mean)")
         ax.margins(0.08)
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     skills = ", ".join(result["pretrain_skills"])
     fig.suptitle(f"Learning vs forgetting: new-skill metric against accuracy kept on the pretraining skills "
                  f"({skills}); mean over {len(result['settings']['seeds'])} seeds, dots: each seed", fontsize=10)

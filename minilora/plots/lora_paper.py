@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -75,23 +76,27 @@ def plot_rank_sweep(result: dict[str, Any], path: str | Path) -> Path:
 
 
 def plot_lora_budget(result: dict[str, Any], path: str | Path) -> Path:
-    """One panel per task: bars of the held-out metric (mean over seeds, ± std) when the same number of LoRA
-    parameters is spent on different weight types; dots are the seeds, labels the rank and exact count."""
+    """One panel per task, one above the other: bars of the held-out metric (mean over seeds, ± std) when the same
+    number of LoRA parameters is spent on different weight types; dots are the seeds, labels the rank and exact
+    count."""
     rows = result["rows"]
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig = new_figure((5.5 * len(tasks), 4.8))
-    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    # one panel a row: the PNG stays readable at a README's width, its bar labels 8 pt
+    fig = new_figure((9, 4.4 * len(tasks)))
+    axes = fig.subplots(len(tasks), 1, squeeze=False)[:, 0]
     for ax, task in zip(axes, tasks):
         mine = [r for r in rows if r["task"] == task]
         x = np.arange(len(mine))
         ax.bar(x, [r["mean"] for r in mine], yerr=[r["std"] for r in mine], capsize=3, color="C0", alpha=0.7)
         for xi, r in zip(x, mine):
             seed_points(ax, xi, r["values"], "black")
-            ax.annotate(f"r={r['rank']}\n{r['trainable_params']:,}", (xi, r["mean"]), textcoords="offset points",
-                        xytext=(0, 4), ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(x, [r["group"] for r in mine], rotation=35, ha="right", fontsize=8)
+            top = max([r["mean"] + r["std"], *r["values"]])  # the label above the error bar and every seed's dot
+            ax.annotate(f"r={r['rank']}\n{r['trainable_params']:,}", (xi, top), textcoords="offset points",
+                        xytext=(0, 3), ha="center", va="bottom", fontsize=8)
+        # level labels, long ones on two lines: rotated ones' boxes collide at this width
+        ax.set_xticks(x, [textwrap.fill(r["group"], 12) for r in mine], fontsize=8)
         ax.set_ylabel(metric_label(mine[0]["metric"]))
-        ax.set_ylim(0, max(1.0, max(r["max"] for r in mine)) * 1.15)
+        ax.set_ylim(0, max(1.0, max(r["max"] for r in mine)) * 1.25)
         ax.set_title(f"{task}: budget {mine[0]['budget']:,} parameters")
     n = len(result["settings"]["seeds"])
     fig.suptitle(f"Which weights to adapt under a fixed budget: mean ± std over {n} seeds\n(dots: each seed; "
@@ -159,12 +164,13 @@ def plot_amplification(result: dict[str, Any], path: str | Path) -> Path:
     for r in result["amplification"]:
         cells.append([r["path"], str(r["rank"]), pm(r["proj_delta"]), f"{r['proj_w_top']:.3g}", pm(r["proj_random"]),
                       f"{r['w_norm']:.3g}", pm(r["delta_norm"]), pm(r["factor"])])
-    fig = new_figure((12, 0.6 + 0.4 * (len(cells) + 2)))
+    fig = new_figure((9, 0.6 + 0.4 * (len(cells) + 2)))  # 990 px: readable at a README's width
     ax = fig.subplots()
     ax.axis("off")
     table = ax.table(cellText=cells, colLabels=head, loc="center", cellLoc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(9)
+    table.auto_set_column_width(range(len(head)))  # each column as wide as its text: no clipped module path
     table.scale(1, 1.4)
     s = result["settings"]
     ax.set_title(f"Does ΔW amplify directions W does not emphasise? {s['task']}, mean ± std over {len(s['seeds'])} "
