@@ -107,12 +107,13 @@ def _d90_axes(ax: Any, xs: Sequence[float], rows: Sequence[dict[str, Any]], xlab
 
 def plot_intrinsic_trend(result: dict[str, Any], path: str | Path, x_key: str, xlabel: str, title: str,
                          name: str = "", log_x: bool = True) -> Path:
-    """d90 against ``x_key`` of each row (pretraining step, parameter count, pretraining seed), beside the curves it
-    comes from; the noise floor shaded and the trend against it under the title when the result has them."""
-    fig = new_figure((12, 4.5))
-    left, right = fig.subplots(1, 2)
-    _d90_axes(left, [r[x_key] for r in result["rows"]], result["rows"], xlabel, log_x, result.get("noise_floor"))
-    _curve_axes(right, list(result["curves"].values()))
+    """d90 against ``x_key`` of each row (pretraining step, parameter count, pretraining seed), above the curves it
+    comes from (stacked, 9 in wide: README width); the noise floor shaded and the trend against it under the title
+    when the result has them."""
+    fig = new_figure((9, 8.4))
+    top, bottom = fig.subplots(2, 1)
+    _d90_axes(top, [r[x_key] for r in result["rows"]], result["rows"], xlabel, log_x, result.get("noise_floor"))
+    _curve_axes(bottom, list(result["curves"].values()))
     fig.suptitle(_with_verdict(title, result, name), fontsize=10)
     return save_png(fig, path)
 

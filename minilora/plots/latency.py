@@ -33,7 +33,7 @@ def plot_latency(result: dict[str, Any], path: str | Path) -> Path:
     batches = list(dict.fromkeys(r["batch"] for r in rows))
     variants = [v for v in dict.fromkeys(r["variant"] for r in rows) if v != "base"]
     by = {(r["variant"], r["batch"], r["seq_len"]): r for r in rows}
-    fig = new_figure((5.5 * len(seq_lens), 4.2))
+    fig = new_figure((min(9.0, 4.5 * len(seq_lens)), 4.6))  # at most 9 in: README width
     axes = fig.subplots(1, len(seq_lens), sharey=True, squeeze=False)[0]
     width = 0.8 / len(variants)
     for ax, t in zip(axes, seq_lens, strict=True):
@@ -50,7 +50,8 @@ def plot_latency(result: dict[str, Any], path: str | Path) -> Path:
         ax.set_title(f"sequence length {t}")
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("forward-pass latency over the base (%)")
-    axes[-1].legend(fontsize=8)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(variants),
+               fontsize=8)  # below the panels: inside one it covered bars
     settings = result["settings"]
     fig.suptitle(f"inference latency, {settings['model']} GPT, {settings['repeats']} rounds, 1 BLAS thread "
                  f"(median, IQR)", fontsize=10)
