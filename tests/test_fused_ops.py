@@ -225,7 +225,7 @@ def test_embedding_gradient_accumulates_repeated_ids(device):
 ])
 def test_pieces_match_the_composed_twin(name, fn, composed, shapes, monkeypatch):
     monkeypatch.setattr(fused, "_PIECE", 8)  # several pieces: one sequence (attention), two rows (layer norm)
-    assert len(fused._batch_chunks(3, 2 * 7 * 5, "cpu")) == 3 and len(fused._row_pieces(15, 4, "cpu")) == 8
+    assert len(fused._pieces(3, 2 * 7 * 5, "cpu", fused._SCORE_PIECES)) == 3 and len(fused._pieces(15, 4, "cpu")) == 8
     rng = np.random.default_rng(4)
     hosts = [rng.standard_normal(shape) for shape in shapes]
     results = []

@@ -180,10 +180,11 @@ class Gelu(Function):
         return (g * dydx,)
 
 
-def _row_pieces(n_rows: int, n: int, device: str) -> list[slice]:
-    """Slices of rows of length ``n``, about ``_PIECE`` elements each on the CPU (one slice elsewhere)."""
-    step = max(1, _PIECE // max(n, 1)) if device == "cpu" else max(n_rows, 1)
-    return [slice(start, start + step) for start in range(0, n_rows, step)]
+def _pieces(count: int, per_item: int, device: str, scale: int = 1) -> list[slice]:
+    """Slices of ``count`` items (rows, sequences) of ``per_item`` elements each, about ``scale`` · ``_PIECE``
+    elements a slice on the CPU (one slice elsewhere)."""
+    step = max(1, (scale * _PIECE) // max(per_item, 1)) if device == "cpu" else max(count, 1)
+    return [slice(start, start + step) for start in range(0, count, step)]
 
 
 class LayerNorm(Function):
@@ -192,7 +193,7 @@ class LayerNorm(Function):
     With xhat the normalised input and r = 1/sqrt(var + eps):
     dw = sum(g * xhat), db = sum(g) over all leading axes, and
     dx = r * (gw - mean(gw) - xhat * mean(gw * xhat)) where gw = g * w.
-    Both passes run over cache-sized blocks of rows on the CPU (``_row_pieces``), as ``_piecewise`` does.
+    Both passes run over cache-sized blocks of rows on the CPU (``_pieces``), as ``_piecewise`` does.
     """
 
     @staticmethod
@@ -202,7 +203,7 @@ class LayerNorm(Function):
         x2 = x.reshape(-1, n)  # (N, n): leading axes as rows
         xhat, y = xp.empty(x2.shape, dtype=x.dtype), xp.empty(x2.shape, dtype=x.dtype)
         rstd = xp.empty((x2.shape[0], 1), dtype=x.dtype)
-        for rows in _row_pieces(x2.shape[0], n, backend.device_of(x)):
+        for rows in _pieces(x2.shape[0], n, backend.device_of(x)):
             xh = xhat[rows]
             xp.subtract(x2[rows], _rowsum(x2[rows]) / n, out=xh)  # x - mean
             r = rstd[rows]
@@ -224,7 +225,7 @@ class LayerNorm(Function):
         dx = None
         if need_x:
             dx = xp.empty(g2.shape, dtype=g.dtype)
-            for rows in _row_pieces(g2.shape[0], n, backend.device_of(g)):
+            for rows in _pieces(g2.shape[0], n, backend.device_of(g)):
                 d, xh = dx[rows], xhat[rows]
                 xp.multiply(g2[rows], weight, out=d)  # gw
                 centre = xh * (_rowdot(d, xh) / n)
@@ -295,10 +296,7 @@ def _causal_mask_t(size: int, dtype: str, device: str, n_keys: int | None = None
     return backend.to_device(np.tril(np.full((n_keys, size), -np.inf, dtype=dtype), size - n_keys - 1), device)
 
 
-def _batch_chunks(n_batch: int, per_item: int, device: str) -> list[slice]:
-    """Slices of the batch axis, each holding about ``_PIECE`` * 2 score entries on the CPU (one slice elsewhere)."""
-    step = max(1, (2 * _PIECE) // max(per_item, 1)) if device == "cpu" else max(n_batch, 1)
-    return [slice(start, start + step) for start in range(0, n_batch, step)]
+_SCORE_PIECES = 2  # an attention chunk holds about 2 · _PIECE score entries (``_pieces`` of the batch axis)
 
 
 class Attention(Function):
@@ -313,7 +311,7 @@ class Attention(Function):
     Memory layout: the scores are stored transposed, S^T = k q^T of shape (B, H, T_k, T_q), so the
     softmax sums and maxima run over axis -2.  NumPy then combines whole rows with vector
     instructions, faster than reducing many short rows along the last axis (``python -m minilora.bench``
-    times the step).  On the CPU both passes run over a few sequences at a time (``_batch_chunks``), so the
+    times the step).  On the CPU both passes run over a few sequences at a time (``_pieces``), so the
     scores of one chunk stay in the cache from their product through the softmax to the next product.
     """
 
@@ -326,7 +324,7 @@ class Attention(Function):
         y = xp.empty(q.shape, dtype=q.dtype)  # (B, H, T, h)
         device = backend.device_of(q)
         mask = _causal_mask_t(t, att_t.dtype.str, device, t_k) if causal else None
-        for c in _batch_chunks(b, n_head * t_k * t, device):
+        for c in _pieces(b, n_head * t_k * t, device, _SCORE_PIECES):
             a = att_t[c]
             xp.matmul(k[c], q[c].swapaxes(-1, -2), out=a)  # S^T: a[..., j, i] = k_j . q_i
             a *= scale
@@ -349,7 +347,7 @@ class Attention(Function):
         dk = xp.empty(k.shape, dtype=k.dtype) if need_k else None
         dv = xp.empty(v.shape, dtype=v.dtype) if need_v else None
         row = _rowdot(g, y).swapaxes(-1, -2)  # sum_j dP_ij P_ij = g_i . y_i  (B, H, 1, T)
-        for c in _batch_chunks(q.shape[0], att_t[0].size, backend.device_of(g)):
+        for c in _pieces(q.shape[0], att_t[0].size, backend.device_of(g), _SCORE_PIECES):
             p_t, g_c = att_t[c], g[c]
             if need_v:
                 xp.matmul(p_t, g_c, out=dv[c])  # P^T g

@@ -344,15 +344,24 @@ def _write(ctx: Context, out: Path | None, name: str, payload: dict[str, Any]) -
     return result
 
 
+def _replicas(s: Settings) -> list[Curve]:
+    """The curves of the pretraining-seed replicas of the skills recipe (``s.pretrain_seeds``)."""
+    return [_replica(s, seed) for seed in s.pretrain_seeds]
+
+
+def _floor(s: Settings, replicas: Sequence[Curve], measured: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The noise floor (``d90.noise_floor``) of the replicas' seed-mean d90, with the seeds it comes from."""
+    d90s = {str(seed): measured[c.name]["d90"] for seed, c in zip(s.pretrain_seeds, replicas, strict=True)}
+    return {**noise_floor(d90s), "pretrain_seeds": list(s.pretrain_seeds)}
+
+
 def _with_floor(ctx: Context, curves: Sequence[Curve], desc: str
                 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Measure ``curves`` together with the pretraining-seed replicas (shared, cached runs): (the curves, the noise
     floor: ``d90.noise_floor`` of the replicas' seed-mean d90)."""
-    s = ctx.settings
-    replicas = [_replica(s, seed) for seed in s.pretrain_seeds]
+    replicas = _replicas(ctx.settings)
     measured = measure_curves(ctx, [*curves, *replicas], desc)
-    floor = noise_floor({str(seed): measured[c.name]["d90"] for seed, c in zip(s.pretrain_seeds, replicas)})
-    return {c.name: measured[c.name] for c in curves}, {**floor, "pretrain_seeds": list(s.pretrain_seeds)}
+    return {c.name: measured[c.name] for c in curves}, _floor(ctx.settings, replicas, measured)
 
 
 def _d90_fields(curve: dict[str, Any]) -> dict[str, Any]:
@@ -364,10 +373,9 @@ def noise_floor_experiment(ctx: Context, out: Path | None = None) -> dict[str, A
     """d90 of each pretraining-seed replica of the skills recipe: how much d90 moves between two pretraining runs of
     one recipe (the noise floor = the largest d90 / the smallest)."""
     s = ctx.settings
-    replicas = [_replica(s, seed) for seed in s.pretrain_seeds]
+    replicas = _replicas(s)
     measured = measure_curves(ctx, replicas, "noise floor")
-    floor = {**noise_floor({str(seed): measured[c.name]["d90"] for seed, c in zip(s.pretrain_seeds, replicas)}),
-             "pretrain_seeds": list(s.pretrain_seeds)}
+    floor = _floor(s, replicas, measured)
     rows = [{"pretrain_seed": seed, "base": c.base, "pretrain_metric": pretrain_metric(c.base),
              **_d90_fields(measured[c.name])}
             for seed, c in zip(s.pretrain_seeds, replicas)]

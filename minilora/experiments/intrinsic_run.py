@@ -13,7 +13,7 @@ from minilora.experiments.methods import get_method
 from minilora.experiments.runs import load_base
 from minilora.experiments.spec import RunSpec
 from minilora.models.gpt import GPT
-from minilora.models.zoo import RECIPES, pretrained, zoo_members
+from minilora.models.zoo import RECIPES, pretrained, zoo_member
 from minilora.train import TrainingDiverged, train
 
 __all__ = ["RANDOM", "SELECTED_ON", "SHIPPED", "STEP", "base_model", "pretrain_metric", "run_one", "zoo_base"]
@@ -31,17 +31,8 @@ def zoo_base(step: int | None = None, n_embd: int | None = None, pretrain_seed: 
     The shipped model is "skills" whichever way it is asked for (n_embd=64, step=9000, pretrain_seed=0), so every
     experiment that uses it shares its runs.  A combination the zoo lacks is a one-line ValueError.
     """
-    shipped = RECIPES[SHIPPED]
-    width = shipped.width if n_embd is None else n_embd
-    seed = shipped.seed if pretrain_seed is None else pretrain_seed
-    for name, recipe in zoo_members(SHIPPED).items():
-        if recipe.width == width and recipe.seed == seed:
-            if step is None or step == recipe.steps:
-                return name
-            if step in recipe.snapshots:
-                return f"{name}{STEP}{step}"
-    pretrained(SHIPPED, n_embd=n_embd, step=step, pretrain_seed=pretrain_seed)  # raises the zoo's own error
-    raise ValueError(f"the zoo has no {SHIPPED!r} model with n_embd={width}, pretrain_seed={seed}, step={step}")
+    member, step = zoo_member(SHIPPED, n_embd=n_embd, step=step, pretrain_seed=pretrain_seed)
+    return member if step is None or step == RECIPES[member].steps else f"{member}{STEP}{step}"
 
 
 def base_model(base: str, seed: int) -> Any:

@@ -86,9 +86,9 @@ def base_quantization(model: nn.Module) -> dict[str, Any] | None:
     The fingerprint cannot tell two 4-bit bases apart (their packed weights are not parameters), so a QLoRA
     adapter records this beside it: the base it needs is the named model quantised this way.
     """
-    for module in model.modules():
-        quant = getattr(module, "quant", None)  # a quantised Linear's packed weight (minilora.quant's NF4Tensor)
-        if quant is not None and hasattr(quant, "blocksize"):
+    for module in model.modules():  # found as ``accounting.stored_weights`` finds them: lora may not import quant
+        if getattr(module, "is_quantized", False):
+            quant = module.quant  # its packed weight (minilora.quant's NF4Tensor)
             return {"format": "nf4", "blocksize": int(quant.blocksize), "double_quant": quant.double is not None}
     return None
 

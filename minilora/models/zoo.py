@@ -26,7 +26,7 @@ from minilora.models.checkpoint import MODEL_FILE, load_model, snapshot_path
 from minilora.models.configs import MODEL_SIZES
 from minilora.models.gpt import GPT
 
-__all__ = ["Recipe", "RECIPES", "pretrained", "weights_path", "zoo_members"]
+__all__ = ["Recipe", "RECIPES", "pretrained", "weights_path", "zoo_member", "zoo_members"]
 
 WEIGHTS_DIR = Path(__file__).parents[1] / "weights"  # minilora/weights/, package data
 
@@ -102,8 +102,10 @@ def _describe(members: dict[str, Recipe]) -> str:
                      f"{{{', '.join(map(str, (*r.snapshots, r.steps)))}}}" for r in members.values())
 
 
-def _recipe_for(name: str, n_embd: int | None, step: int | None, pretrain_seed: int | None) -> tuple[str, int | None]:
-    """The recipe (and step) of ``pretrained(name, n_embd, step, pretrain_seed)``; None keeps the shipped model's."""
+def zoo_member(name: str, n_embd: int | None = None, step: int | None = None, pretrain_seed: int | None = None
+               ) -> tuple[str, int | None]:
+    """The recipe (and step) of ``pretrained(name, n_embd, step, pretrain_seed)``; None keeps the shipped model's.
+    A combination the zoo lacks is a one-line ValueError listing what it has."""
     if name not in RECIPES:
         raise ValueError(f"unknown pretrained model {name!r}; expected one of {sorted(RECIPES)}")
     shipped = RECIPES[name]
@@ -123,7 +125,7 @@ def pretrained(name: str, n_embd: int | None = None, step: int | None = None, pr
     """A ready GPT pretrained by ``RECIPES[name]`` ("skills": copy/reverse/shift/add; "names": surnames), or one of
     its zoo variants: another width (``n_embd``), the snapshot of its run after ``step`` steps, or the same recipe
     with another seed (``pretrain_seed``); see the module docstring for what exists."""
-    member, step = _recipe_for(name, n_embd, step, pretrain_seed)
+    member, step = zoo_member(name, n_embd, step, pretrain_seed)
     path = weights_path(member, step)
     if not path.is_file():
         raise ValueError(f"the pretrained {member!r} weights are missing at {path}; rebuild them with: "
