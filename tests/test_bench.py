@@ -94,3 +94,28 @@ def test_the_printed_table_ends_with_its_legend_and_the_gpu_line(monkeypatch, ca
     lines = capsys.readouterr().out.strip().splitlines()
     assert "test-tiny" in lines[-3] and lines[-2].startswith("columns: median ms per training step")
     assert lines[-1].startswith("a GPU was found" if backend.cuda_available() else "no GPU found")
+
+
+def test_avx2_kernels_set_every_library_s_variable_and_rerun_the_command(monkeypatch):
+    from minilora.cli import bench as bench_cli
+
+    assert set(bench_cli.KERNEL_VARS["avx2"]) == set(bench.KERNEL_VARIABLES)  # what the table's environment records
+    assert bench_cli.bench_environment(0, "native") == {}
+    wanted = bench_cli.bench_environment(1, "avx2")
+    assert wanted["OPENBLAS_CORETYPE"] == "Haswell" and wanted["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert all(wanted[k] == "1" for k in bench_cli.THREAD_VARS)
+    for name in (*bench_cli.THREAD_VARS, *bench.KERNEL_VARIABLES, "MINILORA_BENCH_REEXEC"):
+        monkeypatch.delenv(name, raising=False)
+    reruns = []
+    monkeypatch.setattr(bench_cli.os, "execve", lambda path, argv, env: reruns.append((argv, env)) or 0 / 0)
+    with pytest.raises(ZeroDivisionError):  # execve never returns; the stand-in stops the command instead
+        main(["bench", "--kernels", "avx2", "--no-torch"])
+    ((argv, env),) = reruns
+    assert argv[-3:] == ["--kernels", "avx2", "--no-torch"]
+    assert all(env[k] == v for k, v in wanted.items())
+
+
+def test_an_unknown_kernel_family_is_refused_in_one_line(capsys):
+    assert main(["bench", "--kernels", "avx7", "--threads", "0", "--no-torch"]) == 2
+    err = capsys.readouterr().err
+    assert "--kernels" in err and "avx2" in err and len(err.strip().splitlines()) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -108,6 +110,34 @@ def test_the_table_shows_the_limit_the_ratio_and_every_row(full):
     assert f"matmul limit {full['matmul_limit_cpu_ms']:.2f} ms   ratio {full['ratio_cpu']:.2f}x" in text  # CPU time
     assert all(row["name"] in text for row in full["rows"])
     assert "100.0%" in text
+
+
+def test_products_are_timed_in_turn_never_twice_in_a_row():
+    keys = [((4, 3), (3, 2), "float32"), ((2, 5), (5, 1), "float32"), ((1, 1), (1, 1), "float64")]
+    calls = []
+    timer = profile.ProductTimer(keys, product=lambda a, b: lambda: calls.append((a.shape, b.shape)))
+    timer.run(3)
+    assert calls == [(a, b) for a, b, _ in keys] * 3  # each product once a pass, three passes
+    assert set(timer.medians()) == set(keys)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch not installed (the torch extra)")
+def test_the_same_products_are_timed_in_pytorch_and_compared(full):
+    assert all(m["torch_ms_each"] > 0 for m in full["matmuls"])
+    assert full["torch_matmul_limit_ms"] == pytest.approx(sum(m["count"] * m["torch_ms_each"] for m in full["matmuls"]))
+    assert full["limit_over_torch"] == pytest.approx(full["matmul_limit_ms"] / full["torch_matmul_limit_ms"])
+    text = format_profile(full)
+    assert (f"{full['torch_matmul_limit_ms']:.2f} ms; NumPy's take {full['limit_over_torch']:.2f}x as long" in text
+            and f"({full['torch_cpu_capability']} kernels" in text)
+    assert "/ torch" in text.splitlines()[-len(full["matmuls"]) - 1]  # the products' table has the ratio column
+
+
+def test_without_pytorch_the_profile_has_no_torch_numbers():
+    result = profile_step(TINY, "full", steps=1, untimed_steps=0, repeats=1, torch=False)
+    assert result["torch_matmul_limit_ms"] is None and result["limit_over_torch"] is None
+    assert all(m["torch_ms_each"] is None for m in result["matmuls"])
+    text = format_profile(result)
+    assert "PyTorch" not in text and "/ torch" not in text
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [({"config": "bench-huge"}, "unknown config 'bench-huge'"),

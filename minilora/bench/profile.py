@@ -18,12 +18,21 @@ it needs, timed alone with NumPy on the same machine.  This module measures thre
 3. **the matmul limit**: every matrix product of one step, (..., m, k) @ (..., k, n) in the forward and
    backward pass (the linears, the attention's per-head products, LoRA's adapters), recorded with its
    shapes and dtype, then each distinct shape timed alone with ``numpy.matmul`` on fresh C-ordered operands
-   (median of at least ``repeats`` timings, taken between the steps), times its count, summed:
+   (median of at least ``repeats`` timings, taken between the steps, never twice in a row: a product repeated
+   at once finds its operands in the cache, and on bench-tiny that alone made the limit about a fifth lower),
+   times its count, summed:
 
        limit = Σ_products  t(shape, dtype)          overhead = step − limit          ratio = step / limit
 
    Step and limit are also given in process CPU time (``time.process_time``), which leaves out the time the
    process waited for a core: on a busy shared machine that ratio is the steadier one.
+4. **PyTorch's matmul limit** (when PyTorch is installed and ``torch`` is True): the same products timed the same
+   way with ``torch.matmul`` (MKL on x86), alternating with NumPy's, one thread each.  A step's ratio to the
+   PyTorch twin (``bench/steps.py``) is then split in two:
+
+       step / twin = (limit / torch limit) · (step / limit) / (twin / torch limit)
+
+   the first factor is the BLAS libraries' speed at this step's shapes, which no change to the engine can move.
 
 How it works without changing the engine: a context manager replaces each Function subclass's
 ``forward`` / ``backward`` (and ``Function.apply``, ``Tensor.backward``, the optimizer's ``step``) by a
@@ -37,6 +46,7 @@ CPU (NumPy) only; BLAS threads come from the environment (``OPENBLAS_NUM_THREADS
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import statistics
@@ -53,6 +63,7 @@ from minilora.bench.steps import (
     BENCH_CONFIGS,
     METHODS,
     BenchConfig,
+    load_torch_twin,
     make_batches,
     prepare_method,
 )
@@ -210,26 +221,36 @@ def recording_matmuls() -> Iterator[list[dict[str, Any]]]:
             _Recorded.where.clear()
 
 
+def numpy_product(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+    """A call that computes a @ b with ``numpy.matmul`` into a buffer made once."""
+    out = np.matmul(a, b)  # warm-up; the output buffer
+    return functools.partial(np.matmul, a, b, out=out)
+
+
 class ProductTimer:
     """Times matrix products alone: for each distinct (a_shape, b_shape, dtype), fresh C-ordered random operands
-    and an output buffer made once (one warm-up product); each ``run(repeats)`` adds ``repeats`` timings of
-    ``numpy.matmul(a, b, out=c)`` per product, wall and process CPU seconds; ``medians()`` summarises them."""
+    and an output buffer made once by ``product(a, b)`` (``numpy_product``, or the PyTorch twin's ``product``);
+    each ``run(repeats)`` adds ``repeats`` timings per product, wall and process CPU seconds; ``medians()``
+    summarises them."""
 
-    def __init__(self, keys: list[tuple[tuple[int, ...], tuple[int, ...], str]]) -> None:
+    def __init__(self, keys: list[tuple[tuple[int, ...], tuple[int, ...], str]],
+                 product: Callable[[np.ndarray, np.ndarray], Callable[[], Any]] = numpy_product) -> None:
         rng = np.random.default_rng(0)
-        self._operands = {}
+        self._products = {}
         for a_shape, b_shape, dtype in keys:
             a = rng.standard_normal(a_shape).astype(dtype)
             b = rng.standard_normal(b_shape).astype(dtype)
-            self._operands[(a_shape, b_shape, dtype)] = (a, b, np.matmul(a, b))  # warm-up; the output buffer
-        self._times: dict[Any, list[tuple[float, float]]] = {key: [] for key in self._operands}
+            self._products[(a_shape, b_shape, dtype)] = product(a, b)
+        self._times: dict[Any, list[tuple[float, float]]] = {key: [] for key in self._products}
 
     def run(self, repeats: int) -> None:
-        """Time every product ``repeats`` times."""
-        for key, (a, b, c) in self._operands.items():
-            for _ in range(repeats):
+        """Time every product ``repeats`` times, one after another: a product is never timed right after itself,
+        so its operands are not left in the cache by its own previous run (as in a step, where other work
+        comes between two products)."""
+        for _ in range(repeats):
+            for key, multiply in self._products.items():
                 cpu_start, start = time.process_time(), time.perf_counter()
-                np.matmul(a, b, out=c)
+                multiply()
                 self._times[key].append((time.perf_counter() - start, time.process_time() - cpu_start))
 
     def medians(self) -> dict[Any, tuple[float, float]]:
@@ -273,21 +294,25 @@ def _rows(totals: dict[tuple[str, str], float], total_s: float, step_ms: float) 
     return rows
 
 
-def _matmul_rows(products: list[dict[str, Any]], seconds: dict[Any, tuple[float, float]]) -> list[dict[str, Any]]:
-    """The recorded products grouped by (where, shapes, dtype), with their (wall, CPU) ``seconds`` each."""
+def _matmul_rows(products: list[dict[str, Any]], seconds: dict[Any, tuple[float, float]],
+                 torch_seconds: dict[Any, tuple[float, float]] | None) -> list[dict[str, Any]]:
+    """The recorded products grouped by (where, shapes, dtype), with their (wall, CPU) ``seconds`` each and, when
+    timed, PyTorch's wall time each (``torch_ms_each``; else None)."""
     counts = Counter((p["where"], p["a_shape"], p["b_shape"], p["dtype"]) for p in products)
     rows = []
     for (where, a_shape, b_shape, dtype), count in counts.items():
-        each, cpu_each = seconds[(a_shape, b_shape, dtype)]
+        key = (a_shape, b_shape, dtype)
+        each, cpu_each = seconds[key]
         rows.append({"where": where, "a_shape": list(a_shape), "b_shape": list(b_shape), "dtype": dtype,
                      "count": count, "ms_each": each * 1e3, "ms": count * each * 1e3, "cpu_ms": count * cpu_each * 1e3,
-                     "gflops": _product_flops(a_shape, b_shape) / each / 1e9})
+                     "gflops": _product_flops(a_shape, b_shape) / each / 1e9,
+                     "torch_ms_each": None if torch_seconds is None else torch_seconds[key][0] * 1e3})
     rows.sort(key=lambda r: -r["ms"])
     return rows
 
 
 def profile_step(config: str | BenchConfig = "bench-small", method: str = "full", steps: int = 10,
-                 untimed_steps: int = 3, seed: int = 0, repeats: int = 20) -> dict[str, Any]:
+                 untimed_steps: int = 3, seed: int = 0, repeats: int = 20, torch: bool = True) -> dict[str, Any]:
     """Profile the bench's training step for one (config, method); the module docstring defines every number.
 
     Runs one step recording the matrix products, ``untimed_steps`` warm-up steps, then ``steps`` rounds of:
@@ -296,7 +321,9 @@ def profile_step(config: str | BenchConfig = "bench-small", method: str = "full"
     step_ms (median plain step), profiled_step_ms, rows (per Function: forward_ms, backward_ms, ms, share;
     then the graph, the optimizer and "other"; shares sum to 1), matmuls (per product: where, shapes, dtype,
     count, ms_each, ms, cpu_ms, gflops), matmul_count, matmul_limit_ms, overhead_ms = step_ms − matmul_limit_ms,
-    ratio = step_ms / matmul_limit_ms, and in process CPU time step_cpu_ms, matmul_limit_cpu_ms, ratio_cpu.
+    ratio = step_ms / matmul_limit_ms, and in process CPU time step_cpu_ms, matmul_limit_cpu_ms, ratio_cpu; with
+    ``torch`` and PyTorch installed also torch_matmul_limit_ms (the same products in PyTorch, timed in the same
+    rounds), limit_over_torch = matmul_limit_ms / torch_matmul_limit_ms and torch_cpu_capability (else None).
     """
     bench = _bench(config)
     if method not in METHODS:
@@ -318,7 +345,14 @@ def profile_step(config: str | BenchConfig = "bench-small", method: str = "full"
     with recording_matmuls() as products:
         step(0)
     per_round = -(-repeats // steps)  # ceil(repeats / steps)
-    timer = ProductTimer(sorted({(p["a_shape"], p["b_shape"], p["dtype"]) for p in products}))
+    keys = sorted({(p["a_shape"], p["b_shape"], p["dtype"]) for p in products})
+    timers = {"numpy": ProductTimer(keys)}
+    twin = load_torch_twin() if torch else None
+    if twin is not None:
+        threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+        if threads:
+            twin.set_threads(int(threads))  # as many threads as NumPy's BLAS
+        timers["torch"] = ProductTimer(keys, product=twin.product)
     for i in range(1, 1 + untimed_steps):
         step(i)
     plain, profiled, totals = [], [], defaultdict(float)
@@ -328,12 +362,16 @@ def profile_step(config: str | BenchConfig = "bench-small", method: str = "full"
             profiled.append(step(i + 1)[0])
         for key, seconds in clock.totals.items():
             totals[key] += seconds
-        timer.run(per_round)
+        for _ in range(per_round):
+            for timer in timers.values():
+                timer.run(1)
 
     step_ms, profiled_ms = 1e3 * statistics.median(t for t, _ in plain), 1e3 * statistics.median(profiled)
     step_cpu_ms = 1e3 * statistics.median(c for _, c in plain)
-    matmuls = _matmul_rows(products, timer.medians())
+    matmuls = _matmul_rows(products, timers["numpy"].medians(),
+                           timers["torch"].medians() if "torch" in timers else None)
     limit_ms, limit_cpu_ms = sum(r["ms"] for r in matmuls), sum(r["cpu_ms"] for r in matmuls)
+    torch_limit_ms = sum(r["count"] * r["torch_ms_each"] for r in matmuls) if "torch" in timers else None
     return {"config": bench.name, "method": method, "batch_size": bench.batch_size, "seq_len": bench.model.block_size,
             "steps": steps, "untimed_steps": untimed_steps, "repeats": steps * per_round,
             "threads": os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"),
@@ -342,7 +380,10 @@ def profile_step(config: str | BenchConfig = "bench-small", method: str = "full"
             "matmuls": matmuls, "matmul_count": len(products), "matmul_limit_ms": limit_ms,
             "overhead_ms": step_ms - limit_ms, "ratio": step_ms / limit_ms if limit_ms else None,
             "step_cpu_ms": step_cpu_ms, "matmul_limit_cpu_ms": limit_cpu_ms,
-            "ratio_cpu": step_cpu_ms / limit_cpu_ms if limit_cpu_ms else None}
+            "ratio_cpu": step_cpu_ms / limit_cpu_ms if limit_cpu_ms else None,
+            "torch_matmul_limit_ms": torch_limit_ms,
+            "limit_over_torch": limit_ms / torch_limit_ms if torch_limit_ms else None,
+            "torch_cpu_capability": twin.environment()["torch_cpu_capability"] if twin is not None else None}
 
 
 # -- the table ------------------------------------------------------------------------------------
@@ -370,7 +411,11 @@ def format_profile(result: dict[str, Any]) -> str:
                f"products)   overhead {r['overhead_ms']:.2f} ms   ratio step / limit {ratio}")
     cpu = (f"in CPU time (steadier on a busy machine): step {r['step_cpu_ms']:.2f} ms   matmul limit "
            f"{r['matmul_limit_cpu_ms']:.2f} ms   ratio {ratio_cpu}")
-    lines = [setting, summary, cpu, "",
+    lines = [setting, summary, cpu]
+    if r["torch_matmul_limit_ms"] is not None:
+        lines.append(f"the same products in PyTorch ({r['torch_cpu_capability']} kernels, timed in the same rounds): "
+                     f"{r['torch_matmul_limit_ms']:.2f} ms; NumPy's take {r['limit_over_torch']:.2f}x as long")
+    lines += ["",
              f"where the time goes (a step with timers on: {r['profiled_step_ms']:.2f} ms; exclusive time per row)"]
     rows = [(row["name"], _ms(row["forward_ms"]), _ms(row["backward_ms"]), _ms(row["ms"]), f"{100 * row['share']:.1f}%")
             for row in r["rows"]]
@@ -379,7 +424,10 @@ def format_profile(result: dict[str, Any]) -> str:
     lines += _table(("row", "forward ms", "backward ms", "ms/step", "share"), rows)
     lines += ["", (f"matrix products of one step, each timed alone (C-ordered operands, median of {r['repeats']} "
                    "timings taken between the steps)")]
+    with_torch = r["torch_matmul_limit_ms"] is not None
     products = [(m["where"], "x".join(map(str, m["a_shape"])), "x".join(map(str, m["b_shape"])), m["dtype"],
-                 str(m["count"]), f"{m['ms_each']:.3f}", f"{m['ms']:.2f}", f"{m['gflops']:.1f}") for m in r["matmuls"]]
-    lines += _table(("where", "a", "b", "dtype", "count", "ms each", "ms/step", "GFLOP/s"), products, left=4)
+                 str(m["count"]), f"{m['ms_each']:.3f}", f"{m['ms']:.2f}", f"{m['gflops']:.1f}",
+                 *([f"{m['ms_each'] / m['torch_ms_each']:.2f}"] if with_torch else [])) for m in r["matmuls"]]
+    head = ("where", "a", "b", "dtype", "count", "ms each", "ms/step", "GFLOP/s", *(["/ torch"] if with_torch else []))
+    lines += _table(head, products, left=4)
     return "\n".join(lines)

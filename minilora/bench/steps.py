@@ -55,10 +55,12 @@ from minilora.models.configs import model_config
 from minilora.optim import AdamW
 from minilora.train import train_step
 
-__all__ = ["BENCH_CONFIGS", "METHODS", "METHOD_SETTINGS", "TABLE_LEGEND", "BenchConfig", "environment", "format_table",
-           "matmul_reference", "prepare_method", "run_benchmarks", "step_flops"]
+__all__ = ["BENCH_CONFIGS", "KERNEL_VARIABLES", "METHODS", "METHOD_SETTINGS", "TABLE_LEGEND", "BenchConfig",
+           "environment", "format_table", "load_torch_twin", "matmul_reference", "prepare_method", "run_benchmarks", "step_flops"]
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# what picks the CPU kernels when the libraries load: OpenBLAS (NumPy); MKL, oneDNN and ATen (PyTorch)
+KERNEL_VARIABLES = ("OPENBLAS_CORETYPE", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-
     bad = [c for c in benches if not isinstance(c, BenchConfig)]
     if bad:
         raise ValueError(f"unknown config(s) {bad}; expected some of {sorted(BENCH_CONFIGS)}")
-    twin = _torch_twin() if torch else None
+    twin = load_torch_twin() if torch else None
     if twin is not None and threads:
         twin.set_threads(threads)
     rows = []
@@ -240,7 +242,7 @@ def _row(bench: BenchConfig, method: str, ours: dict[str, Any], theirs: dict[str
     return row
 
 
-def _torch_twin() -> Any:
+def load_torch_twin() -> Any:
     """The PyTorch twin module, or None when PyTorch is not installed."""
     try:
         from minilora.bench import torch_twin
@@ -285,9 +287,9 @@ def _openblas() -> Any:
 
 
 def environment() -> dict[str, Any]:
-    """Machine facts that explain the numbers: CPU, versions, thread settings, OpenBLAS kernel."""
+    """Machine facts that explain the numbers: CPU, versions, thread and kernel settings, OpenBLAS kernel."""
     env = {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
-           "cpu_count": os.cpu_count(), **{k: os.environ.get(k) for k in (*_THREAD_VARS, "OPENBLAS_CORETYPE")}}
+           "cpu_count": os.cpu_count(), **{k: os.environ.get(k) for k in (*_THREAD_VARS, *KERNEL_VARIABLES)}}
     lib = _openblas()
     for key, names in (("openblas_core",
                         ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename")),
@@ -298,7 +300,7 @@ def environment() -> dict[str, Any]:
             fn.restype = ctypes.c_char_p if key == "openblas_core" else ctypes.c_int
             value = fn()
             env[key] = value.decode() if isinstance(value, bytes) else value
-    twin = _torch_twin()
+    twin = load_torch_twin()
     if twin is not None:
         env.update(twin.environment())
     return env

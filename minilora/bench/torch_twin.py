@@ -13,7 +13,8 @@ LoRA here is the textbook wrapper: y = base(x) + (x Aᵀ) Bᵀ · α/r with the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from torch import nn
 from minilora.experiments.measure import time_steps
 from minilora.models import GPTConfig
 
-__all__ = ["TorchGPT", "TorchLoRALinear", "apply_torch_lora", "environment", "run", "set_threads"]
+__all__ = ["TorchGPT", "TorchLoRALinear", "apply_torch_lora", "environment", "product", "run", "set_threads"]
 
 
 class TorchAttention(nn.Module):
@@ -162,6 +163,13 @@ def run(config: GPTConfig, state: dict[str, np.ndarray], method: str, batches: l
 def set_threads(n: int) -> None:
     """Use ``n`` intra-op threads in PyTorch (its OpenMP/MKL pool)."""
     torch.set_num_threads(n)
+
+
+def product(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+    """A call that computes a @ b with ``torch.matmul`` (PyTorch's BLAS, MKL on x86) into a buffer made once."""
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    out = torch.matmul(ta, tb)  # warm-up; the output buffer
+    return functools.partial(torch.matmul, ta, tb, out=out)
 
 
 def environment() -> dict[str, Any]:

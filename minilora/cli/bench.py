@@ -1,14 +1,16 @@
 """``minilora bench`` (also ``python -m minilora.bench``): how long a training step takes, and against PyTorch.
 
     minilora bench [--configs bench-tiny,bench-small] [--methods full,lora] [--steps 20] [--untimed-steps 3]
-                   [--threads 1] [--json] [--out bench.json] [--no-torch]
+                   [--threads 1] [--kernels native] [--json] [--out bench.json] [--no-torch]
     minilora bench --subspace     projection speeds and a subspace step against a full step (bench/subspace.py)
     minilora bench --profile      where one step's time goes, Function by Function (bench/profile.py)
     minilora bench --gpu          the same steps on CuPy against NumPy, or one line: no GPU found (bench/gpu.py)
 
 What is measured, and the FLOP formulas, are in ``minilora/bench/steps.py``.  BLAS threads must be fixed before
 NumPy is imported, so ``--threads N`` re-runs the command with ``OPENBLAS_NUM_THREADS`` (and OMP/MKL) set when the
-environment says otherwise.
+environment says otherwise.  The CPU kernels are chosen when the libraries load too: ``--kernels avx2`` re-runs the
+command with the variables that make OpenBLAS (NumPy), MKL, oneDNN and ATen (PyTorch) all use their AVX2 kernels, so
+an AVX-512 machine measures both libraries as an AVX2-only CPU would run them (``KERNEL_VARS``).
 """
 
 from __future__ import annotations
@@ -23,9 +25,17 @@ from typing import Any
 
 from minilora.cli.options import add_json, comma_list, nonnegative_int, positive_int
 
-__all__ = ["COMMANDS", "THREAD_VARS"]
+__all__ = ["COMMANDS", "KERNEL_VARS", "THREAD_VARS", "bench_environment"]
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# per --kernels choice, the variables each library reads when it loads; "native" leaves every library its own choice
+KERNEL_VARS: dict[str, dict[str, str]] = {
+    "native": {},
+    "avx2": {"OPENBLAS_CORETYPE": "Haswell",  # NumPy's OpenBLAS: its Haswell (AVX2) kernels
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # PyTorch's matmuls (MKL)
+             "ONEDNN_MAX_CPU_ISA": "AVX2",  # PyTorch's oneDNN kernels
+             "ATEN_CPU_CAPABILITY": "avx2"},  # PyTorch's own elementwise and reduction kernels
+}
 _REEXEC_FLAG = "MINILORA_BENCH_REEXEC"  # set in the re-run process, so it never re-runs again
 
 
@@ -38,6 +48,9 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--untimed-steps", type=nonnegative_int, default=3, help="untimed steps before them (default 3)")
     p.add_argument("--threads", type=nonnegative_int, default=1,
                    help="BLAS and PyTorch threads (default 1; 0 leaves the environment alone)")
+    p.add_argument("--kernels", choices=sorted(KERNEL_VARS), default="native",
+                   help="CPU kernels of NumPy's OpenBLAS and of PyTorch: each library's own choice for this CPU "
+                        "(default native), or avx2 for both, as on a CPU without AVX-512")
     add_json(p, "the results")
     p.add_argument("--out", default=None, metavar="PATH", help="also write the results as JSON to this file")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
@@ -63,12 +76,18 @@ def _check_out(args: argparse.Namespace) -> None:
         check_writable(path.parent, "--out folder")
 
 
-def _reexec_with_threads(args: argparse.Namespace) -> None:
-    """Re-run this command with the BLAS thread variables set (they only count before NumPy loads)."""
-    threads = args.threads
-    if threads <= 0 or all(os.environ.get(k) == str(threads) for k in THREAD_VARS) or os.environ.get(_REEXEC_FLAG):
+def bench_environment(threads: int, kernels: str) -> dict[str, str]:
+    """The variables ``--threads`` and ``--kernels`` need set before NumPy and PyTorch load (threads 0: none)."""
+    wanted = {k: str(threads) for k in THREAD_VARS} if threads > 0 else {}
+    return {**wanted, **KERNEL_VARS[kernels]}
+
+
+def _reexec_with_environment(args: argparse.Namespace) -> None:
+    """Re-run this command with the thread and kernel variables set (they only count before the libraries load)."""
+    wanted = bench_environment(args.threads, args.kernels)
+    if all(os.environ.get(k) == v for k, v in wanted.items()) or os.environ.get(_REEXEC_FLAG):
         return
-    env = {**os.environ, **{k: str(threads) for k in THREAD_VARS}, _REEXEC_FLAG: "1"}
+    env = {**os.environ, **wanted, _REEXEC_FLAG: "1"}
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, "-m", "minilora", *args.argv], env)
 
@@ -89,7 +108,7 @@ def _report(args: argparse.Namespace, report: Any, table: Callable[[], str]) -> 
 
 def _bench(args: argparse.Namespace) -> int:
     _check_out(args)
-    _reexec_with_threads(args)
+    _reexec_with_environment(args)
     from minilora.bench import steps
 
     if args.subspace:
@@ -102,8 +121,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.profile:
         from minilora.bench.profile import format_profile, profile_step
 
-        profiles = [profile_step(config=c, method=m, steps=args.steps, untimed_steps=args.untimed_steps)
-                    for c in args.configs for m in args.methods]
+        profiles = [profile_step(config=c, method=m, steps=args.steps, untimed_steps=args.untimed_steps,
+                                 torch=not args.no_torch) for c in args.configs for m in args.methods]
         return _report(args, profiles, lambda: "\n\n".join(format_profile(r) for r in profiles))
     if args.gpu:
         from minilora.bench.gpu import device_report, format_device_report
@@ -119,7 +138,8 @@ def _bench(args: argparse.Namespace) -> int:
         env = report["environment"]
         lines = [f"numpy {env['numpy']} (OpenBLAS {env.get('openblas_core', '?')}, "
                  f"{env.get('openblas_threads', '?')} threads)"
-                 + (f", torch {env['torch']} ({env['torch_threads']} threads)" if "torch" in env else "")]
+                 + (f", torch {env['torch']} ({env['torch_cpu_capability']} kernels, {env['torch_threads']} threads)"
+                    if "torch" in env else "")]
         lines += [f"numpy float32 matmul {m['shape']}: {m['ms']:.2f} ms, {m['gflops']:.1f} GFLOP/s"
                   for m in report["matmul"]]
         from minilora.backend import cuda_available
