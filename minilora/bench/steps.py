@@ -56,7 +56,8 @@ from minilora.optim import AdamW
 from minilora.train import train_step
 
 __all__ = ["BENCH_CONFIGS", "KERNEL_VARIABLES", "METHODS", "METHOD_SETTINGS", "TABLE_LEGEND", "BenchConfig",
-           "environment", "format_table", "load_torch_twin", "matmul_reference", "prepare_method", "run_benchmarks", "step_flops"]
+           "environment", "format_table", "load_torch_twin", "matmul_reference", "prepare_method", "run_benchmarks",
+           "step_flops"]
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # what picks the CPU kernels when the libraries load: OpenBLAS (NumPy); MKL, oneDNN and ATen (PyTorch)
