@@ -173,13 +173,17 @@ def test_bench_subspace_and_profile_are_one_or_the_other(capsys):
 def test_bench_profile_runs_every_config_and_method(monkeypatch, capsys):
     from minilora.bench import profile
 
-    def fake(config, method, steps, untimed_steps):
-        return {"config": config, "method": method, "steps": steps, "untimed_steps": untimed_steps}
+    def fake(config, method, steps, untimed_steps, torch):
+        return {"config": config, "method": method, "steps": steps, "untimed_steps": untimed_steps, "torch": torch}
 
     monkeypatch.setattr(profile, "profile_step", fake)
     assert main(["bench", "--profile", "--configs", "bench-tiny,bench-small", "--methods", "lora", "--steps", "2",
                  "--untimed-steps", "1", "--threads", "0", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == [fake("bench-tiny", "lora", 2, 1), fake("bench-small", "lora", 2, 1)]
+    assert json.loads(capsys.readouterr().out) == [fake("bench-tiny", "lora", 2, 1, True),
+                                                   fake("bench-small", "lora", 2, 1, True)]
+    assert main(["bench", "--profile", "--configs", "bench-tiny", "--methods", "full", "--threads", "0", "--json",
+                 "--no-torch"]) == 0
+    assert json.loads(capsys.readouterr().out) == [fake("bench-tiny", "full", 20, 3, False)]  # no PyTorch products
 
 
 def test_a_new_method_gets_an_option_per_setting_named_after_it(monkeypatch):
