@@ -119,3 +119,17 @@ def test_an_unknown_kernel_family_is_refused_in_one_line(capsys):
     assert main(["bench", "--kernels", "avx7", "--threads", "0", "--no-torch"]) == 2
     err = capsys.readouterr().err
     assert "--kernels" in err and "avx2" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("machine, flags, message", [
+    ("arm64", "fp asimd", "needs an x86-64 CPU, this one is arm64"),
+    ("x86_64", "fpu sse4_2 avx", "needs a CPU with AVX2"),
+])
+def test_avx2_kernels_are_refused_where_the_cpu_cannot_run_them(machine, flags, message):
+    from minilora.cli import bench as bench_cli
+
+    with pytest.raises(ValueError, match=message) as err:
+        bench_cli.check_kernels("avx2", machine=machine, cpu_flags=flags)
+    assert str(err.value).startswith("argument --kernels: avx2") and "\n" not in str(err.value)
+    bench_cli.check_kernels("avx2", machine="x86_64", cpu_flags="fpu avx avx2 fma")  # an AVX2 CPU passes
+    bench_cli.check_kernels("native", machine=machine, cpu_flags=flags)  # native asks nothing of the CPU

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 from minilora.cli.options import add_json, comma_list, nonnegative_int, positive_int
 
-__all__ = ["COMMANDS", "KERNEL_VARS", "THREAD_VARS", "bench_environment"]
+__all__ = ["COMMANDS", "KERNEL_VARS", "THREAD_VARS", "bench_environment", "check_kernels"]
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # per --kernels choice, the variables each library reads when it loads; "native" leaves every library its own choice
@@ -82,6 +83,22 @@ def bench_environment(threads: int, kernels: str) -> dict[str, str]:
     return {**wanted, **KERNEL_VARS[kernels]}
 
 
+def check_kernels(kernels: str, machine: str | None = None, cpu_flags: str | None = None) -> None:
+    """``--kernels avx2`` needs an x86-64 CPU with AVX2 (OpenBLAS's Haswell kernels would stop on any other).
+
+    ``machine`` defaults to ``platform.machine()``; ``cpu_flags`` to the flags in /proc/cpuinfo where there is one
+    (elsewhere the CPU is not checked)."""
+    if kernels == "native":
+        return
+    machine = platform.machine() if machine is None else machine
+    if machine.lower() not in ("x86_64", "amd64"):
+        raise ValueError(f"argument --kernels: {kernels} needs an x86-64 CPU, this one is {machine}")
+    if cpu_flags is None and os.path.exists("/proc/cpuinfo"):
+        cpu_flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    if cpu_flags is not None and "avx2" not in cpu_flags.split():
+        raise ValueError(f"argument --kernels: {kernels} needs a CPU with AVX2, and this one has none")
+
+
 def _reexec_with_environment(args: argparse.Namespace) -> None:
     """Re-run this command with the thread and kernel variables set (they only count before the libraries load)."""
     wanted = bench_environment(args.threads, args.kernels)
@@ -108,6 +125,7 @@ def _report(args: argparse.Namespace, report: Any, table: Callable[[], str]) -> 
 
 def _bench(args: argparse.Namespace) -> int:
     _check_out(args)
+    check_kernels(args.kernels)
     _reexec_with_environment(args)
     from minilora.bench import steps
 
