@@ -112,6 +112,16 @@ def test_the_table_shows_the_limit_the_ratio_and_every_row(full):
     assert "100.0%" in text
 
 
+def test_each_function_row_carries_its_own_products_timed_alone(full):
+    rows = {row["name"]: row for row in full["rows"]}
+    for name in ("LinearFn", "Attention"):
+        own = [m["ms"] for m in full["matmuls"] if m["where"].startswith(name + ".")]
+        assert own and rows[name]["products_ms"] == pytest.approx(sum(own))
+    assert rows[profile.GRAPH_ROW]["products_ms"] is None and rows["LayerNorm"]["products_ms"] is None  # no products
+    total = format_profile(full).splitlines()
+    assert any(line.startswith("total") and line.rstrip().endswith(f"{full['matmul_limit_ms']:.2f}") for line in total)
+
+
 def test_products_are_timed_in_turn_never_twice_in_a_row():
     keys = [((4, 3), (3, 2), "float32"), ((2, 5), (5, 1), "float32"), ((1, 1), (1, 1), "float64")]
     calls = []
@@ -125,7 +135,8 @@ def test_products_are_timed_in_turn_never_twice_in_a_row():
 def test_the_same_products_are_timed_in_pytorch_and_compared(full):
     assert all(m["torch_ms_each"] > 0 for m in full["matmuls"])
     assert full["torch_matmul_limit_ms"] == pytest.approx(sum(m["count"] * m["torch_ms_each"] for m in full["matmuls"]))
-    assert full["limit_over_torch"] == pytest.approx(full["matmul_limit_ms"] / full["torch_matmul_limit_ms"])
+    beside_torch = sum(m["count"] * m["ms_each_beside_torch"] for m in full["matmuls"])  # NumPy's, by turns
+    assert full["limit_over_torch"] == pytest.approx(beside_torch / full["torch_matmul_limit_ms"])
     text = format_profile(full)
     assert (f"{full['torch_matmul_limit_ms']:.2f} ms; NumPy's take {full['limit_over_torch']:.2f}x as long" in text
             and f"({full['torch_cpu_capability']} kernels" in text)
@@ -135,7 +146,7 @@ def test_the_same_products_are_timed_in_pytorch_and_compared(full):
 def test_without_pytorch_the_profile_has_no_torch_numbers():
     result = profile_step(TINY, "full", steps=1, untimed_steps=0, repeats=1, torch=False)
     assert result["torch_matmul_limit_ms"] is None and result["limit_over_torch"] is None
-    assert all(m["torch_ms_each"] is None for m in result["matmuls"])
+    assert all(m["torch_ms_each"] is None and m["ms_each_beside_torch"] is None for m in result["matmuls"])
     text = format_profile(result)
     assert "PyTorch" not in text and "/ torch" not in text
 

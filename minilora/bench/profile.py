@@ -20,19 +20,19 @@ it needs, timed alone with NumPy on the same machine.  This module measures thre
    shapes and dtype, then each distinct shape timed alone with ``numpy.matmul`` on fresh C-ordered operands
    (median of at least ``repeats`` timings, taken between the steps, never twice in a row: a product repeated
    at once finds its operands in the cache, and on bench-tiny that alone made the limit about a fifth lower),
-   times its count, summed:
+   times its count, summed, and per Function (the table's "its products alone"):
 
        limit = Σ_products  t(shape, dtype)          overhead = step − limit          ratio = step / limit
 
    Step and limit are also given in process CPU time (``time.process_time``), which leaves out the time the
    process waited for a core: on a busy shared machine that ratio is the steadier one.
-4. **PyTorch's matmul limit** (when PyTorch is installed and ``torch`` is True): the same products timed the same
-   way with ``torch.matmul`` (MKL on x86), alternating with NumPy's, one thread each.  A step's ratio to the
-   PyTorch twin (``bench/steps.py``) is then split in two:
-
-       step / twin = (limit / torch limit) · (step / limit) / (twin / torch limit)
-
-   the first factor is the BLAS libraries' speed at this step's shapes, which no change to the engine can move.
+4. **the libraries compared** (when PyTorch is installed and ``torch`` is True): after the steps, the same products
+   timed with ``numpy.matmul`` and with ``torch.matmul`` (MKL on x86) by turns, as many times, one thread each,
+   so both meet the same cache; torch limit = Σ count · t_torch, and NumPy's time over PyTorch's at the step's
+   shapes = Σ count · t_numpy / torch limit, with t_numpy from these turns (not the limit's timings: PyTorch's
+   products in between made NumPy's 5-20% slower on the development machine).  That factor is the BLAS libraries'
+   speed at this step's shapes, a part of the step's ratio to the PyTorch twin (``bench/steps.py``) that no
+   change to the engine can move.
 
 How it works without changing the engine: a context manager replaces each Function subclass's
 ``forward`` / ``backward`` (and ``Function.apply``, ``Tensor.backward``, the optimizer's ``step``) by a
@@ -294,10 +294,26 @@ def _rows(totals: dict[tuple[str, str], float], total_s: float, step_ms: float) 
     return rows
 
 
+def _library_pair(keys: list[tuple[tuple[int, ...], tuple[int, ...], str]], twin: Any,
+                  repeats: int) -> dict[str, dict[Any, tuple[float, float]]]:
+    """The products timed in NumPy and in PyTorch by turns, ``repeats`` passes each, so both meet the same cache:
+    {"numpy": medians, "torch": medians}.  Kept apart from the limit, which is timed between the steps with no
+    PyTorch work near it (PyTorch's products in between made NumPy's 5-20% slower on the development machine)."""
+    threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    if threads:
+        twin.set_threads(int(threads))  # as many threads as NumPy's BLAS
+    timers = {"numpy": ProductTimer(keys), "torch": ProductTimer(keys, product=twin.product)}
+    for _ in range(repeats):
+        for timer in timers.values():
+            timer.run(1)
+    return {name: timer.medians() for name, timer in timers.items()}
+
+
 def _matmul_rows(products: list[dict[str, Any]], seconds: dict[Any, tuple[float, float]],
-                 torch_seconds: dict[Any, tuple[float, float]] | None) -> list[dict[str, Any]]:
+                 pair: dict[str, dict[Any, tuple[float, float]]] | None) -> list[dict[str, Any]]:
     """The recorded products grouped by (where, shapes, dtype), with their (wall, CPU) ``seconds`` each and, when
-    timed, PyTorch's wall time each (``torch_ms_each``; else None)."""
+    ``pair`` was timed (``_library_pair``), the wall time each of NumPy and of PyTorch timed by turns
+    (``ms_each_beside_torch``, ``torch_ms_each``; else None)."""
     counts = Counter((p["where"], p["a_shape"], p["b_shape"], p["dtype"]) for p in products)
     rows = []
     for (where, a_shape, b_shape, dtype), count in counts.items():
@@ -306,7 +322,8 @@ def _matmul_rows(products: list[dict[str, Any]], seconds: dict[Any, tuple[float,
         rows.append({"where": where, "a_shape": list(a_shape), "b_shape": list(b_shape), "dtype": dtype,
                      "count": count, "ms_each": each * 1e3, "ms": count * each * 1e3, "cpu_ms": count * cpu_each * 1e3,
                      "gflops": _product_flops(a_shape, b_shape) / each / 1e9,
-                     "torch_ms_each": None if torch_seconds is None else torch_seconds[key][0] * 1e3})
+                     "ms_each_beside_torch": None if pair is None else pair["numpy"][key][0] * 1e3,
+                     "torch_ms_each": None if pair is None else pair["torch"][key][0] * 1e3})
     rows.sort(key=lambda r: -r["ms"])
     return rows
 
@@ -322,8 +339,8 @@ def profile_step(config: str | BenchConfig = "bench-small", method: str = "full"
     then the graph, the optimizer and "other"; shares sum to 1), matmuls (per product: where, shapes, dtype,
     count, ms_each, ms, cpu_ms, gflops), matmul_count, matmul_limit_ms, overhead_ms = step_ms − matmul_limit_ms,
     ratio = step_ms / matmul_limit_ms, and in process CPU time step_cpu_ms, matmul_limit_cpu_ms, ratio_cpu; with
-    ``torch`` and PyTorch installed also torch_matmul_limit_ms (the same products in PyTorch, timed in the same
-    rounds), limit_over_torch = matmul_limit_ms / torch_matmul_limit_ms and torch_cpu_capability (else None).
+    ``torch`` and PyTorch installed also torch_matmul_limit_ms (the same products in PyTorch, timed by turns with
+    NumPy's), limit_over_torch (NumPy's time over PyTorch's for them) and torch_cpu_capability (else None).
     """
     bench = _bench(config)
     if method not in METHODS:
@@ -346,13 +363,7 @@ def profile_step(config: str | BenchConfig = "bench-small", method: str = "full"
         step(0)
     per_round = -(-repeats // steps)  # ceil(repeats / steps)
     keys = sorted({(p["a_shape"], p["b_shape"], p["dtype"]) for p in products})
-    timers = {"numpy": ProductTimer(keys)}
-    twin = load_torch_twin() if torch else None
-    if twin is not None:
-        threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
-        if threads:
-            twin.set_threads(int(threads))  # as many threads as NumPy's BLAS
-        timers["torch"] = ProductTimer(keys, product=twin.product)
+    timer = ProductTimer(keys)
     for i in range(1, 1 + untimed_steps):
         step(i)
     plain, profiled, totals = [], [], defaultdict(float)
@@ -362,27 +373,32 @@ def profile_step(config: str | BenchConfig = "bench-small", method: str = "full"
             profiled.append(step(i + 1)[0])
         for key, seconds in clock.totals.items():
             totals[key] += seconds
-        for _ in range(per_round):
-            for timer in timers.values():
-                timer.run(1)
+        timer.run(per_round)
+    twin = load_torch_twin() if torch else None
+    pair = _library_pair(keys, twin, steps * per_round) if twin is not None else None
 
     step_ms, profiled_ms = 1e3 * statistics.median(t for t, _ in plain), 1e3 * statistics.median(profiled)
     step_cpu_ms = 1e3 * statistics.median(c for _, c in plain)
-    matmuls = _matmul_rows(products, timers["numpy"].medians(),
-                           timers["torch"].medians() if "torch" in timers else None)
+    matmuls = _matmul_rows(products, timer.medians(), pair)
     limit_ms, limit_cpu_ms = sum(r["ms"] for r in matmuls), sum(r["cpu_ms"] for r in matmuls)
-    torch_limit_ms = sum(r["count"] * r["torch_ms_each"] for r in matmuls) if "torch" in timers else None
+    torch_limit_ms = limit_over_torch = None
+    if pair is not None:
+        torch_limit_ms = sum(r["count"] * r["torch_ms_each"] for r in matmuls)
+        limit_over_torch = sum(r["count"] * r["ms_each_beside_torch"] for r in matmuls) / torch_limit_ms
+    rows = _rows(totals, sum(profiled), profiled_ms)
+    for row in rows:  # a Function's products alone, beside its time in the step
+        row["products_ms"] = sum((m["ms"] for m in matmuls if m["where"].split(".")[0] == row["name"]), 0.0) or None
     return {"config": bench.name, "method": method, "batch_size": bench.batch_size, "seq_len": bench.model.block_size,
             "steps": steps, "untimed_steps": untimed_steps, "repeats": steps * per_round,
             "threads": os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"),
             "step_ms": step_ms, "profiled_step_ms": profiled_ms,
-            "rows": _rows(totals, sum(profiled), profiled_ms),
+            "rows": rows,
             "matmuls": matmuls, "matmul_count": len(products), "matmul_limit_ms": limit_ms,
             "overhead_ms": step_ms - limit_ms, "ratio": step_ms / limit_ms if limit_ms else None,
             "step_cpu_ms": step_cpu_ms, "matmul_limit_cpu_ms": limit_cpu_ms,
             "ratio_cpu": step_cpu_ms / limit_cpu_ms if limit_cpu_ms else None,
             "torch_matmul_limit_ms": torch_limit_ms,
-            "limit_over_torch": limit_ms / torch_limit_ms if torch_limit_ms else None,
+            "limit_over_torch": limit_over_torch,
             "torch_cpu_capability": twin.environment()["torch_cpu_capability"] if twin is not None else None}
 
 
@@ -413,21 +429,25 @@ def format_profile(result: dict[str, Any]) -> str:
            f"{r['matmul_limit_cpu_ms']:.2f} ms   ratio {ratio_cpu}")
     lines = [setting, summary, cpu]
     if r["torch_matmul_limit_ms"] is not None:
-        lines.append(f"the same products in PyTorch ({r['torch_cpu_capability']} kernels, timed in the same rounds): "
-                     f"{r['torch_matmul_limit_ms']:.2f} ms; NumPy's take {r['limit_over_torch']:.2f}x as long")
+        lines.append(f"the same products in PyTorch ({r['torch_cpu_capability']} kernels), timed by turns with "
+                     f"NumPy's: {r['torch_matmul_limit_ms']:.2f} ms; NumPy's take {r['limit_over_torch']:.2f}x as long")
     lines += ["",
              f"where the time goes (a step with timers on: {r['profiled_step_ms']:.2f} ms; exclusive time per row)"]
-    rows = [(row["name"], _ms(row["forward_ms"]), _ms(row["backward_ms"]), _ms(row["ms"]), f"{100 * row['share']:.1f}%")
-            for row in r["rows"]]
+    rows = [(row["name"], _ms(row["forward_ms"]), _ms(row["backward_ms"]), _ms(row["ms"]), f"{100 * row['share']:.1f}%",
+             _ms(row["products_ms"])) for row in r["rows"]]
     rows.append(("total", "", "", _ms(sum(row["ms"] for row in r["rows"])),
-                 f"{100 * sum(row['share'] for row in r['rows']):.1f}%"))
-    lines += _table(("row", "forward ms", "backward ms", "ms/step", "share"), rows)
+                 f"{100 * sum(row['share'] for row in r['rows']):.1f}%", _ms(r["matmul_limit_ms"])))
+    lines += _table(("row", "forward ms", "backward ms", "ms/step", "share", "its products alone ms"), rows)
+    lines.append("its products alone: the row's matrix products as the table below times them; the rest of the row's "
+                 "time is its other work (softmax, masks, sums, copies); a row below its products ran them faster "
+                 "inside the step than alone")
     lines += ["", (f"matrix products of one step, each timed alone (C-ordered operands, median of {r['repeats']} "
                    "timings taken between the steps)")]
     with_torch = r["torch_matmul_limit_ms"] is not None
     products = [(m["where"], "x".join(map(str, m["a_shape"])), "x".join(map(str, m["b_shape"])), m["dtype"],
                  str(m["count"]), f"{m['ms_each']:.3f}", f"{m['ms']:.2f}", f"{m['gflops']:.1f}",
-                 *([f"{m['ms_each'] / m['torch_ms_each']:.2f}"] if with_torch else [])) for m in r["matmuls"]]
+                 *([f"{m['ms_each_beside_torch'] / m['torch_ms_each']:.2f}"] if with_torch else []))
+                for m in r["matmuls"]]
     head = ("where", "a", "b", "dtype", "count", "ms each", "ms/step", "GFLOP/s", *(["/ torch"] if with_torch else []))
     lines += _table(head, products, left=4)
     return "\n".join(lines)
