@@ -50,8 +50,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=nonnegative_int, default=1,
                    help="BLAS and PyTorch threads (default 1; 0 leaves the environment alone)")
     p.add_argument("--kernels", choices=sorted(KERNEL_VARS), default="native",
-                   help="CPU kernels of NumPy's OpenBLAS and of PyTorch: each library's own choice for this CPU "
-                        "(default native), or avx2 for both, as on a CPU without AVX-512")
+                   help="CPU kernels of NumPy's OpenBLAS and of PyTorch: native (default) leaves them to each library "
+                        "and the environment; avx2 puts both on AVX2 kernels, as on a CPU without AVX-512")
     add_json(p, "the results")
     p.add_argument("--out", default=None, metavar="PATH", help="also write the results as JSON to this file")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
