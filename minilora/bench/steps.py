@@ -1,7 +1,8 @@
 """Performance benchmarks: how long one training step of the tiny GPT takes, and how far from PyTorch.
 
     minilora bench [--configs bench-tiny,bench-small] [--methods full,lora] [--steps 20] [--untimed-steps 3]
-                   [--threads 1] [--json] [--out bench.json] [--no-torch]        (also python -m minilora.bench)
+                   [--threads 1] [--kernels native] [--json] [--out bench.json] [--no-torch]
+                                                                  (also python -m minilora.bench)
     minilora bench --subspace
 
 ``--subspace`` runs the subspace-training benchmarks instead (``bench/subspace.py``): projection matvec/rmatvec
@@ -30,7 +31,9 @@ For every (config, method) pair it measures:
   same batches with the same thread count; ``ratio`` = minilora time / PyTorch time.
 
 BLAS threads must be fixed before NumPy is imported, so the command (``minilora/cli/bench.py``) re-runs itself
-with ``OPENBLAS_NUM_THREADS`` (and OMP/MKL) set when ``--threads N`` differs from the environment.
+with ``OPENBLAS_NUM_THREADS`` (and OMP/MKL) set when ``--threads N`` differs from the environment; the CPU kernels
+too (``--kernels avx2``: the ``KERNEL_VARIABLES`` set so that both libraries run AVX2 kernels).  ``environment()``
+records both, with the kernels each library reports (OpenBLAS's core name, PyTorch's CPU capability).
 """
 
 from __future__ import annotations
