@@ -44,6 +44,22 @@ def test_a_live_holder_is_named_and_a_killed_one_never_blocks(tmp_path):
         assert folder == tmp_path / "run" and lock.read_text().strip() == str(os.getpid())
 
 
+def test_a_holder_that_has_not_written_its_pid_yet_is_still_named(tmp_path):
+    import fcntl
+
+    lock = tmp_path / "run" / LOCK_FILE
+    lock.parent.mkdir()
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a holder between taking the lock and writing its pid
+    threading.Timer(0.01, lambda: os.pwrite(fd, b"4242\n", 0)).start()
+    try:
+        with pytest.raises(FolderBusy, match="in use by process 4242") as info:
+            FolderLock(lock).acquire()
+        assert info.value.pid == 4242
+    finally:
+        os.close(fd)
+
+
 def test_two_owners_started_together_one_wins(tmp_path):
     outcomes = []
     barrier = threading.Barrier(2)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,18 @@ class FolderBusy(ValueError):
         self.pid = pid
 
 
+def _holder_pid(fd: int, attempts: int = 40, pause_s: float = 0.005) -> int | None:
+    """The pid the lock's holder wrote into the file, or None.  A holder writes it just after taking the lock, so
+    a process refused in between finds the file empty: it reads again for up to ``attempts`` · ``pause_s``."""
+    for attempt in range(attempts):
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if holder.isdigit():
+            return int(holder)
+        if attempt + 1 < attempts:
+            time.sleep(pause_s)
+    return None
+
+
 class FolderLock:
     """An exclusive OS lock on the file ``path`` (``flock``), with the owner's pid written into it.
 
@@ -80,9 +93,8 @@ class FolderLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            pid = _holder_pid(fd)
             os.close(fd)
-            pid = int(holder) if holder.isdigit() else None
             who = f"process {pid}" if pid is not None else "another process"
             raise FolderBusy(f"{self.what} {self.path.parent} is in use by {who} (it holds {self.path}); wait for "
                              f"it to finish, or choose another folder", pid) from None
