@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from minilora import backend
-from minilora.bench.steps import ADAMW, BENCH_CONFIGS, METHODS, BenchConfig, make_batches, prepare_method
+from minilora.bench.steps import ADAMW, METHODS, BenchConfig, checked_benches, make_batches, prepare_method
 from minilora.engine.tensor import Tensor
 from minilora.experiments.measure import median_ms, time_steps
 from minilora.models import GPT
@@ -51,11 +51,7 @@ def device_report(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-s
     "message": why}`` and no rows (nothing is timed)."""
     if device == GPU_DEVICE and not backend.cuda_available():
         return {"device": device, "available": False, "message": backend.cuda_unavailable_message(), "rows": []}
-    benches = [BENCH_CONFIGS.get(c, c) if isinstance(c, str) else c for c in configs]
-    unknown = [c for c in benches if not isinstance(c, BenchConfig)] + [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown config(s) or method(s) {unknown}; expected configs from {sorted(BENCH_CONFIGS)} "
-                         f"and methods from {list(METHODS)}")
+    benches = checked_benches(configs, methods)
     rows = []
     for bench in benches:
         batches = make_batches(bench.model, bench.batch_size, untimed_steps + steps, seed=seed)

@@ -59,8 +59,8 @@ from minilora.optim import AdamW
 from minilora.train import train_step
 
 __all__ = ["BENCH_CONFIGS", "KERNEL_VARIABLES", "METHODS", "METHOD_SETTINGS", "TABLE_LEGEND", "BenchConfig",
-           "environment", "format_table", "load_torch_twin", "matmul_reference", "prepare_method", "run_benchmarks",
-           "step_flops"]
+           "checked_benches", "environment", "format_table", "load_torch_twin", "matmul_reference", "prepare_method",
+           "run_benchmarks", "step_flops"]
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # what picks the CPU kernels when the libraries load: OpenBLAS (NumPy); MKL, oneDNN and ATen (PyTorch)
@@ -192,13 +192,7 @@ def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-
     if steps < 1 or untimed_steps < 0:
         raise ValueError(f"run_benchmarks: need steps >= 1 and untimed_steps >= 0, got steps={steps}, "
                          f"untimed_steps={untimed_steps}")
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(METHODS)}")
-    benches = [BENCH_CONFIGS[c] if isinstance(c, str) and c in BENCH_CONFIGS else c for c in configs]
-    bad = [c for c in benches if not isinstance(c, BenchConfig)]
-    if bad:
-        raise ValueError(f"unknown config(s) {bad}; expected some of {sorted(BENCH_CONFIGS)}")
+    benches = checked_benches(configs, methods)
     twin = load_torch_twin() if torch else None
     if twin is not None and threads:
         twin.set_threads(threads)
@@ -215,6 +209,19 @@ def run_benchmarks(configs: Sequence[str | BenchConfig] = ("bench-tiny", "bench-
             del ours
             gc.collect()
     return rows
+
+
+def checked_benches(configs: Sequence[str | BenchConfig], methods: Sequence[str]) -> list[BenchConfig]:
+    """``configs`` as BenchConfigs (names looked up in ``BENCH_CONFIGS``), once every config and method is known;
+    a one-line ValueError naming the unknown ones otherwise."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(METHODS)}")
+    benches = [BENCH_CONFIGS[c] if isinstance(c, str) and c in BENCH_CONFIGS else c for c in configs]
+    bad = [c for c in benches if not isinstance(c, BenchConfig)]
+    if bad:
+        raise ValueError(f"unknown config(s) {bad}; expected some of {sorted(BENCH_CONFIGS)}")
+    return benches
 
 
 def _row(bench: BenchConfig, method: str, ours: dict[str, Any], theirs: dict[str, Any] | None) -> dict[str, Any]:
