@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fit_texts", "metric_label", "new_figure", "no_data", "outside_canvas", "save_png", "seed_points", "smooth"]
+__all__ = ["fit_texts", "metric_label", "new_figure", "no_data", "outside_canvas", "save_png", "seed_points", "smooth",
+           "wrapped_panels"]
 
 
 def new_figure(figsize: tuple[float, float]) -> Any:
@@ -20,6 +21,24 @@ def new_figure(figsize: tuple[float, float]) -> Any:
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)  # a canvas that can measure text (fit_texts, outside_canvas)
     return fig
+
+
+def wrapped_panels(count: int, panel_size: tuple[float, float], stacked: int = 1, columns: int = 2
+                   ) -> tuple[Any, list[list[Any]]]:
+    """A figure of ``count`` panels, at most ``columns`` side by side and the rest wrapped below (the PNG stays
+    readable at a README's width); a panel is ``stacked`` axes one above the other, ``panel_size`` (width, height)
+    inches in all.  Slots past ``count`` in the last row are removed.
+    Returns (figure, each panel's axes, top first)."""
+    columns = min(columns, count)
+    bands = -(-count // columns)
+    fig = new_figure((panel_size[0] * columns, panel_size[1] * bands))
+    axes = fig.subplots(stacked * bands, columns, squeeze=False)
+    panels = [[axes[stacked * band + k][column] for k in range(stacked)]
+              for band in range(bands) for column in range(columns)]
+    for spare in panels[count:]:  # an odd count of panels leaves the last slot empty
+        for ax in spare:
+            ax.remove()
+    return fig, panels[:count]
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 from minilora.experiments.compare import per_rank
 from minilora.experiments.methods import METHODS
 from minilora.experiments.results import COMPARE_FILE, read_result
-from minilora.plots.common import metric_label, new_figure, save_png, smooth
+from minilora.plots.common import metric_label, save_png, smooth, wrapped_panels
 
 __all__ = ["load_compare", "plot_compare"]
 
@@ -67,20 +67,12 @@ def plot_compare(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
     and below it the training loss of full fine-tuning and LoRA (smoothed over 5% of the steps).  With several
     seeds, the points are means over seeds, bars ± std, dots each seed (band ± std for full), losses seed means.
     Writes a PNG."""
-    columns = min(2, len(results))  # at most 2 tasks side by side: the PNG stays readable at a README's width
-    bands = -(-len(results) // columns)  # each band of tasks: the metric row above the loss row
-    fig = new_figure((4.5 * columns, 7 * bands))
-    axes = fig.subplots(2 * bands, columns, squeeze=False)
-    for spare in range(len(results), bands * columns):  # an odd count of tasks leaves a last slot empty
-        axes[-2][spare % columns].remove()
-        axes[-1][spare % columns].remove()
-    for i, result in enumerate(results):
+    fig, panels = wrapped_panels(len(results), (4.5, 7), stacked=2)  # per task: the metric above the loss
+    for (top, bottom), result in zip(panels, results, strict=True):
         rows, task = _mean_over_seeds(result["rows"]), result["settings"]["task"]
         full = [r for r in rows if r["method"] == "full"]
         lora = sorted((r for r in rows if r["method"] == "lora"), key=lambda r: r["rank"])
         metric = rows[0]["metric"]
-        band, column = divmod(i, columns)
-        top, bottom = axes[2 * band][column], axes[2 * band + 1][column]
         top.plot([r["rank"] for r in lora], [r["metric_value"] for r in lora], "o-", label="LoRA")
         _draw_other_methods(top, rows)
         for r in lora:

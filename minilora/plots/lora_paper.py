@@ -15,7 +15,7 @@ from minilora.experiments.results import (
     png_name,
     read_result,
 )
-from minilora.plots.common import metric_label, new_figure, save_png, seed_points
+from minilora.plots.common import metric_label, new_figure, save_png, seed_points, wrapped_panels
 
 __all__ = [
     "AMPLIFICATION_PNG",
@@ -36,12 +36,8 @@ def plot_rank_sweep(result: dict[str, Any], path: str | Path) -> Path:
     over seeds (bars) and every seed (dots); full fine-tuning (dashed, band ± std) and the base model (dotted)."""
     rows = result["rows"]
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    columns = min(2, len(tasks))  # at most 2 panels side by side: the PNG stays readable at a README's width
-    rows_of_panels = -(-len(tasks) // columns)
-    fig = new_figure((4.5 * columns, 4.2 * rows_of_panels))
-    axes = list(fig.subplots(rows_of_panels, columns, squeeze=False).flat)
-    for spare in axes[len(tasks):]:  # an odd count of tasks leaves a last slot empty
-        spare.remove()
+    fig, panels = wrapped_panels(len(tasks), (4.5, 4.2))
+    axes = [ax for (ax,) in panels]
     alpha = result["settings"]["alpha"]
     for ax, task in zip(axes, tasks):
         mine = [r for r in rows if r["task"] == task]
